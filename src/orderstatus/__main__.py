@@ -1,0 +1,3 @@
+from orderstatus.cli import main
+
+raise SystemExit(main())

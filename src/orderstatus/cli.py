@@ -1,0 +1,231 @@
+"""The `orderstatus` command: serve, migrate, demo and account set-up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from orderstatus import __version__
+from orderstatus.config import Settings, SettingsError
+from orderstatus.db import migrate as migrations
+from orderstatus.db.engine import Database
+from orderstatus.domain.errors import DomainError
+
+
+class CommandError(Exception):
+    """Stops the command with a one-line message and exit status 1."""
+
+
+def _database(settings: Settings) -> Database:
+    settings.prepare_storage()
+    return Database(settings.database_url)
+
+
+async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    database = _database(settings)
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
+
+
+async def _require_current_schema(database: Database) -> None:
+    if not await migrations.is_current(database):
+        raise CommandError("the database schema is not up to date: run `orderstatus migrate`")
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    asyncio.run(_with_database(settings, migrations.upgrade))
+    print("database is up to date", file=sys.stderr)
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    import uvicorn
+
+    if workers > 1:
+        if settings.is_sqlite:
+            raise CommandError("SQLite allows one writer process: use --workers 1 or PostgreSQL")
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run(
+            "orderstatus.web.app:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="info",
+        )
+        return
+    from orderstatus.web.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    asyncio.run(_with_database(settings, _require_current_schema))
+    _serve(settings, args.host, args.port, args.workers)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.services.demo import seed
+
+    secret = settings.resolved_secret_key()
+
+    async def prepare(database: Database) -> Any:
+        await migrations.upgrade(database)
+        return await seed(database, secret_key=secret)
+
+    demo = asyncio.run(_with_database(settings, prepare))
+    base = f"http://{args.host}:{args.port}"
+    if settings.base_url != base and "ORDERSTATUS_BASE_URL" not in os.environ:
+        settings = settings.model_copy(update={"base_url": base})
+    lines = [
+        "",
+        f"orderstatus demo: shop '{demo.shop_handle}' on {settings.database_url}",
+        f"API key: {demo.api_key}",
+        f"Staff login: {demo.staff_email} / {demo.staff_password}  ({settings.base_url}/admin)",
+        f"API docs: {settings.base_url}/api/docs",
+        "Status pages:",
+        *(
+            f"  {name:6} {shows:50} {settings.base_url}/orders/{token}"
+            for name, shows, token in demo.orders
+        ),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    _serve(settings.model_copy(update={"secret_key": secret}), args.host, args.port)
+
+
+def cmd_create_shop(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.services.accounts import create_shop
+
+    async def work(database: Database) -> None:
+        await _require_current_schema(database)
+        async with database.write() as session:
+            await create_shop(
+                session=session,
+                handle=args.handle,
+                name=args.name or args.handle,
+                currency=args.currency,
+                locale=args.locale,
+            )
+
+    asyncio.run(_with_database(settings, work))
+    print(f"shop '{args.handle}' created", file=sys.stderr)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for a password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        raise CommandError("the passwords differ")
+    return first
+
+
+def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.services.accounts import create_staff
+    from orderstatus.services.orders import get_shop
+
+    password = _read_password(args)
+
+    async def work(database: Database) -> None:
+        await _require_current_schema(database)
+        async with database.write() as session:
+            shop = await get_shop(session, args.shop)
+            await create_staff(
+                session=session, shop=shop, email=args.email, password=password, name=args.name
+            )
+
+    asyncio.run(_with_database(settings, work))
+    print(f"staff account {args.email} created for shop '{args.shop}'", file=sys.stderr)
+
+
+def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.services.accounts import create_api_key
+    from orderstatus.services.orders import get_shop
+
+    async def work(database: Database) -> str:
+        await _require_current_schema(database)
+        async with database.write() as session:
+            shop = await get_shop(session, args.shop)
+            _row, key = await create_api_key(session=session, shop=shop, name=args.name)
+        return key
+
+    key = asyncio.run(_with_database(settings, work))
+    print(key)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orderstatus",
+        description="Order status pages with live shipment tracking. "
+        "Settings come from ORDERSTATUS_* environment variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"orderstatus {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the web app and API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="web processes (PostgreSQL only)")
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
+        handler=cmd_migrate
+    )
+
+    demo = commands.add_parser("demo", help="seed a demo shop on SQLite and serve it")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(handler=cmd_demo)
+
+    shop = commands.add_parser("create-shop", help="add a shop")
+    shop.add_argument("--handle", required=True, help="short name used in URLs, e.g. myshop")
+    shop.add_argument("--name", help="the name customers see")
+    shop.add_argument("--currency", required=True, help="ISO 4217 code, e.g. NOK")
+    shop.add_argument("--locale", default="en", help="default language, e.g. en or nb")
+    shop.set_defaults(handler=cmd_create_shop)
+
+    staff = commands.add_parser("create-staff", help="add a staff account to a shop")
+    staff.add_argument("--shop", required=True, help="shop handle")
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--name")
+    staff.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    staff.set_defaults(handler=cmd_create_staff)
+
+    key = commands.add_parser(
+        "create-api-key", help="make an API key for a shop (printed once, alone, on stdout)"
+    )
+    key.add_argument("--shop", required=True, help="shop handle")
+    key.add_argument("--name", default="api", help="a label to tell keys apart")
+    key.set_defaults(handler=cmd_create_api_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        args.handler(settings, args)
+    except (SettingsError, CommandError, DomainError) as exc:
+        print(f"orderstatus: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, DBAPIError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        print(f"orderstatus: cannot use the database: {reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,140 @@
+"""Settings from the environment (prefix ``ORDERSTATUS_``), checked once at start.
+
+One :class:`Settings` object is made by the entry point and passed in; nothing reads the
+environment anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_VAR_DIR = Path("var")
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message is one line an operator can act on."""
+
+
+def _async_database_url(url: str) -> str:
+    """Accept the plain URLs operators know and pick the async driver we ship."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must be a URL such as sqlite:///var/orderstatus.db or postgresql://…")
+    driver = {
+        "sqlite": "sqlite+aiosqlite",
+        "sqlite+aiosqlite": "sqlite+aiosqlite",
+        "postgres": "postgresql+asyncpg",
+        "postgresql": "postgresql+asyncpg",
+        "postgresql+asyncpg": "postgresql+asyncpg",
+    }.get(scheme.lower())
+    if driver is None:
+        raise ValueError(f"unsupported database {scheme!r}: use sqlite:// or postgresql://")
+    return f"{driver}://{rest}"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = Field(default=f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR}/orderstatus.db")
+    redis_url: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str | None = None
+    sms_url: str | None = None
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    var_dir: Path = DEFAULT_VAR_DIR
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        return _async_database_url(value.strip())
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be the public http(s) address, e.g. https://status.example.com")
+        return value.strip().rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("smtp", "smtps"):
+            raise ValueError("must start with smtp:// or smtps://")
+        return value or None
+
+    @field_validator("sms_url", "map_tile_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
+        return value or None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters of random text")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read and check the settings; raise :class:`SettingsError` with one clear line."""
+        env = os.environ if environ is None else environ
+        values = {
+            key[len("ORDERSTATUS_") :].lower(): value
+            for key, value in env.items()
+            if key.startswith("ORDERSTATUS_")
+            and not key.startswith("ORDERSTATUS_TEST_")
+            and value != ""
+        }
+        values |= {k: v for k, v in overrides.items() if v is not None}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = "ORDERSTATUS_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "is not a setting (see the README for the list)"
+            raise SettingsError(f"{name} {message}") from None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one kept in the var folder so a single box just works."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
+
+    def prepare_storage(self) -> None:
+        """Create the folder of a SQLite file so a fresh checkout starts without setup."""
+        if self.is_sqlite:
+            path = self.database_url.split(":///", 1)[-1]
+            if path and path != ":memory:" and not path.startswith("file:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,295 @@
+"""The data model. Every row belongs to one shop, and every query names the shop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from orderstatus.db.types import Money, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: Money(), dict[str, Any]: JSON()}
+
+
+def shop_fk() -> ForeignKey:
+    return ForeignKey("shops.id", ondelete="CASCADE")
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    default_locale: Mapped[str] = mapped_column(String(35), default="en")
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    website_url: Mapped[str | None] = mapped_column(String(2000))
+    logo_path: Mapped[str | None] = mapped_column(String(255))
+    accent_color: Mapped[str] = mapped_column(String(7), default="#1f6f5c")
+    next_order_number: Mapped[int] = mapped_column(Integer, default=1001)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """A bearer key. Only its SHA-256 digest is stored; the prefix helps people tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    prefix: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "number"),
+        Index("ix_orders_shop_id_id", "shop_id", "id"),
+        Index("ix_orders_shop_id_email", "shop_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    number: Mapped[str] = mapped_column(String(64))
+    status_token: Mapped[str] = mapped_column(String(64), unique=True)
+    share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    locale: Mapped[str | None] = mapped_column(String(35))
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_first_name: Mapped[str] = mapped_column(String(255))
+    customer_last_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    update_email: Mapped[str | None] = mapped_column(String(320))
+    shipping_address: Mapped[dict[str, Any]]
+    billing_address: Mapped[dict[str, Any] | None]
+    payment_method: Mapped[str] = mapped_column(String(64))
+    payment_brand: Mapped[str | None] = mapped_column(String(64))
+    payment_last4: Mapped[str | None] = mapped_column(String(4))
+    subtotal: Mapped[Decimal]
+    shipping_total: Mapped[Decimal]
+    tax_total: Mapped[Decimal]
+    total: Mapped[Decimal]
+    fulfillment_status: Mapped[str] = mapped_column(String(16), default="unfulfilled")
+    delivery_status: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    line_items: Mapped[list[LineItem]] = relationship(
+        back_populates="order", order_by="LineItem.position", lazy="raise"
+    )
+    fulfillments: Mapped[list[Fulfillment]] = relationship(
+        back_populates="order", order_by="Fulfillment.id", lazy="raise"
+    )
+
+
+class LineItem(Base):
+    __tablename__ = "line_items"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(255))
+    variant: Mapped[str | None] = mapped_column(String(255))
+    sku: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal]
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+
+    order: Mapped[Order] = relationship(back_populates="line_items", lazy="raise")
+
+
+class Fulfillment(Base):
+    """A shipment: some line items, one carrier, one tracking number.
+
+    ``status`` is a cache of the derivation over its events (domain.statuses), kept with
+    the carrier time of the event that sorts last so that a newer event can be applied
+    without re-reading the history.
+    """
+
+    __tablename__ = "fulfillments"
+    __table_args__ = (
+        Index("ix_fulfillments_shop_id_tracking_number", "shop_id", "tracking_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    carrier_code: Mapped[str | None] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    tracking_url: Mapped[str | None] = mapped_column(String(2000))
+    estimated_delivery: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(32), default="in_transit")
+    last_event_at: Mapped[datetime | None]
+    last_event_status: Mapped[str | None] = mapped_column(String(32))
+    notify_customer: Mapped[bool] = mapped_column(Boolean, default=True)
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="fulfillments", lazy="raise")
+    items: Mapped[list[FulfillmentItem]] = relationship(
+        back_populates="fulfillment", order_by="FulfillmentItem.id", lazy="raise"
+    )
+
+
+class FulfillmentItem(Base):
+    __tablename__ = "fulfillment_items"
+    __table_args__ = (
+        UniqueConstraint("fulfillment_id", "line_item_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    fulfillment_id: Mapped[int] = mapped_column(ForeignKey("fulfillments.id", ondelete="CASCADE"))
+    line_item_id: Mapped[int] = mapped_column(
+        ForeignKey("line_items.id", ondelete="CASCADE"), index=True
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    fulfillment: Mapped[Fulfillment] = relationship(back_populates="items", lazy="raise")
+
+
+class TrackingEvent(Base):
+    """One thing a carrier (or the merchant) reported about a shipment.
+
+    Duplicates are refused by the database: the same sender id from the same source, or
+    the same content (``content_key``) whoever sent it.
+    """
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (
+        UniqueConstraint("fulfillment_id", "source", "source_event_id"),
+        UniqueConstraint("fulfillment_id", "content_key"),
+        Index("ix_tracking_events_fulfillment_id_occurred_at", "fulfillment_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    fulfillment_id: Mapped[int] = mapped_column(ForeignKey("fulfillments.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]
+    occurred_at_guessed: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    message: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(String(255))
+    region: Mapped[str | None] = mapped_column(String(255))
+    postal_code: Mapped[str | None] = mapped_column(String(64))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(32))
+    source_event_id: Mapped[str | None] = mapped_column(String(255))
+    content_key: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any] | None]
+
+
+class Notification(Base):
+    """The outbox: written in the transaction that causes it, delivered by a worker."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    fulfillment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("fulfillments.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(320))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class PageMessage(Base):
+    """A merchant's note on the status page: shop-wide, or on one order when order_id is set."""
+
+    __tablename__ = "page_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    placement: Mapped[str] = mapped_column(String(16), default="top")
+    body_markdown: Mapped[str] = mapped_column(Text)
+    statuses: Mapped[list[str] | None] = mapped_column(JSON)
+    locale: Mapped[str | None] = mapped_column(String(35))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Activity(Base):
+    """The order's history as staff see it: who did what, when."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_order_id_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

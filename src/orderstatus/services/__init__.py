@@ -1,0 +1,1 @@
+"""Use cases. Each public function is one transaction's worth of work on a given session."""

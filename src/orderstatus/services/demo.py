@@ -1,0 +1,431 @@
+"""The demo shop: orders in every status, made through the same services as real ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from orderstatus.db.engine import Database
+from orderstatus.db.models import ApiKey, Order, Shop, StaffUser
+from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
+from orderstatus.domain.statuses import EventStatus
+from orderstatus.services.accounts import create_api_key, create_shop, create_staff
+from orderstatus.services.fulfillments import create_fulfillment
+from orderstatus.services.orders import create_order
+from orderstatus.services.security import api_key_digest, derived_secret
+from orderstatus.services.tracking import record_event
+
+DEMO_HANDLE = "demo"
+DEMO_STAFF_EMAIL = "staff@demo.example"
+
+_PRODUCTS = {
+    "mug": ("Stoneware mug", "Fjord blue", "MUG-FB", Decimal("249.00")),
+    "scarf": ("Wool scarf", "Heather grey", "SCF-HG", Decimal("599.00")),
+    "socks": ("Hiking socks", "Size 40-43", "SCK-4043", Decimal("149.00")),
+    "candle": ("Beeswax candle", "Set of 4", "CND-4", Decimal("189.00")),
+    "blanket": ("Knitted blanket", "Natural", "BLK-NAT", Decimal("1290.00")),
+}
+
+# (city, region, postcode, country, latitude, longitude)
+_PLACES = {
+    "oslo": ("Oslo", "Oslo", "0150", "NO", 59.9139, 10.7522),
+    "bergen": ("Bergen", "Vestland", "5003", "NO", 60.3913, 5.3221),
+    "trondheim": ("Trondheim", "Trøndelag", "7011", "NO", 63.4305, 10.3951),
+    "gothenburg": ("Gothenburg", "Västra Götaland", "411 04", "SE", 57.7089, 11.9746),
+    "copenhagen": ("Copenhagen", "Capital Region", "1550", "DK", 55.6761, 12.5683),
+    "louisville": ("Louisville", "KY", "40201", "US", 38.2527, -85.7585),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoShop:
+    shop_handle: str
+    api_key: str
+    staff_email: str
+    staff_password: str
+    orders: list[tuple[str, str, str]]
+    """(order name, what it shows, status token)"""
+
+
+def demo_api_key(secret_key: str) -> str:
+    return "os_demo_" + derived_secret(secret_key, "demo-api-key")[:32]
+
+
+def demo_password(secret_key: str) -> str:
+    return derived_secret(secret_key, "demo-staff-password")[:16]
+
+
+def _order(
+    number: str,
+    first: str,
+    last: str,
+    items: list[tuple[str, int]],
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    city: str = "oslo",
+    locale: str = "en",
+) -> OrderInput:
+    place = _PLACES[city]
+    address = {
+        "name": f"{first} {last}",
+        "address1": f"{(len(first) * 7) % 90 + 1} Demo Street",
+        "city": place[0],
+        "zip": place[2],
+        "country_code": place[3],
+    }
+    subtotal = sum((_PRODUCTS[key][3] * qty for key, qty in items), Decimal(0))
+    shipping = Decimal("99.00")
+    tax = (subtotal * Decimal("0.2")).quantize(Decimal("0.01"))
+    data: dict[str, Any] = {
+        "number": number,
+        "email": email,
+        "phone": phone,
+        "locale": locale,
+        "currency": "NOK",
+        "customer": {"first_name": first, "last_name": last},
+        "shipping_address": address,
+        "payment": {"method": "card", "brand": "Visa", "last4": "4242"},
+        "line_items": [
+            {
+                "title": _PRODUCTS[key][0],
+                "variant": _PRODUCTS[key][1],
+                "sku": _PRODUCTS[key][2],
+                "quantity": qty,
+                "price": str(_PRODUCTS[key][3]),
+                "image_url": None,
+            }
+            for key, qty in items
+        ],
+        "totals": {
+            "subtotal": str(subtotal),
+            "shipping": str(shipping),
+            "tax": str(tax),
+            "total": str(subtotal + shipping),
+        },
+    }
+    return OrderInput.model_validate(data)
+
+
+def _event(
+    status: EventStatus, hours_ago: float, place: str | None, message: str, now: datetime
+) -> TrackingEventInput:
+    location = None
+    if place:
+        city, region, postcode, country, lat, lon = _PLACES[place]
+        location = {
+            "city": city,
+            "region": region,
+            "zip": postcode,
+            "country_code": country,
+            "latitude": lat,
+            "longitude": lon,
+        }
+    return TrackingEventInput.model_validate(
+        {
+            "status": status,
+            "occurred_at": now - timedelta(hours=hours_ago),
+            "message": message,
+            "location": location,
+        }
+    )
+
+
+S = EventStatus
+_JOURNEY: list[tuple[EventStatus, float, str | None, str]] = [
+    (S.LABEL_PURCHASED, 50, "oslo", "Shipping label created"),
+    (S.CARRIER_PICKED_UP, 46, "oslo", "Picked up by the carrier"),
+    (S.IN_TRANSIT, 30, "trondheim", "Arrived at the sorting facility"),
+    (S.OUT_FOR_DELIVERY, 6, "bergen", "Out for delivery"),
+    (S.DELIVERED, 2, "bergen", "Delivered to the front door"),
+]
+
+
+def _journey_until(last: EventStatus) -> list[tuple[EventStatus, float, str | None, str]]:
+    steps = []
+    for step in _JOURNEY:
+        steps.append(step)
+        if step[0] is last:
+            break
+    return steps
+
+
+# (number, first, last, items, contact, what it shows, shipments)
+# shipments: list of (items, carrier, tracking, url, events)
+def _scenarios() -> list[dict[str, Any]]:
+    ups, bring, postnord = "ups", "bring", "postnord"
+    return [
+        {
+            "number": "1001",
+            "who": ("Kari", "Nordmann"),
+            "items": [("mug", 2)],
+            "shows": "Confirmed, nothing shipped yet",
+            "shipments": [],
+        },
+        {
+            "number": "1002",
+            "who": ("Ola", "Hansen"),
+            "items": [("scarf", 1)],
+            "shows": "On its way",
+            "city": "bergen",
+            "shipments": [(None, bring, "370722150004528013", None, _journey_until(S.IN_TRANSIT))],
+        },
+        {
+            "number": "1003",
+            "who": ("Ingrid", "Berg"),
+            "items": [("blanket", 1)],
+            "shows": "Out for delivery",
+            "city": "bergen",
+            "shipments": [
+                (None, bring, "370722150004528020", None, _journey_until(S.OUT_FOR_DELIVERY))
+            ],
+        },
+        {
+            "number": "1004",
+            "who": ("Lars", "Johansen"),
+            "items": [("candle", 2)],
+            "shows": "Delivered",
+            "city": "bergen",
+            "shipments": [(None, bring, "370722150004528037", None, _journey_until(S.DELIVERED))],
+        },
+        {
+            "number": "1005",
+            "who": ("Nora", "Lie"),
+            "items": [("socks", 3)],
+            "shows": "Delivery attempted",
+            "city": "bergen",
+            "shipments": [
+                (
+                    None,
+                    bring,
+                    "370722150004528044",
+                    None,
+                    [
+                        *_journey_until(S.OUT_FOR_DELIVERY),
+                        (
+                            S.ATTEMPTED_DELIVERY,
+                            3,
+                            "bergen",
+                            "Nobody home. We will try again tomorrow.",
+                        ),
+                    ],
+                )
+            ],
+        },
+        {
+            "number": "1006",
+            "who": ("Emma", "Dahl"),
+            "items": [("mug", 1), ("scarf", 1), ("blanket", 1)],
+            "shows": "Three shipments, two carriers: 1 of 3 delivered",
+            "city": "bergen",
+            "shipments": [
+                ([0], ups, "1Z999AA10123456784", None, _journey_until(S.DELIVERED)),
+                ([1], ups, "1Z999AA10123456791", None, _journey_until(S.OUT_FOR_DELIVERY)),
+                ([2], postnord, "00370722150004528051", None, _journey_until(S.IN_TRANSIT)),
+            ],
+        },
+        {
+            "number": "1007",
+            "who": ("Jonas", "Bakke"),
+            "items": [("candle", 1)],
+            "shows": "Local delivery (no live tracking)",
+            "shipments": [
+                (None, "other", "LOCAL-2231", "https://delivery.example.com/track/LOCAL-2231", [])
+            ],
+        },
+        {
+            "number": "1008",
+            "who": ("Sofie", "Moe"),
+            "items": [("socks", 1)],
+            "phone_only": True,
+            "shows": "Phone-only customer, on its way",
+            "shipments": [
+                (None, postnord, "00370722150004528068", None, _journey_until(S.IN_TRANSIT))
+            ],
+        },
+        {
+            "number": "1009",
+            "who": ("Henrik", "Strand"),
+            "items": [("mug", 1), ("socks", 2)],
+            "shows": "Partly shipped",
+            "city": "trondheim",
+            "shipments": [([0], bring, "370722150004528075", None, _journey_until(S.IN_TRANSIT))],
+        },
+        {
+            "number": "1010",
+            "who": ("Maja", "Solberg"),
+            "items": [("scarf", 1)],
+            "shows": "Delayed",
+            "city": "copenhagen",
+            "shipments": [
+                (
+                    None,
+                    postnord,
+                    "00370722150004528082",
+                    None,
+                    [
+                        *_journey_until(S.IN_TRANSIT),
+                        (S.DELAYED, 10, "gothenburg", "Delayed by weather"),
+                    ],
+                )
+            ],
+        },
+        {
+            "number": "1011",
+            "who": ("Emil", "Haugen"),
+            "items": [("blanket", 1)],
+            "shows": "Ready for pickup",
+            "city": "trondheim",
+            "shipments": [
+                (
+                    None,
+                    bring,
+                    "370722150004528099",
+                    None,
+                    [
+                        *_journey_until(S.IN_TRANSIT),
+                        (
+                            S.READY_FOR_PICKUP,
+                            5,
+                            "trondheim",
+                            "Ready for pickup at the service point",
+                        ),
+                    ],
+                )
+            ],
+        },
+        {
+            "number": "1012",
+            "who": ("Ida", "Lunde"),
+            "items": [("mug", 4)],
+            "shows": "Problem with delivery",
+            "city": "bergen",
+            "shipments": [
+                (
+                    None,
+                    ups,
+                    "1Z999AA10123456805",
+                    None,
+                    [
+                        *_journey_until(S.IN_TRANSIT),
+                        (S.FAILURE, 12, "louisville", "Damaged in transit"),
+                    ],
+                )
+            ],
+        },
+        {
+            "number": "1013",
+            "who": ("Magnus", "Eide"),
+            "items": [("candle", 3)],
+            "shows": "Returned to sender",
+            "shipments": [
+                (
+                    None,
+                    bring,
+                    "370722150004528105",
+                    None,
+                    [
+                        *_journey_until(S.IN_TRANSIT),
+                        (S.RETURNED_TO_SENDER, 8, "oslo", "Returned: address unknown"),
+                    ],
+                )
+            ],
+        },
+    ]
+
+
+async def seed(database: Database, *, secret_key: str) -> DemoShop:
+    """Create the demo shop once; later calls only report what is there."""
+    api_key = demo_api_key(secret_key)
+    password = demo_password(secret_key)
+    now = datetime.now(UTC)
+    async with database.write() as session:
+        shop = await session.scalar(select(Shop).where(Shop.handle == DEMO_HANDLE))
+        if shop is None:
+            shop = await create_shop(
+                session=session, handle=DEMO_HANDLE, name="Fjord & Wool", currency="NOK"
+            )
+            shop.contact_email = "hello@demo.example"
+            for index, spec in enumerate(_scenarios()):
+                await _seed_order(session, shop, spec, now, index)
+        if not await session.scalar(select(StaffUser.id).where(StaffUser.shop_id == shop.id)):
+            await create_staff(
+                session=session, shop=shop, email=DEMO_STAFF_EMAIL, password=password, name="Demo"
+            )
+        if not await session.scalar(
+            select(ApiKey.id).where(ApiKey.digest == api_key_digest(api_key))
+        ):
+            await create_api_key(session=session, shop=shop, name="demo", key=api_key)
+        rows = (
+            await session.execute(
+                select(Order.number, Order.status_token)
+                .where(Order.shop_id == shop.id)
+                .order_by(Order.id)
+            )
+        ).all()
+    shows = {spec["number"]: spec["shows"] for spec in _scenarios()}
+    return DemoShop(
+        shop_handle=DEMO_HANDLE,
+        api_key=api_key,
+        staff_email=DEMO_STAFF_EMAIL,
+        staff_password=password,
+        orders=[(f"#{n}", shows.get(n, ""), token) for n, token in rows],
+    )
+
+
+async def _seed_order(
+    session: Any, shop: Shop, spec: dict[str, Any], now: datetime, index: int
+) -> None:
+    first, last = spec["who"]
+    slug = first.lower()
+    data = _order(
+        spec["number"],
+        first,
+        last,
+        spec["items"],
+        email=None if spec.get("phone_only") else f"{slug}@demo.example",
+        phone=f"+47 4000 {1000 + index:04d}" if spec.get("phone_only") else None,
+        city=spec.get("city", "oslo"),
+    )
+    order = await create_order(session=session, shop=shop, data=data, actor="demo")
+    # Created days apart, the newest last, as a real shop's history would read.
+    order.created_at = now - timedelta(days=3, hours=len(_scenarios()) - index)
+    await session.flush()
+    for items, carrier, tracking, url, events in spec["shipments"]:
+        chosen = (
+            None
+            if items is None
+            else [
+                {"id": order.line_items[i].id, "quantity": order.line_items[i].quantity}
+                for i in items
+            ]
+        )
+        fulfillment = await create_fulfillment(
+            session=session,
+            shop_id=shop.id,
+            order_id=order.id,
+            data=FulfillmentInput.model_validate(
+                {
+                    "line_items": chosen,
+                    "carrier": carrier,
+                    "tracking_number": tracking,
+                    "tracking_url": url,
+                    "notify_customer": False,
+                }
+            ),
+            actor="demo",
+        )
+        fulfillment.created_at = now - timedelta(hours=52)
+        await session.flush()
+        for status, hours_ago, place, message in events:
+            await record_event(
+                session=session,
+                shop_id=shop.id,
+                fulfillment_id=fulfillment.id,
+                data=_event(status, hours_ago, place, message, now),
+                source="demo",
+            )

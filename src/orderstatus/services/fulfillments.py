@@ -1,0 +1,118 @@
+"""Fulfilments: ship some or all of an order's items."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from orderstatus.db.models import Activity, Fulfillment, FulfillmentItem, Order
+from orderstatus.domain.errors import Conflict, Invalid, NotFound
+from orderstatus.domain.inputs import FulfillmentInput
+from orderstatus.domain.statuses import (
+    DEFAULT_STATUS,
+    EventStatus,
+    delivery_status,
+    fulfillment_status,
+)
+from orderstatus.services.orders import fulfilled_quantities, live_fulfillments
+
+
+async def _lock_order(session: AsyncSession, *, shop_id: int, order_id: int) -> Order:
+    """The order, locked against concurrent fulfilment, with what rules need loaded."""
+    order = await session.scalar(
+        select(Order)
+        .where(Order.id == order_id, Order.shop_id == shop_id)
+        .with_for_update()
+        .options(
+            selectinload(Order.line_items),
+            selectinload(Order.fulfillments).selectinload(Fulfillment.items),
+        )
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound("no such order")
+    return order
+
+
+def refresh_order_summary(order: Order) -> None:
+    """Recompute the order's cached fulfilment and delivery status from its shipments."""
+    shipped = fulfilled_quantities(order)
+    order.fulfillment_status = fulfillment_status(
+        sum(item.quantity for item in order.line_items), sum(shipped.values())
+    ).value
+    status = delivery_status(EventStatus(f.status) for f in live_fulfillments(order))
+    order.delivery_status = status.value if status else None
+
+
+async def create_fulfillment(
+    *, session: AsyncSession, shop_id: int, order_id: int, data: FulfillmentInput, actor: str
+) -> Fulfillment:
+    """Ship items of an order. Refuses more than is left to ship (409)."""
+    order = await _lock_order(session, shop_id=shop_id, order_id=order_id)
+    shipped = fulfilled_quantities(order)
+    remaining = {item.id: item.quantity - shipped[item.id] for item in order.line_items}
+    if data.line_items is None:
+        wanted = {item_id: left for item_id, left in remaining.items() if left > 0}
+        if not wanted:
+            raise Conflict("every item of this order is already fulfilled")
+    else:
+        wanted = {item.id: item.quantity for item in data.line_items}
+        unknown = [item_id for item_id in wanted if item_id not in remaining]
+        if unknown:
+            raise Invalid(
+                f"line items {unknown} are not in this order",
+                fields={"line_items": "unknown id"},
+            )
+        over = {
+            item_id: (quantity, remaining[item_id])
+            for item_id, quantity in wanted.items()
+            if quantity > remaining[item_id]
+        }
+        if over:
+            detail = "; ".join(
+                f"line item {item_id}: asked {asked}, {left} left to fulfil"
+                for item_id, (asked, left) in over.items()
+            )
+            raise Conflict(f"more than is left to fulfil ({detail})", fields={"line_items": detail})
+    fulfillment = Fulfillment(
+        shop_id=shop_id,
+        order_id=order.id,
+        carrier_code=data.carrier,
+        tracking_number=data.tracking_number,
+        tracking_url=data.tracking_url,
+        status=DEFAULT_STATUS.value,
+        notify_customer=data.notify_customer,
+    )
+    fulfillment.items = [
+        FulfillmentItem(shop_id=shop_id, line_item_id=item_id, quantity=quantity)
+        for item_id, quantity in wanted.items()
+    ]
+    order.fulfillments.append(fulfillment)
+    session.add(fulfillment)
+    await session.flush()
+    refresh_order_summary(order)
+    count = sum(wanted.values())
+    session.add(
+        Activity(
+            shop_id=shop_id,
+            order_id=order.id,
+            kind="fulfillment_created",
+            actor=actor,
+            message=f"{count} item{'s' if count != 1 else ''} fulfilled"
+            + (f" ({data.carrier} {data.tracking_number})" if data.tracking_number else ""),
+            data={"fulfillment_id": fulfillment.id},
+        )
+    )
+    return fulfillment
+
+
+async def get_fulfillment(
+    session: AsyncSession, *, shop_id: int, fulfillment_id: int
+) -> Fulfillment:
+    fulfillment = await session.scalar(
+        select(Fulfillment).where(Fulfillment.id == fulfillment_id, Fulfillment.shop_id == shop_id)
+    )
+    if fulfillment is None:
+        raise NotFound("no such fulfillment")
+    return fulfillment

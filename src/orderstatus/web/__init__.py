@@ -1,0 +1,1 @@
+"""The ASGI application: storefront, admin, REST API and webhooks."""

@@ -1,0 +1,154 @@
+"""REST API v1. Handlers parse, call one service in one transaction, and shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from orderstatus.db.models import Shop
+from orderstatus.domain.errors import NotFound
+from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
+from orderstatus.services import fulfillments, orders, tracking
+from orderstatus.web.api.schemas import (
+    ErrorOut,
+    FulfillmentOut,
+    FulfillmentStatusOut,
+    OrderList,
+    OrderOut,
+    OrderStatusOut,
+    RecordedEventOut,
+    event_out,
+    fulfillment_out,
+    order_headline,
+    order_out,
+)
+from orderstatus.web.deps import ApiShopId, DatabaseDep, SettingsDep
+
+_errors: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)
+}
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=_errors)
+
+
+@router.post("/orders", status_code=201, response_model=OrderOut)
+async def create_order(
+    data: OrderInput, shop_id: ApiShopId, database: DatabaseDep, settings: SettingsDep
+) -> OrderOut:
+    """Create an order as a checkout would send it; answers with its status-page URL."""
+    async with database.write() as session:
+        shop = await session.get(Shop, shop_id)
+        if shop is None:
+            raise NotFound("no such shop")
+        order = await orders.create_order(session=session, shop=shop, data=data, actor="api")
+    return order_out(order, base_url=settings.base_url)
+
+
+@router.get("/orders", response_model=OrderList)
+async def list_orders(
+    shop_id: ApiShopId,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    number: str | None = None,
+    email: str | None = None,
+    status: Annotated[
+        str | None, Query(description="unfulfilled, partial, fulfilled or a shipment status")
+    ] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=orders.MAX_PAGE)] = 50,
+) -> OrderList:
+    """Orders, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    async with database.read() as session:
+        page = await orders.list_orders(
+            session,
+            shop_id=shop_id,
+            number=number,
+            email=email,
+            status=status,
+            cursor=cursor,
+            limit=limit,
+        )
+    return OrderList(
+        orders=[order_out(o, base_url=settings.base_url) for o in page.orders],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut)
+async def get_order(
+    order_id: int, shop_id: ApiShopId, database: DatabaseDep, settings: SettingsDep
+) -> OrderOut:
+    async with database.read() as session:
+        order = await orders.load_order(session, shop_id=shop_id, order_id=order_id)
+    return order_out(order, base_url=settings.base_url)
+
+
+@router.get("/orders/{order_id}/status", response_model=OrderStatusOut)
+async def get_order_status(
+    order_id: int, shop_id: ApiShopId, database: DatabaseDep
+) -> OrderStatusOut:
+    """The order's headline and each shipment's status with its events, newest first."""
+    async with database.read() as session:
+        order = await orders.load_order(session, shop_id=shop_id, order_id=order_id)
+        live = orders.live_fulfillments(order)
+        events = await tracking.events_by_fulfillment(
+            session, shop_id=shop_id, fulfillment_ids=[f.id for f in live]
+        )
+    return OrderStatusOut(
+        order_id=order.id,
+        fulfillment_status=order.fulfillment_status,
+        delivery_status=order.delivery_status,  # type: ignore[arg-type]
+        headline=order_headline(order),
+        fulfillments=[
+            FulfillmentStatusOut(
+                id=f.id,
+                status=f.status,  # type: ignore[arg-type]
+                carrier=f.carrier_code,
+                tracking_number=f.tracking_number,
+                tracking_url=f.tracking_url,
+                estimated_delivery=f.estimated_delivery,
+                events=[event_out(e) for e in events[f.id]],
+            )
+            for f in live
+        ],
+    )
+
+
+@router.post("/orders/{order_id}/fulfillments", status_code=201, response_model=FulfillmentOut)
+async def create_fulfillment(
+    order_id: int, data: FulfillmentInput, shop_id: ApiShopId, database: DatabaseDep
+) -> FulfillmentOut:
+    """Ship some or all items (omit `line_items` for everything left). Over-fulfilment: 409."""
+    async with database.write() as session:
+        fulfillment = await fulfillments.create_fulfillment(
+            session=session, shop_id=shop_id, order_id=order_id, data=data, actor="api"
+        )
+    return fulfillment_out(fulfillment)
+
+
+@router.post(
+    "/fulfillments/{fulfillment_id}/events",
+    status_code=201,
+    response_model=RecordedEventOut,
+    responses={200: {"model": RecordedEventOut, "description": "A repeat: nothing changed"}},
+)
+async def record_event(
+    fulfillment_id: int,
+    data: TrackingEventInput,
+    shop_id: ApiShopId,
+    database: DatabaseDep,
+    response: Response,
+) -> RecordedEventOut:
+    """Record what happened to a shipment. A repeat (same `external_id` or same content)
+    answers 200 with the stored event and changes nothing."""
+    async with database.write() as session:
+        recorded = await tracking.record_event(
+            session=session, shop_id=shop_id, fulfillment_id=fulfillment_id, data=data
+        )
+    if not recorded.created:
+        response.status_code = 200
+    return RecordedEventOut(
+        event=event_out(recorded.event),
+        created=recorded.created,
+        fulfillment_status=recorded.status,
+    )

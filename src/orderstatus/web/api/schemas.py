@@ -1,0 +1,233 @@
+"""What the REST API returns. Money is a decimal string; times are ISO 8601 UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from orderstatus.db.models import Fulfillment, LineItem, Order, TrackingEvent
+from orderstatus.domain.money import format_amount
+from orderstatus.domain.statuses import EventStatus, headline, headline_text
+from orderstatus.services.orders import fulfilled_quantities, live_fulfillments
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class LineItemOut(BaseModel):
+    id: int
+    title: str
+    variant: str | None
+    sku: str | None
+    quantity: int
+    fulfilled_quantity: int
+    price: str
+    image_url: str | None
+
+
+class FulfillmentItemOut(BaseModel):
+    id: int
+    quantity: int
+
+
+class LocationOut(BaseModel):
+    city: str | None
+    region: str | None
+    zip: str | None
+    country_code: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+class EventOut(BaseModel):
+    id: int
+    status: EventStatus
+    occurred_at: datetime
+    occurred_at_guessed: bool
+    received_at: datetime
+    message: str | None
+    location: LocationOut | None
+    source: str
+    external_id: str | None
+
+
+class FulfillmentOut(BaseModel):
+    id: int
+    order_id: int
+    status: EventStatus
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    estimated_delivery: datetime | None
+    line_items: list[FulfillmentItemOut]
+    created_at: datetime
+
+
+class Money(BaseModel):
+    subtotal: str
+    shipping: str
+    tax: str
+    total: str
+
+
+class OrderOut(BaseModel):
+    id: int
+    number: str
+    name: str
+    status_page_url: str
+    created_at: datetime
+    locale: str | None
+    currency: str
+    customer: dict[str, str | None]
+    email: str | None
+    phone: str | None
+    update_email: str | None
+    shipping_address: dict[str, Any]
+    billing_address: dict[str, Any] | None
+    payment: dict[str, str | None]
+    line_items: list[LineItemOut]
+    totals: Money
+    fulfillment_status: str
+    delivery_status: EventStatus | None
+    headline: str
+    fulfillments: list[FulfillmentOut]
+
+
+class OrderList(BaseModel):
+    orders: list[OrderOut]
+    next_cursor: str | None
+
+
+class FulfillmentStatusOut(BaseModel):
+    id: int
+    status: EventStatus
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    estimated_delivery: datetime | None
+    events: list[EventOut]
+
+
+class OrderStatusOut(BaseModel):
+    order_id: int
+    fulfillment_status: str
+    delivery_status: EventStatus | None
+    headline: str
+    fulfillments: list[FulfillmentStatusOut]
+
+
+class RecordedEventOut(BaseModel):
+    event: EventOut
+    created: bool
+    fulfillment_status: EventStatus
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return format_amount(amount, currency)
+
+
+def order_headline(order: Order) -> str:
+    live = live_fulfillments(order)
+    unshipped = order.fulfillment_status != "fulfilled"
+    return headline_text(headline([EventStatus(f.status) for f in live], unshipped_items=unshipped))
+
+
+def fulfillment_out(fulfillment: Fulfillment) -> FulfillmentOut:
+    return FulfillmentOut(
+        id=fulfillment.id,
+        order_id=fulfillment.order_id,
+        status=EventStatus(fulfillment.status),
+        carrier=fulfillment.carrier_code,
+        tracking_number=fulfillment.tracking_number,
+        tracking_url=fulfillment.tracking_url,
+        estimated_delivery=fulfillment.estimated_delivery,
+        line_items=[
+            FulfillmentItemOut(id=i.line_item_id, quantity=i.quantity) for i in fulfillment.items
+        ],
+        created_at=fulfillment.created_at,
+    )
+
+
+def _line_item_out(item: LineItem, shipped: int, currency: str) -> LineItemOut:
+    return LineItemOut(
+        id=item.id,
+        title=item.title,
+        variant=item.variant,
+        sku=item.sku,
+        quantity=item.quantity,
+        fulfilled_quantity=shipped,
+        price=_money(item.unit_price, currency),
+        image_url=item.image_url,
+    )
+
+
+def order_out(order: Order, *, base_url: str) -> OrderOut:
+    shipped = fulfilled_quantities(order)
+    return OrderOut(
+        id=order.id,
+        number=order.number,
+        name=f"#{order.number}",
+        status_page_url=f"{base_url}/orders/{order.status_token}",
+        created_at=order.created_at,
+        locale=order.locale,
+        currency=order.currency,
+        customer={"first_name": order.customer_first_name, "last_name": order.customer_last_name},
+        email=order.email,
+        phone=order.phone,
+        update_email=order.update_email,
+        shipping_address=order.shipping_address,
+        billing_address=order.billing_address,
+        payment={
+            "method": order.payment_method,
+            "brand": order.payment_brand,
+            "last4": order.payment_last4,
+        },
+        line_items=[_line_item_out(i, shipped[i.id], order.currency) for i in order.line_items],
+        totals=Money(
+            subtotal=_money(order.subtotal, order.currency),
+            shipping=_money(order.shipping_total, order.currency),
+            tax=_money(order.tax_total, order.currency),
+            total=_money(order.total, order.currency),
+        ),
+        fulfillment_status=order.fulfillment_status,
+        delivery_status=EventStatus(order.delivery_status) if order.delivery_status else None,
+        headline=order_headline(order),
+        fulfillments=[fulfillment_out(f) for f in live_fulfillments(order)],
+    )
+
+
+def event_out(event: TrackingEvent) -> EventOut:
+    has_place = any(
+        v is not None
+        for v in (event.city, event.region, event.postal_code, event.country_code, event.latitude)
+    )
+    return EventOut(
+        id=event.id,
+        status=EventStatus(event.status),
+        occurred_at=event.occurred_at,
+        occurred_at_guessed=event.occurred_at_guessed,
+        received_at=event.received_at,
+        message=event.message,
+        location=LocationOut(
+            city=event.city,
+            region=event.region,
+            zip=event.postal_code,
+            country_code=event.country_code,
+            latitude=event.latitude,
+            longitude=event.longitude,
+        )
+        if has_place
+        else None,
+        source=event.source,
+        external_id=event.source_event_id,
+    )

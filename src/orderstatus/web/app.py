@@ -1,0 +1,52 @@
+"""The application factory: wires settings, storage and routes once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from orderstatus import __version__
+from orderstatus.config import Settings
+from orderstatus.db.engine import Database
+from orderstatus.web import errors
+from orderstatus.web.api.routes import router as api_router
+from orderstatus.web.deps import ApiKeyCache
+from orderstatus.web.health import router as health_router
+from orderstatus.web.middleware import BodySizeLimit
+
+
+def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
+    """The ASGI app. A given database is the caller's to close; otherwise the app's."""
+    owned = database is None
+    db = database or Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            await db.dispose()
+
+    app = FastAPI(
+        title="orderstatus",
+        version=__version__,
+        summary="Order status pages with live shipment tracking",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.state.api_keys = ApiKeyCache()
+    errors.install(app)
+    app.include_router(api_router)
+    app.include_router(health_router)
+    app.add_middleware(BodySizeLimit)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory`` in each worker process: settings from the environment."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,82 @@
+"""Request dependencies: the app's settings and database, and the caller's shop."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from orderstatus.config import Settings
+from orderstatus.db.engine import Database
+from orderstatus.domain.errors import Unauthorized
+from orderstatus.services.accounts import authenticate_api_key
+from orderstatus.services.security import api_key_digest
+
+API_KEY_CACHE_SECONDS = 10.0
+
+
+class ApiKeyCache:
+    """Recently checked keys (by digest) → shop id, for a few seconds.
+
+    Saves a database round trip on every API call; a revoked key stops working in
+    every process within :data:`API_KEY_CACHE_SECONDS` (at once in the process that
+    revoked it, which calls :meth:`clear`).
+    """
+
+    def __init__(self, ttl: float = API_KEY_CACHE_SECONDS, size: int = 1024) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[int, float]] = {}
+
+    def get(self, key: str) -> int | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, shop_id: int) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key] = (shop_id, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `orderstatus create-api-key`")
+
+
+async def api_shop_id(
+    request: Request,
+    database: DatabaseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    cache: ApiKeyCache = request.app.state.api_keys
+    key = credentials.credentials
+    digest = api_key_digest(key)
+    shop_id = cache.get(digest)
+    if shop_id is None:
+        async with database.read() as session:
+            shop_id = await authenticate_api_key(session, key)
+        cache.put(digest, shop_id)
+    return shop_id
+
+
+ApiShopId = Annotated[int, Depends(api_shop_id)]
