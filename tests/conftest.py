@@ -13,6 +13,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -156,3 +157,15 @@ async def other_api(app_http: httpx.AsyncClient, database: Database) -> ShopClie
         headers={"Authorization": f"Bearer {key}"},
     )
     return ShopClient(client, shop_id, key)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per reason a group of tests skipped, instead of one per test."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in reasons.items():
+        terminalreporter.write_line(f"skipped {count}: {reason}")

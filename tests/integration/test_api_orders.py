@@ -107,6 +107,16 @@ async def test_bad_orders_get_a_clear_error_and_write_nothing(
     assert await row_counts(database) == before
 
 
+async def test_a_form_encoded_body_is_415_with_what_to_send(api: ShopClient) -> None:
+    response = await api.http.post(
+        "/api/v1/orders",
+        content=b'{"currency": "NOK"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415
+    assert "application/json" in response.json()["error"]["message"]
+
+
 async def test_a_body_over_one_mebibyte_is_refused(api: ShopClient, database: Database) -> None:
     before = await row_counts(database)
     payload = order_payload(customer={"first_name": "K" * (1024 * 1024)})

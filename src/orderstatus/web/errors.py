@@ -53,9 +53,20 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.fields, headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return not content_type or content_type == "application/json" or content_type.endswith("+json")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
+    if not _is_json(request) and any(tuple(e["loc"]) == ("body",) for e in errors):
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with 'Content-Type: application/json'",
+        )
     for error in errors:
         if error["type"] == "json_invalid":
             detail = error.get("ctx", {}).get("error", "")

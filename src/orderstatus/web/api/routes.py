@@ -26,9 +26,10 @@ from orderstatus.web.api.schemas import (
 from orderstatus.web.deps import ApiShopId, DatabaseDep, SettingsDep
 
 _errors: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 415, 422)
 }
-router = APIRouter(prefix="/api/v1", tags=["api"], responses=_errors)
+# A body without Content-Type is read as JSON; one with another type gets a clear 415.
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=_errors, strict_content_type=False)
 
 
 @router.post("/orders", status_code=201, response_model=OrderOut)

@@ -1,0 +1,232 @@
+"""The `orderstatus` command, run as a user would: real processes, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import order_payload
+
+SECRET = "k" * 40
+
+
+def env_for(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
+    env |= {"ORDERSTATUS_DATABASE_URL": database_url, "ORDERSTATUS_SECRET_KEY": SECRET, **extra}
+    return env
+
+
+def run(
+    *args: str, env: dict[str, str], cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orderstatus", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(*args: str, env: dict[str, str], cwd: Path | None = None) -> Iterator[tuple[str, Path]]:
+    """Start a long-running command that serves HTTP; yield its base URL and its output file."""
+    port = free_port()
+    log = (cwd or Path(env.get("TMPDIR", "/tmp"))) / f"server-{port}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orderstatus", *args, "--port", str(port)],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited: {log.read_text()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server did not start: {log.read_text()}")
+            time.sleep(0.1)
+        yield base, log
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/shop.db"
+
+
+def test_set_up_a_shop_from_the_command_line(tmp_path: Path) -> None:
+    env = env_for(sqlite_url(tmp_path))
+    assert run("migrate", env=env).returncode == 0
+    assert run("migrate", env=env).returncode == 0  # again: nothing to do
+    made = run(
+        "create-shop", "--handle", "myshop", "--name", "My Shop", "--currency", "nok", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    key = run("create-api-key", "--shop", "myshop", env=env)
+    assert key.returncode == 0, key.stderr
+    assert key.stdout.count("\n") == 1 and key.stdout.startswith("os_")
+    staff = run(
+        "create-staff",
+        "--shop",
+        "myshop",
+        "--email",
+        "Boss@Example.com",
+        "--password-stdin",
+        env=env,
+        stdin="a long enough password\n",
+    )
+    assert staff.returncode == 0, staff.stderr
+    assert "boss@example.com" not in staff.stdout  # stdout stays clean for scripts
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("create-api-key", "--shop", "nope"), "no shop 'nope'"),
+        (("create-shop", "--handle", "Bad Handle!", "--currency", "NOK"), "a shop handle is"),
+        (("create-shop", "--handle", "ok", "--currency", "XYZW"), "unknown currency"),
+    ],
+)
+def test_command_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
+    env = env_for(sqlite_url(tmp_path))
+    run("migrate", env=env)
+    result = run(*args, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("orderstatus: ") and says in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_bad_setting_stops_it_with_one_line(tmp_path: Path) -> None:
+    result = run("migrate", env=env_for("mysql://root@localhost/x"))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "orderstatus: ORDERSTATUS_DATABASE_URL unsupported database 'mysql': "
+        "use sqlite:// or postgresql://\n"
+    )
+
+
+def test_serve_refuses_a_database_that_was_not_migrated(tmp_path: Path) -> None:
+    result = run("serve", "--port", str(free_port()), env=env_for(sqlite_url(tmp_path)))
+    assert result.returncode == 1
+    assert "run `orderstatus migrate`" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    result = run("migrate", env=env_for("postgresql://postgres@127.0.0.1:9/none"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("orderstatus: cannot use the database:")
+    assert result.stderr.count("\n") == 1
+
+
+def walk(base: str, key: str) -> None:
+    """Create an order, fulfil 2 of 3 items, post events out of order and twice."""
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=10) as http:
+        order = http.post("/api/v1/orders", json=order_payload()).json()
+        lines = [{"id": i["id"], "quantity": 1} for i in order["line_items"][:2]]
+        shipment = http.post(
+            f"/api/v1/orders/{order['id']}/fulfillments",
+            json={"line_items": lines, "carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+        ).json()
+        events: list[dict[str, Any]] = [
+            {"status": "delivered", "occurred_at": "2026-11-20T15:00:00+01:00", "external_id": "3"},
+            {"status": "in_transit", "occurred_at": "2026-11-20T08:00:00Z", "external_id": "1"},
+            {
+                "status": "out_for_delivery",
+                "occurred_at": "2026-11-20T12:00:00Z",
+                "external_id": "2",
+            },
+        ]
+        codes = [
+            http.post(f"/api/v1/fulfillments/{shipment['id']}/events", json=e).status_code
+            for e in events + events
+        ]
+        assert codes == [201, 201, 201, 200, 200, 200]
+        status = http.get(f"/api/v1/orders/{order['id']}/status").json()
+        assert status["fulfillment_status"] == "partial"
+        assert status["fulfillments"][0]["status"] == "delivered"
+        assert [e["status"] for e in status["fulfillments"][0]["events"]] == [
+            "delivered",
+            "out_for_delivery",
+            "in_transit",
+        ]
+        assert http.post("/api/v1/orders", content=b"{").status_code == 400
+        assert http.get("/api/v1/orders/424242").status_code == 404
+        over = {"line_items": [{"id": order["line_items"][0]["id"], "quantity": 1}]}
+        assert http.post(f"/api/v1/orders/{order['id']}/fulfillments", json=over).status_code == 409
+        wrong = http.get("/api/v1/orders", headers={"Authorization": "Bearer os_nope"})
+        assert wrong.status_code == 401
+
+
+def test_serve_answers_the_api_over_http(database_url: str, tmp_path: Path) -> None:
+    env = env_for(database_url)
+    assert run("create-shop", "--handle", "shop", "--currency", "EUR", env=env).returncode == 0
+    key = run("create-api-key", "--shop", "shop", env=env).stdout.strip()
+    with server("serve", env=env, cwd=tmp_path) as (base, _log):
+        walk(base, key)
+
+
+def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
+    with server("demo", env=env, cwd=tmp_path) as (base, log):
+        output = log.read_text()
+        key = next(
+            line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("API key: ")
+        )
+        assert "Staff login: staff@demo.example / " in output
+        assert output.count(f"{base}/orders/") == 13
+        assert (tmp_path / "var" / "orderstatus.db").exists()
+        auth = {"Authorization": f"Bearer {key}"}
+        orders = httpx.get(f"{base}/api/v1/orders", params={"limit": 100}, headers=auth).json()
+        statuses = {o["delivery_status"] for o in orders["orders"]}
+        assert statuses >= {
+            None,
+            "in_transit",
+            "out_for_delivery",
+            "delivered",
+            "attempted_delivery",
+            "delayed",
+            "ready_for_pickup",
+            "failure",
+            "returned_to_sender",
+        }
+        three = next(o for o in orders["orders"] if len(o["fulfillments"]) == 3)
+        assert len({f["carrier"] for f in three["fulfillments"]}) == 2
+        assert any(o["email"] is None and o["phone"] for o in orders["orders"])
+        assert any(o["fulfillment_status"] == "partial" for o in orders["orders"])
+        walk(base, key)
+    # A second start finds the shop and the same key, and adds no orders.
+    with server("demo", env=env, cwd=tmp_path) as (base, log):
+        assert f"API key: {key}" in log.read_text()
+        again = httpx.get(f"{base}/api/v1/orders", params={"status": "unfulfilled"}, headers=auth)
+        assert len(again.json()["orders"]) == 1

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from orderstatus.config import Settings, SettingsError
+
+
+def test_defaults_run_on_a_sqlite_file_under_var() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite+aiosqlite:///var/orderstatus.db"
+    assert settings.redis_url is None
+    assert settings.is_sqlite
+
+
+def test_plain_database_urls_get_the_async_driver() -> None:
+    env = {"ORDERSTATUS_DATABASE_URL": "postgresql://postgres@127.0.0.1/shop"}
+    assert Settings.from_env(env).database_url == "postgresql+asyncpg://postgres@127.0.0.1/shop"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/x", "ORDERSTATUS_DATABASE_URL unsupported"),
+        ("DATABASE_URL", "just-a-path.db", "ORDERSTATUS_DATABASE_URL must be a URL"),
+        ("SECRET_KEY", "short", "ORDERSTATUS_SECRET_KEY must be at least 32"),
+        ("BASE_URL", "status.example.com", "ORDERSTATUS_BASE_URL must be"),
+        ("REDIS_URL", "http://localhost", "ORDERSTATUS_REDIS_URL must start"),
+        ("SMTP_URL", "mail.example.com", "ORDERSTATUS_SMTP_URL must start"),
+        ("DATABSE_URL", "sqlite:///x.db", "ORDERSTATUS_DATABSE_URL is not a setting"),
+    ],
+)
+def test_a_bad_setting_is_one_clear_line(name: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({f"ORDERSTATUS_{name}": value})
+    message = str(info.value)
+    assert message.startswith(says)
+    assert "\n" not in message
+
+
+def test_test_only_variables_are_not_settings() -> None:
+    Settings.from_env({"ORDERSTATUS_TEST_DATABASE_URL": "postgresql://x/y"})
+
+
+def test_without_a_secret_key_one_is_made_once_and_kept(tmp_path: object) -> None:
+    settings = Settings.from_env({}, var_dir=str(tmp_path))
+    first = settings.resolved_secret_key()
+    assert len(first) >= 32
+    assert Settings.from_env({}, var_dir=str(tmp_path)).resolved_secret_key() == first
