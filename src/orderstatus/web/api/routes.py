@@ -98,12 +98,12 @@ async def get_order_status(
     return OrderStatusOut(
         order_id=order.id,
         fulfillment_status=order.fulfillment_status,
-        delivery_status=order.delivery_status,  # type: ignore[arg-type]
+        delivery_status=order.delivery_status,
         headline=order_headline(order),
         fulfillments=[
             FulfillmentStatusOut(
                 id=f.id,
-                status=f.status,  # type: ignore[arg-type]
+                status=f.status,
                 carrier=f.carrier_code,
                 tracking_number=f.tracking_number,
                 tracking_url=f.tracking_url,
