@@ -1,0 +1,1 @@
+"""The carriers we know: tracking links, live sources and tracking-number detection."""
