@@ -77,21 +77,22 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from orderstatus.services.demo import seed
 
     secret = settings.resolved_secret_key()
-
-    async def prepare(database: Database) -> Any:
-        await migrations.upgrade(database)
-        return await seed(database, secret_key=secret)
-
-    demo = asyncio.run(_with_database(settings, prepare))
     base = f"http://{args.host}:{args.port}"
     if settings.base_url != base and "ORDERSTATUS_BASE_URL" not in os.environ:
         settings = settings.model_copy(update={"base_url": base})
+
+    async def prepare(database: Database) -> Any:
+        await migrations.upgrade(database)
+        return await seed(database, secret_key=secret, base_url=settings.base_url)
+
+    demo = asyncio.run(_with_database(settings, prepare))
     lines = [
         "",
         f"orderstatus demo: shop '{demo.shop_handle}' on {settings.database_url}",
         f"API key: {demo.api_key}",
         f"Staff login: {demo.staff_email} / {demo.staff_password}  ({settings.base_url}/admin)",
         f"API docs: {settings.base_url}/api/docs",
+        f"Storefront: {settings.base_url}/shop/{demo.shop_handle}/",
         "Status pages:",
         *(
             f"  {name:6} {shows:50} {settings.base_url}/orders/{token}"

@@ -60,6 +60,8 @@ class Shop(Base):
     logo_path: Mapped[str | None] = mapped_column(String(255))
     accent_color: Mapped[str] = mapped_column(String(7), default="#1f6f5c")
     next_order_number: Mapped[int] = mapped_column(Integer, default=1001)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Bumped by every change that shows on the shop's pages (branding, shop-wide notes)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -121,6 +123,9 @@ class Order(Base):
     fulfillment_status: Mapped[str] = mapped_column(String(16), default="unfulfilled")
     delivery_status: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Bumped by every change that shows on the order's page, so a rendered page can be
+    reused until the order changes."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

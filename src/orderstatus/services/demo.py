@@ -22,13 +22,30 @@ from orderstatus.services.tracking import record_event
 DEMO_HANDLE = "demo"
 DEMO_STAFF_EMAIL = "staff@demo.example"
 
-_PRODUCTS = {
-    "mug": ("Stoneware mug", "Fjord blue", "MUG-FB", Decimal("249.00")),
-    "scarf": ("Wool scarf", "Heather grey", "SCF-HG", Decimal("599.00")),
-    "socks": ("Hiking socks", "Size 40-43", "SCK-4043", Decimal("149.00")),
-    "candle": ("Beeswax candle", "Set of 4", "CND-4", Decimal("189.00")),
-    "blanket": ("Knitted blanket", "Natural", "BLK-NAT", Decimal("1290.00")),
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    slug: str
+    title: str
+    variant: str
+    sku: str
+    price: Decimal
+
+    def image_url(self, base_url: str) -> str:
+        return f"{base_url}/static/products/{self.slug}.svg"
+
+
+CATALOG: dict[str, Product] = {
+    p.slug: p
+    for p in (
+        Product("mug", "Stoneware mug", "Fjord blue", "MUG-FB", Decimal("249.00")),
+        Product("scarf", "Wool scarf", "Heather grey", "SCF-HG", Decimal("599.00")),
+        Product("socks", "Hiking socks", "Size 40-43", "SCK-4043", Decimal("149.00")),
+        Product("candle", "Beeswax candle", "Set of 4", "CND-4", Decimal("189.00")),
+        Product("blanket", "Knitted blanket", "Natural", "BLK-NAT", Decimal("1290.00")),
+    )
 }
+"""What the demo storefront sells (any shop's storefront shows it)."""
 
 # (city, region, postcode, country, latitude, longitude)
 _PLACES = {
@@ -69,6 +86,7 @@ def _order(
     phone: str | None = None,
     city: str = "oslo",
     locale: str = "en",
+    base_url: str,
 ) -> OrderInput:
     place = _PLACES[city]
     address = {
@@ -78,7 +96,7 @@ def _order(
         "zip": place[2],
         "country_code": place[3],
     }
-    subtotal = sum((_PRODUCTS[key][3] * qty for key, qty in items), Decimal(0))
+    subtotal = sum((CATALOG[key].price * qty for key, qty in items), Decimal(0))
     shipping = Decimal("99.00")
     tax = (subtotal * Decimal("0.2")).quantize(Decimal("0.01"))
     data: dict[str, Any] = {
@@ -92,12 +110,12 @@ def _order(
         "payment": {"method": "card", "brand": "Visa", "last4": "4242"},
         "line_items": [
             {
-                "title": _PRODUCTS[key][0],
-                "variant": _PRODUCTS[key][1],
-                "sku": _PRODUCTS[key][2],
+                "title": CATALOG[key].title,
+                "variant": CATALOG[key].variant,
+                "sku": CATALOG[key].sku,
                 "quantity": qty,
-                "price": str(_PRODUCTS[key][3]),
-                "image_url": None,
+                "price": str(CATALOG[key].price),
+                "image_url": CATALOG[key].image_url(base_url),
             }
             for key, qty in items
         ],
@@ -338,7 +356,7 @@ def _scenarios() -> list[dict[str, Any]]:
     ]
 
 
-async def seed(database: Database, *, secret_key: str) -> DemoShop:
+async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoShop:
     """Create the demo shop once; later calls only report what is there."""
     api_key = demo_api_key(secret_key)
     password = demo_password(secret_key)
@@ -350,8 +368,9 @@ async def seed(database: Database, *, secret_key: str) -> DemoShop:
                 session=session, handle=DEMO_HANDLE, name="Fjord & Wool", currency="NOK"
             )
             shop.contact_email = "hello@demo.example"
+            shop.timezone = "Europe/Oslo"
             for index, spec in enumerate(_scenarios()):
-                await _seed_order(session, shop, spec, now, index)
+                await _seed_order(session, shop, spec, now, index, base_url)
         if not await session.scalar(select(StaffUser.id).where(StaffUser.shop_id == shop.id)):
             await create_staff(
                 session=session, shop=shop, email=DEMO_STAFF_EMAIL, password=password, name="Demo"
@@ -378,7 +397,7 @@ async def seed(database: Database, *, secret_key: str) -> DemoShop:
 
 
 async def _seed_order(
-    session: Any, shop: Shop, spec: dict[str, Any], now: datetime, index: int
+    session: Any, shop: Shop, spec: dict[str, Any], now: datetime, index: int, base_url: str
 ) -> None:
     first, last = spec["who"]
     slug = first.lower()
@@ -390,6 +409,7 @@ async def _seed_order(
         email=None if spec.get("phone_only") else f"{slug}@demo.example",
         phone=f"+47 4000 {1000 + index:04d}" if spec.get("phone_only") else None,
         city=spec.get("city", "oslo"),
+        base_url=base_url,
     )
     order = await create_order(session=session, shop=shop, data=data, actor="demo")
     # Created days apart, the newest last, as a real shop's history would read.

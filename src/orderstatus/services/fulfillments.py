@@ -92,6 +92,7 @@ async def create_fulfillment(
     session.add(fulfillment)
     await session.flush()
     refresh_order_summary(order)
+    order.version += 1
     count = sum(wanted.values())
     session.add(
         Activity(

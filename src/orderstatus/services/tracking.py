@@ -175,6 +175,7 @@ async def record_event(
     await session.execute(
         update(Fulfillment).where(Fulfillment.id == fulfillment_id).values(**changes)
     )
+    order_changes: dict[str, Any] = {"version": Order.version + 1, "updated_at": datetime.now(UTC)}
     if state.status is not previous:
         summary = delivery_status(
             state.status if row.id == fulfillment_id else EventStatus(row.status)
@@ -183,11 +184,8 @@ async def record_event(
         )
         new_summary = summary.value if summary else None
         if new_summary != target.delivery_status:
-            await session.execute(
-                update(Order)
-                .where(Order.id == target.order_id)
-                .values(delivery_status=new_summary, updated_at=datetime.now(UTC))
-            )
+            order_changes["delivery_status"] = new_summary
+    await session.execute(update(Order).where(Order.id == target.order_id).values(**order_changes))
     return RecordedEvent(inserted, True, state.status, previous, target.order_id)
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from orderstatus import __version__
 from orderstatus.config import Settings
@@ -15,6 +16,9 @@ from orderstatus.web.api.routes import router as api_router
 from orderstatus.web.deps import ApiKeyCache
 from orderstatus.web.health import router as health_router
 from orderstatus.web.middleware import BodySizeLimit
+from orderstatus.web.pages import Pages
+from orderstatus.web.storefront.shop import router as shop_router
+from orderstatus.web.storefront.status import router as status_router
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
@@ -40,9 +44,13 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = db
     app.state.api_keys = ApiKeyCache()
+    app.state.pages = Pages(settings)
     errors.install(app)
     app.include_router(api_router)
     app.include_router(health_router)
+    app.include_router(status_router)
+    app.include_router(shop_router)
+    app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(BodySizeLimit)
     return app
 

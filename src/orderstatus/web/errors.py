@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orderstatus.domain.errors import DomainError
+from orderstatus.web.i18n import N_
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -81,8 +82,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid", f"Some fields are not valid: {summary}", fields)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+_JSON_PREFIXES = ("/api/", "/webhooks/", "/healthz")
+
+_PAGE_TITLES = {404: N_("Page not found"), 405: N_("Not allowed")}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if not request.url.path.startswith(_JSON_PREFIXES) and exc.status_code in _PAGE_TITLES:
+        pages = request.app.state.pages
+        return pages.error(  # type: ignore[no-any-return]
+            request,
+            exc.status_code,
+            _PAGE_TITLES[exc.status_code],
+            N_("There is nothing at this address. Check the link and try again."),
+        )
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return error_response(exc.status_code, code, message, headers=exc.headers)

@@ -1,0 +1,385 @@
+"""The one place that decides who sees what of an order.
+
+Every page, JSON answer and live message about an order is built from :func:`build_view`.
+Templates only render what is in the view: a field the viewer may not see is absent
+(None or empty) here, so no template can leak it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from orderstatus.domain.statuses import (
+    ALERTS,
+    EventStatus,
+    Headline,
+    StatusPoint,
+    Step,
+    derive_progress,
+    headline,
+)
+
+
+class Viewer(enum.StrEnum):
+    OWNER = "owner"
+    """The customer: the device that checked out, or one that logged in."""
+    STAFF = "staff"
+    """The shop's staff previewing the page: sees what the owner sees."""
+    PUBLIC = "public"
+    """Anyone else with the link, and every viewer of a share link."""
+
+
+# ---- what the view builder reads (plain data, loaded by the caller) ----
+
+
+@dataclass(frozen=True, slots=True)
+class ShopData:
+    handle: str
+    name: str
+    logo_url: str | None
+    accent_color: str
+    contact_email: str | None
+    website_url: str | None
+    timezone: str
+    default_locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemData:
+    id: int
+    title: str
+    variant: str | None
+    quantity: int
+    unit_price: Decimal
+    image_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventData:
+    id: int
+    status: EventStatus
+    occurred_at: datetime
+    message: str | None
+    city: str | None
+    region: str | None
+    country_code: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentData:
+    id: int
+    carrier_code: str | None
+    carrier_name: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    live_tracking: bool
+    estimated_delivery: datetime | None
+    created_at: datetime
+    items: Sequence[tuple[int, int]]
+    """(line item id, quantity)"""
+    events: Sequence[EventData]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageData:
+    placement: str
+    html: str
+    """Already sanitised Markdown."""
+    statuses: Sequence[str] | None
+    locale: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderData:
+    id: int
+    number: str
+    status_token: str
+    share_token: str | None
+    currency: str
+    locale: str | None
+    created_at: datetime
+    first_name: str
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    update_email: str | None
+    shipping_address: dict[str, Any]
+    billing_address: dict[str, Any] | None
+    payment_method: str
+    payment_brand: str | None
+    payment_last4: str | None
+    subtotal: Decimal
+    shipping_total: Decimal
+    tax_total: Decimal
+    total: Decimal
+    fulfillment_status: str
+    delivery_status: str | None
+    items: Sequence[ItemData]
+    shipments: Sequence[ShipmentData]
+    messages: Sequence[MessageData] = ()
+
+
+# ---- what a viewer gets ----
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    title: str
+    variant: str | None
+    quantity: int
+    image_url: str | None
+    unit_price: Decimal | None
+    """None for the public: it lists the items without prices."""
+    line_total: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    step: Step
+    reached_at: datetime | None
+    current: bool
+    alert: EventStatus | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    id: int
+    status: EventStatus
+    occurred_at: datetime
+    message: str | None
+    """The carrier's words, for owner and staff only: they may name the recipient."""
+    place: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentView:
+    id: int
+    number: int
+    status: EventStatus
+    alert: EventStatus | None
+    alert_at: datetime | None
+    steps: list[StepView]
+    carrier_name: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    live_tracking: bool
+    estimated_delivery: datetime | None
+    items: list[LineView]
+    events: list[EventView]
+    last_position: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerDetails:
+    email: str | None
+    phone: str | None
+    update_email: str | None
+    shipping_address: dict[str, Any]
+    billing_address: dict[str, Any] | None
+    payment: str
+    can_opt_in: bool
+    share_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    subtotal: Decimal
+    shipping: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    viewer: Viewer
+    shop: ShopData
+    order_id: int
+    name: str
+    number: str
+    currency: str
+    created_at: datetime
+    headline: Headline
+    estimated_delivery: datetime | None
+    shipments: list[ShipmentView]
+    unfulfilled: list[LineView]
+    messages_top: list[str]
+    messages_bottom: list[str]
+    first_name: str | None
+    """For "Thank you, Kari!": owner and staff only."""
+    owner: OwnerDetails | None
+    totals: Totals | None
+    items: list[LineView] = field(default_factory=list)
+    """Everything ordered: with prices for owner and staff, without for the public."""
+
+    @property
+    def is_public(self) -> bool:
+        return self.viewer is Viewer.PUBLIC
+
+    @property
+    def is_staff_preview(self) -> bool:
+        return self.viewer is Viewer.STAFF
+
+
+def _place(event: EventData) -> str | None:
+    parts = [p for p in (event.city, event.region, event.country_code) if p]
+    return ", ".join(parts) or None
+
+
+def _city_level(value: float | None) -> float | None:
+    """About 1 km: enough for a city on a map, not enough for a street."""
+    return None if value is None else round(value, 2)
+
+
+def _line(item: ItemData, quantity: int, private: bool) -> LineView:
+    return LineView(
+        title=item.title,
+        variant=item.variant,
+        quantity=quantity,
+        image_url=item.image_url,
+        unit_price=item.unit_price if private else None,
+        line_total=item.unit_price * quantity if private else None,
+    )
+
+
+def _payment(order: OrderData) -> str:
+    if order.payment_brand and order.payment_last4:
+        return f"{order.payment_brand} •••• {order.payment_last4}"
+    return order.payment_brand or order.payment_method
+
+
+def _shipment(
+    order: OrderData,
+    shipment: ShipmentData,
+    number: int,
+    items: dict[int, ItemData],
+    private: bool,
+) -> ShipmentView:
+    points = [StatusPoint(e.status, e.occurred_at) for e in shipment.events]
+    progress = derive_progress(
+        points, ordered_at=order.created_at, fulfilled_at=shipment.created_at
+    )
+    ordered = sorted(shipment.events, key=lambda e: (e.occurred_at, e.id), reverse=True)
+    alert_at = next((e.occurred_at for e in ordered if e.status is progress.alert), None)
+    steps = [
+        StepView(
+            step=step,
+            reached_at=progress.reached_at.get(step),
+            current=step is progress.step,
+            alert=progress.alert if step is progress.step else None,
+        )
+        for step in Step
+    ]
+    precise = (lambda v: v) if private else _city_level
+    events = [
+        EventView(
+            id=e.id,
+            status=e.status,
+            occurred_at=e.occurred_at,
+            message=e.message if private else None,
+            place=_place(e),
+            latitude=precise(e.latitude),
+            longitude=precise(e.longitude),
+        )
+        for e in ordered
+    ]
+    positioned = [e for e in events if e.latitude is not None and e.longitude is not None]
+    last_position = (
+        (positioned[0].latitude, positioned[0].longitude)
+        if positioned and shipment.live_tracking
+        else None
+    )
+    return ShipmentView(
+        id=shipment.id,
+        number=number,
+        status=progress.status,
+        alert=progress.alert,
+        alert_at=alert_at,
+        steps=steps,
+        carrier_name=shipment.carrier_name or shipment.carrier_code,
+        tracking_number=shipment.tracking_number if private else None,
+        tracking_url=shipment.tracking_url if private else None,
+        live_tracking=shipment.live_tracking,
+        estimated_delivery=shipment.estimated_delivery,
+        items=[_line(items[i], q, private) for i, q in shipment.items if i in items],
+        events=events,
+        last_position=last_position,  # type: ignore[arg-type]
+    )
+
+
+def _messages(order: OrderData, placement: str, locale: str) -> list[str]:
+    status = order.delivery_status or "confirmed"
+    return [
+        m.html
+        for m in order.messages
+        if m.placement == placement
+        and (not m.statuses or status in m.statuses or order.fulfillment_status in m.statuses)
+        and (m.locale is None or m.locale.split("-")[0] == locale.split("-")[0])
+    ]
+
+
+def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str) -> OrderView:
+    """What ``viewer`` may see of ``order``. The only place that decides it."""
+    private = viewer is not Viewer.PUBLIC
+    items = {item.id: item for item in order.items}
+    shipments = [
+        _shipment(order, s, n, items, private) for n, s in enumerate(order.shipments, start=1)
+    ]
+    shipped: dict[int, int] = {}
+    for s in order.shipments:
+        for item_id, quantity in s.items:
+            shipped[item_id] = shipped.get(item_id, 0) + quantity
+    unfulfilled = [
+        _line(item, item.quantity - shipped.get(item.id, 0), private)
+        for item in order.items
+        if item.quantity > shipped.get(item.id, 0)
+    ]
+    pending = [
+        s.estimated_delivery
+        for s in shipments
+        if s.estimated_delivery and s.status not in (EventStatus.DELIVERED, EventStatus.PICKED_UP)
+    ]
+    owner = None
+    if private:
+        owner = OwnerDetails(
+            email=order.email,
+            phone=order.phone,
+            update_email=order.update_email,
+            shipping_address=order.shipping_address,
+            billing_address=order.billing_address,
+            payment=_payment(order),
+            can_opt_in=viewer is Viewer.OWNER and order.email is None,
+            share_token=order.share_token if viewer is Viewer.OWNER else None,
+        )
+    return OrderView(
+        viewer=viewer,
+        shop=shop,
+        order_id=order.id,
+        name=f"#{order.number}",
+        number=order.number,
+        currency=order.currency,
+        created_at=order.created_at,
+        headline=headline([s.status for s in shipments], unshipped_items=bool(unfulfilled)),
+        estimated_delivery=max(pending) if pending else None,
+        shipments=shipments,
+        unfulfilled=unfulfilled,
+        messages_top=_messages(order, "top", locale),
+        messages_bottom=_messages(order, "bottom", locale),
+        first_name=order.first_name if private else None,
+        owner=owner,
+        totals=Totals(order.subtotal, order.shipping_total, order.tax_total, order.total)
+        if private
+        else None,
+        items=[_line(item, item.quantity, private) for item in order.items],
+    )
+
+
+__all__ = ["ALERTS", "OrderView", "Viewer", "build_view"]

@@ -1,0 +1,150 @@
+"""Languages: the catalogs, choosing the viewer's language, and formatting for it.
+
+Catalogs are the `.po` files under translations/, compiled in memory at start-up, so
+there is no build step and no binary file to keep in step with its source.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from contextvars import ContextVar
+from datetime import datetime
+from decimal import Decimal
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from babel.support import NullTranslations, Translations
+
+SOURCE_LOCALE = "en"
+LANGUAGES: dict[str, str] = {"en": "English", "nb": "Norsk bokmål"}
+"""Supported languages, by tag, with their names in their own language."""
+
+_ALIASES = {"no": "nb", "nn": "nb", "nb": "nb", "en": "en"}
+
+
+def _load() -> dict[str, NullTranslations]:
+    catalogs: dict[str, NullTranslations] = {SOURCE_LOCALE: NullTranslations()}
+    root = resources.files("orderstatus.web") / "translations"
+    for tag in LANGUAGES:
+        po = root / tag / "LC_MESSAGES" / "messages.po"
+        if tag == SOURCE_LOCALE or not po.is_file():
+            continue
+        with po.open("rb") as handle:
+            catalog = read_po(handle, locale=tag)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        catalogs[tag] = Translations(buffer)
+    return catalogs
+
+
+_CATALOGS = _load()
+_current: ContextVar[str] = ContextVar("locale", default=SOURCE_LOCALE)
+
+
+def supported(tag: str | None) -> str | None:
+    """Our language for a BCP 47 tag (``nb-NO`` → ``nb``, ``no`` → ``nb``), if we have it."""
+    if not tag:
+        return None
+    return _ALIASES.get(tag.strip().replace("_", "-").split("-")[0].lower())
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Language tags from an Accept-Language header, most wanted first."""
+    if not header:
+        return []
+    weighted = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            weighted.append((-quality, position, tag))
+    return [tag for _q, _p, tag in sorted(weighted)]
+
+
+def choose(
+    *, explicit: str | None, order: str | None, accept_language: str | None, shop: str | None
+) -> str:
+    """A language switch wins, then the order's checkout locale, the browser, the shop."""
+    return (
+        _first_supported([explicit, order])
+        or _first_supported(parse_accept_language(accept_language))
+        or supported(shop)
+        or SOURCE_LOCALE
+    )
+
+
+def _first_supported(tags: Iterable[str | None]) -> str | None:
+    for tag in tags:
+        found = supported(tag)
+        if found:
+            return found
+    return None
+
+
+def N_(message: str) -> str:
+    """Mark a string for translation where it is defined; translate where it is shown."""
+    return message
+
+
+def activate(locale: str) -> None:
+    """Set the language for what renders next in this task (templates read it)."""
+    _current.set(locale)
+
+
+def current() -> str:
+    return _current.get()
+
+
+def gettext(message: str) -> str:
+    return _CATALOGS.get(_current.get(), _CATALOGS[SOURCE_LOCALE]).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _CATALOGS.get(_current.get(), _CATALOGS[SOURCE_LOCALE]).ngettext(singular, plural, n)
+
+
+def _babel_locale(tag: str) -> Locale:
+    try:
+        return Locale.parse(tag, sep="-")
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse(SOURCE_LOCALE)
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def fmt_datetime(value: datetime, tz: str | None, style: str = "medium") -> str:
+    """Date and time in the viewer's language and the shop's time zone."""
+    locale = _babel_locale(current())
+    local = value.astimezone(zone(tz))
+    if style == "short":
+        return format_datetime(local, "d MMM, HH:mm", locale=locale)
+    return format_datetime(local, "EEEE d MMMM, HH:mm", locale=locale)
+
+
+def fmt_date(value: datetime, tz: str | None) -> str:
+    return format_date(value.astimezone(zone(tz)), "EEEE d MMMM", locale=_babel_locale(current()))
+
+
+def fmt_time(value: datetime, tz: str | None) -> str:
+    return format_time(value.astimezone(zone(tz)), "HH:mm", locale=_babel_locale(current()))
+
+
+def fmt_money(amount: Decimal, currency: str) -> str:
+    return format_currency(amount, currency, locale=_babel_locale(current()))

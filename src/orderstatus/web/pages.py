@@ -1,0 +1,142 @@
+"""What every HTML page handler shares: templates, signing, throttling, the page cache."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment
+
+from orderstatus.config import Settings
+from orderstatus.domain.view import ShopData
+from orderstatus.web import i18n
+from orderstatus.web.ratelimit import RateLimiter
+from orderstatus.web.security import Signer, csrf_token, remember_csrf
+from orderstatus.web.templating import create_environment, render
+
+LANG_COOKIE = "os_lang"
+CSRF_PLACEHOLDER = "\x00csrf\x00"
+"""Stands for the per-browser form token in cached pages; replaced on every response."""
+
+SECURITY_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'none'"
+    ),
+}
+"""Status-page URLs are secrets: no Referer may carry them to a carrier or a tile server."""
+
+PLAIN_SHOP = ShopData(
+    handle="",
+    name="orderstatus",
+    logo_url=None,
+    accent_color="#1f6f5c",
+    contact_email=None,
+    website_url=None,
+    timezone="UTC",
+    default_locale="en",
+)
+
+
+class PageCache:
+    """Rendered pages by a key that includes the order's version: a change makes a new
+    key, so nothing is ever served stale and nothing needs invalidating."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> str | None:
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+        return page
+
+    def put(self, key: tuple[Any, ...], page: str) -> None:
+        self._pages[key] = page
+        if len(self._pages) > self.size:
+            self._pages.popitem(last=False)
+
+
+class Pages:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env: Environment = create_environment()
+        self.signer = Signer(settings.resolved_secret_key())
+        self.guesses = RateLimiter(settings.redis_url)
+        self.cache = PageCache()
+        self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
+
+    def locale(self, request: Request, *, order: str | None, shop: str | None) -> str:
+        return i18n.choose(
+            explicit=request.query_params.get("lang") or request.cookies.get(LANG_COOKIE),
+            order=order,
+            accept_language=request.headers.get("accept-language"),
+            shop=shop,
+        )
+
+    def render(self, name: str, locale: str, **context: Any) -> str:
+        return render(self.env, name, locale, csrf=CSRF_PLACEHOLDER, **context)
+
+    def respond(
+        self,
+        request: Request,
+        html: str,
+        *,
+        status_code: int = 200,
+        private: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        """Send a page: fill in this browser's form token, remember a language switch,
+        and keep pages with personal details out of every cache."""
+        body = html.replace(CSRF_PLACEHOLDER, csrf_token(request))
+        response = HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+        response.headers["Cache-Control"] = "no-store" if private else "private, no-cache"
+        for name, value in (headers or {}).items():
+            response.headers[name] = value
+        remember_csrf(request, response, secure=self.secure_cookies)
+        switch = request.query_params.get("lang")
+        if switch and i18n.supported(switch):
+            response.set_cookie(
+                LANG_COOKIE,
+                i18n.supported(switch) or "",
+                max_age=60 * 60 * 24 * 365,
+                httponly=True,
+                samesite="lax",
+                secure=self.secure_cookies,
+            )
+        return response
+
+    def error(
+        self,
+        request: Request,
+        status_code: int,
+        title: str,
+        message: str,
+        shop: ShopData | None = None,
+    ) -> HTMLResponse:
+        locale = self.locale(request, order=None, shop=shop.default_locale if shop else None)
+        i18n.activate(locale)
+        html = self.render(
+            "error.html",
+            locale,
+            shop=shop or PLAIN_SHOP,
+            title=i18n.gettext(title),
+            message=i18n.gettext(message),
+        )
+        return self.respond(request, html, status_code=status_code)
+
+
+def get_pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+PagesDep = Annotated[Pages, Depends(get_pages)]

@@ -1,0 +1,286 @@
+"""The customer's order status page, its login, sharing and e-mail opt-in."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from orderstatus.db.engine import Database
+from orderstatus.domain.errors import Invalid
+from orderstatus.domain.view import Viewer, build_view
+from orderstatus.services import status_pages
+from orderstatus.services.status_pages import PageKey
+from orderstatus.web import i18n
+from orderstatus.web.deps import DatabaseDep
+from orderstatus.web.i18n import N_
+from orderstatus.web.pages import Pages, PagesDep
+from orderstatus.web.security import OWNER_COOKIE, csrf_ok, order_path, set_owner_cookie
+
+router = APIRouter(include_in_schema=False)
+
+THANKS_COOKIE = "os_thanks"
+LOGIN_FAILED = N_("That order number and e-mail address don't match our records.")
+FORM_EXPIRED = N_("The form expired. Please try again.")
+NOT_FOUND_TITLE = N_("Page not found")
+NOT_FOUND = N_(
+    "This link is not valid or no longer works. Check the link in your e-mail or "
+    "message, or look up your order with its number and your e-mail address."
+)
+
+
+def client_id(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def render_status(
+    request: Request,
+    pages: Pages,
+    database: Database,
+    key: PageKey,
+    *,
+    viewer: Viewer,
+    base_path: str,
+    show_login: bool,
+    thanks: bool = False,
+    status_code: int = 200,
+    login_error: str | None = None,
+    form_errors: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The page for one viewer, from the cache when the order has not changed since."""
+    locale = pages.locale(request, order=key.locale, shop=key.shop_locale)
+    plain = login_error is None and not form_errors
+    cache_key = (
+        key.order_id,
+        key.order_version,
+        key.shop_version,
+        viewer,
+        locale,
+        base_path,
+        show_login,
+        thanks,
+    )
+    html = pages.cache.get(cache_key) if plain else None
+    if html is None:
+        async with database.read() as session:
+            data, shop = await status_pages.load_page(
+                session, order_id=key.order_id, base_url=pages.settings.base_url
+            )
+        view = build_view(data, shop, viewer, locale=locale)
+        i18n.activate(locale)
+        html = pages.render(
+            "status.html",
+            locale,
+            view=view,
+            shop=shop,
+            base_path=base_path,
+            base_url=pages.settings.base_url,
+            show_login=show_login,
+            thanks=thanks,
+            login_error=i18n.gettext(login_error) if login_error else None,
+            form_errors=form_errors or {},
+        )
+        if plain:
+            pages.cache.put(cache_key, html)
+    return pages.respond(
+        request,
+        html,
+        status_code=status_code,
+        private=viewer is not Viewer.PUBLIC,
+        headers=headers,
+    )
+
+
+async def _key_for_token(database: Database, token: str) -> PageKey | None:
+    async with database.read() as session:
+        return await status_pages.page_key(session, status_token=token)
+
+
+def _viewer(request: Request, pages: Pages, key: PageKey) -> Viewer:
+    owner = pages.signer.is_owner(request.cookies.get(OWNER_COOKIE), key.order_id)
+    return Viewer.OWNER if owner else Viewer.PUBLIC
+
+
+@router.get("/orders/{token}", response_class=HTMLResponse)
+async def status_page(
+    token: str, request: Request, pages: PagesDep, database: DatabaseDep
+) -> Response:
+    key = await _key_for_token(database, token)
+    if key is None:
+        return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
+    viewer = _viewer(request, pages, key)
+    thanks = viewer is Viewer.OWNER and request.cookies.get(THANKS_COOKIE) == "1"
+    response = await render_status(
+        request,
+        pages,
+        database,
+        key,
+        viewer=viewer,
+        base_path=order_path(token),
+        show_login=True,
+        thanks=thanks,
+    )
+    if thanks:
+        response.delete_cookie(THANKS_COOKIE, path=order_path(token))
+    return response
+
+
+@router.post("/orders/{token}/login", response_class=HTMLResponse)
+async def login(
+    token: str,
+    request: Request,
+    pages: PagesDep,
+    database: DatabaseDep,
+    number: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    key = await _key_for_token(database, token)
+    if key is None:
+        return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
+    page: dict[str, Any] = {
+        "viewer": Viewer.PUBLIC,
+        "base_path": order_path(token),
+        "show_login": True,
+    }
+    if not csrf_ok(request, csrf_token):
+        return await render_status(
+            request, pages, database, key, status_code=400, login_error=FORM_EXPIRED, **page
+        )
+    limits = (f"login:client:{client_id(request)}", f"login:order:{key.order_id}")
+    verdict = await pages.guesses.test(*limits)
+    if not verdict.allowed:
+        minutes = max(1, round(verdict.retry_after / 60))
+        i18n.activate(pages.locale(request, order=key.locale, shop=key.shop_locale))
+        message = i18n.ngettext(
+            "Too many tries. Please wait %(num)d minute and try again.",
+            "Too many tries. Please wait %(num)d minutes and try again.",
+            minutes,
+        ) % {"num": minutes}
+        return await render_status(
+            request,
+            pages,
+            database,
+            key,
+            status_code=429,
+            login_error=message,
+            headers={"Retry-After": str(verdict.retry_after)},
+            **page,
+        )
+    async with database.read() as session:
+        ok = await status_pages.check_owner(
+            session, order_id=key.order_id, number=number, email=email
+        )
+    if not ok:
+        await pages.guesses.hit(*limits)
+        return await render_status(
+            request, pages, database, key, status_code=401, login_error=LOGIN_FAILED, **page
+        )
+    response = RedirectResponse(order_path(token), status_code=303)
+    set_owner_cookie(
+        response, pages.signer, order_id=key.order_id, token=token, secure=pages.secure_cookies
+    )
+    return response
+
+
+async def _owner_action(
+    token: str, request: Request, pages: Pages, database: Database, csrf_token: str
+) -> PageKey | Response:
+    """The order's key when this browser owns it and the form is genuine; else the answer."""
+    key = await _key_for_token(database, token)
+    if key is None:
+        return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
+    if _viewer(request, pages, key) is not Viewer.OWNER:
+        return pages.error(
+            request,
+            403,
+            N_("Sign in first"),
+            N_("Only the customer who placed the order can do this."),
+        )
+    if not csrf_ok(request, csrf_token):
+        return pages.error(request, 400, N_("Please try again"), FORM_EXPIRED)
+    return key
+
+
+@router.post("/orders/{token}/share")
+async def create_share(
+    token: str,
+    request: Request,
+    pages: PagesDep,
+    database: DatabaseDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    key = await _owner_action(token, request, pages, database, csrf_token)
+    if not isinstance(key, PageKey):
+        return key
+    async with database.write() as session:
+        await status_pages.create_share_link(session, order_id=key.order_id)
+    return RedirectResponse(f"{order_path(token)}#share", status_code=303)
+
+
+@router.post("/orders/{token}/share/revoke")
+async def revoke_share(
+    token: str,
+    request: Request,
+    pages: PagesDep,
+    database: DatabaseDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    key = await _owner_action(token, request, pages, database, csrf_token)
+    if not isinstance(key, PageKey):
+        return key
+    async with database.write() as session:
+        await status_pages.revoke_share_link(session, order_id=key.order_id)
+    return RedirectResponse(f"{order_path(token)}#share", status_code=303)
+
+
+@router.post("/orders/{token}/updates")
+async def opt_in(
+    token: str,
+    request: Request,
+    pages: PagesDep,
+    database: DatabaseDep,
+    email: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    key = await _owner_action(token, request, pages, database, csrf_token)
+    if not isinstance(key, PageKey):
+        return key
+    try:
+        async with database.write() as session:
+            await status_pages.opt_in_email(session, order_id=key.order_id, email=email)
+    except Invalid:
+        i18n.activate(pages.locale(request, order=key.locale, shop=key.shop_locale))
+        return await render_status(
+            request,
+            pages,
+            database,
+            key,
+            viewer=Viewer.OWNER,
+            base_path=order_path(token),
+            show_login=False,
+            status_code=422,
+            form_errors={"email": i18n.gettext("Enter an e-mail address like name@example.com.")},
+        )
+    return RedirectResponse(f"{order_path(token)}#details", status_code=303)
+
+
+@router.get("/shared/{share_token}", response_class=HTMLResponse)
+async def shared_page(
+    share_token: str, request: Request, pages: PagesDep, database: DatabaseDep
+) -> Response:
+    async with database.read() as session:
+        key = await status_pages.page_key(session, share_token=share_token)
+    if key is None:
+        return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
+    return await render_status(
+        request,
+        pages,
+        database,
+        key,
+        viewer=Viewer.PUBLIC,
+        base_path=f"/shared/{share_token}",
+        show_login=False,
+    )
