@@ -136,7 +136,7 @@ async def _shop(database: Database, handle: str) -> tuple[int, str]:
 async def app_http(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, database)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
         yield http
 
 
@@ -153,7 +153,7 @@ async def other_api(app_http: httpx.AsyncClient, database: Database) -> ShopClie
     shop_id, key = await _shop(database, "other")
     client = httpx.AsyncClient(
         transport=app_http._transport,
-        base_url="http://testserver",
+        base_url="https://testserver",
         headers={"Authorization": f"Bearer {key}"},
     )
     return ShopClient(client, shop_id, key)

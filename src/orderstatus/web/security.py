@@ -58,7 +58,7 @@ def csrf_token(request: Request) -> str:
     token = request.cookies.get(CSRF_COOKIE)
     if token and len(token) >= 32:
         return token
-    token = request.state.__dict__.get("new_csrf")
+    token = getattr(request.state, "new_csrf", None)
     if token is None:
         token = secrets.token_urlsafe(32)
         request.state.new_csrf = token
@@ -66,7 +66,7 @@ def csrf_token(request: Request) -> str:
 
 
 def remember_csrf(request: Request, response: Response, *, secure: bool) -> None:
-    new = request.state.__dict__.get("new_csrf")
+    new = getattr(request.state, "new_csrf", None)
     if new:
         response.set_cookie(
             CSRF_COOKIE, new, path="/", httponly=True, samesite="lax", secure=secure
