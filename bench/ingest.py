@@ -437,7 +437,10 @@ def with_database(url: str, name: str) -> str:
 async def postgres_database(admin_url: str) -> AsyncIterator[str]:
     """A fresh, empty database for this run (its URL), dropped on the way out."""
     name = f"orderstatus_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin_url)
+    try:
+        conn = await asyncpg.connect(admin_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"cannot connect to {admin_url}: {exc}") from exc
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -559,6 +562,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if not ORDERSTATUS.exists():
+        raise BenchError(f"no {ORDERSTATUS}: run this with the project's .venv/bin/python")
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         result = await bench_backend(backend, args)
@@ -583,3 +591,5 @@ if __name__ == "__main__":
         sys.exit(f"bench: {exc}")
     except KeyboardInterrupt:
         sys.exit(130)
+    except asyncio.CancelledError:
+        sys.exit(143)

@@ -10,10 +10,11 @@ import asyncio
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -28,8 +29,16 @@ from orderstatus.db.models import Base
 from orderstatus.services.accounts import create_api_key, create_shop
 from orderstatus.web.app import create_app
 
+T = TypeVar("T")
 PG_ENV = "ORDERSTATUS_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end from synchronous code, even where another event loop
+    is running in this thread (Playwright's sync API keeps one)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 async def _migrate(url: str) -> None:
@@ -43,7 +52,7 @@ async def _migrate(url: str) -> None:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    run_sync(_migrate(f"sqlite+aiosqlite:///{path}"))
     return path
 
 
@@ -65,12 +74,12 @@ def postgres_url() -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
+    run_sync(admin_exec(f'CREATE DATABASE "{name}"'))
     url = make_url(base).set(drivername="postgresql+asyncpg", database=name)
     rendered = url.render_as_string(hide_password=False)
-    asyncio.run(_migrate(rendered))
+    run_sync(_migrate(rendered))
     yield rendered
-    asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_sync(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -92,7 +101,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         finally:
             await database.dispose()
 
-    asyncio.run(empty())
+    run_sync(empty())
     return url
 
 

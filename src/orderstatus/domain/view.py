@@ -155,7 +155,9 @@ class EventView:
     occurred_at: datetime
     message: str | None
     """The carrier's words, for owner and staff only: they may name the recipient."""
-    place: str | None
+    city: str | None
+    region: str | None
+    country_code: str | None
     latitude: float | None
     longitude: float | None
 
@@ -186,6 +188,8 @@ class OwnerDetails:
     shipping_address: dict[str, Any]
     billing_address: dict[str, Any] | None
     payment: str
+    """Card brand and last digits, or the brand alone; empty when only the method is known."""
+    payment_method: str
     can_opt_in: bool
     share_token: str | None
 
@@ -229,11 +233,6 @@ class OrderView:
         return self.viewer is Viewer.STAFF
 
 
-def _place(event: EventData) -> str | None:
-    parts = [p for p in (event.city, event.region, event.country_code) if p]
-    return ", ".join(parts) or None
-
-
 def _city_level(value: float | None) -> float | None:
     """About 1 km: enough for a city on a map, not enough for a street."""
     return None if value is None else round(value, 2)
@@ -253,7 +252,7 @@ def _line(item: ItemData, quantity: int, private: bool) -> LineView:
 def _payment(order: OrderData) -> str:
     if order.payment_brand and order.payment_last4:
         return f"{order.payment_brand} •••• {order.payment_last4}"
-    return order.payment_brand or order.payment_method
+    return order.payment_brand or ""
 
 
 def _shipment(
@@ -285,7 +284,9 @@ def _shipment(
             status=e.status,
             occurred_at=e.occurred_at,
             message=e.message if private else None,
-            place=_place(e),
+            city=e.city,
+            region=e.region if e.region != e.city else None,
+            country_code=e.country_code,
             latitude=precise(e.latitude),
             longitude=precise(e.longitude),
         )
@@ -304,7 +305,7 @@ def _shipment(
         alert=progress.alert,
         alert_at=alert_at,
         steps=steps,
-        carrier_name=shipment.carrier_name or shipment.carrier_code,
+        carrier_name=shipment.carrier_name,
         tracking_number=shipment.tracking_number if private else None,
         tracking_url=shipment.tracking_url if private else None,
         live_tracking=shipment.live_tracking,
@@ -356,6 +357,7 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
             shipping_address=order.shipping_address,
             billing_address=order.billing_address,
             payment=_payment(order),
+            payment_method=order.payment_method,
             can_opt_in=viewer is Viewer.OWNER and order.email is None,
             share_token=order.share_token if viewer is Viewer.OWNER else None,
         )

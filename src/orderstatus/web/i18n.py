@@ -27,6 +27,12 @@ LANGUAGES: dict[str, str] = {"en": "English", "nb": "Norsk bokmål"}
 
 _ALIASES = {"no": "nb", "nn": "nb", "nb": "nb", "en": "en"}
 
+# Date patterns per language: CLDR's stock formats either add the year or abbreviate,
+# and a delivery page reads best as "Sunday 22 November" / "søndag 22. november".
+_DATE = {"en": "EEEE d MMMM", "nb": "EEEE d. MMMM"}
+_DATETIME = {"en": "EEEE d MMMM, HH:mm", "nb": "EEEE d. MMMM 'kl.' HH:mm"}
+_SHORT = {"en": "d MMM, HH:mm", "nb": "d. MMM, HH:mm"}
+
 
 def _load() -> dict[str, NullTranslations]:
     catalogs: dict[str, NullTranslations] = {SOURCE_LOCALE: NullTranslations()}
@@ -131,19 +137,25 @@ def zone(name: str | None) -> ZoneInfo:
 
 def fmt_datetime(value: datetime, tz: str | None, style: str = "medium") -> str:
     """Date and time in the viewer's language and the shop's time zone."""
-    locale = _babel_locale(current())
-    local = value.astimezone(zone(tz))
-    if style == "short":
-        return format_datetime(local, "d MMM, HH:mm", locale=locale)
-    return format_datetime(local, "EEEE d MMMM, HH:mm", locale=locale)
+    tag = current()
+    patterns = _SHORT if style == "short" else _DATETIME
+    pattern = patterns.get(tag, patterns[SOURCE_LOCALE])
+    return format_datetime(value.astimezone(zone(tz)), pattern, locale=_babel_locale(tag))
 
 
 def fmt_date(value: datetime, tz: str | None) -> str:
-    return format_date(value.astimezone(zone(tz)), "EEEE d MMMM", locale=_babel_locale(current()))
+    tag = current()
+    pattern = _DATE.get(tag, _DATE[SOURCE_LOCALE])
+    return format_date(value.astimezone(zone(tz)), pattern, locale=_babel_locale(tag))
 
 
 def fmt_time(value: datetime, tz: str | None) -> str:
     return format_time(value.astimezone(zone(tz)), "HH:mm", locale=_babel_locale(current()))
+
+
+def country_name(code: str) -> str:
+    """A country's name in the viewer's language ("NO" → "Norway" / "Norge")."""
+    return str(_babel_locale(current()).territories.get(code.upper(), code))
 
 
 def fmt_money(amount: Decimal, currency: str) -> str:

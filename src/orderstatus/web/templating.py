@@ -26,6 +26,7 @@ def create_environment() -> Environment:
     env.filters["date"] = i18n.fmt_date
     env.filters["time"] = i18n.fmt_time
     env.filters["money"] = i18n.fmt_money
+    env.filters["country"] = i18n.country_name
     env.globals["languages"] = i18n.LANGUAGES
     return env
 
