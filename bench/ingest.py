@@ -5,8 +5,8 @@ with one fulfilment each (not measured), then lets concurrent clients post track
 to ``POST /api/v1/fulfillments/{id}/events`` for a fixed time after a short warm-up, and
 prints a table: events accepted, events/s, p50/p99 latency and non-2xx answers by status.
 It also prints the CPU time the server process, this client process and the rest of the
-machine (the database, mostly) used during the measured phase, to show which one is the
-bottleneck.
+machine (the database, the kernel and anything else running) used during the measured
+phase, to show which one is the bottleneck.
 
 Each client picks fulfilments at random, so concurrent events mostly hit different orders.
 Every fulfilment follows a carrier's journey (label, pick-up, a run of in-transit scans, out

@@ -267,3 +267,29 @@ async def test_concurrent_events_for_one_order_end_in_the_derived_state(api: Sho
     assert (await api.http.get(f"/api/v1/orders/{order['id']}")).json()["delivery_status"] == (
         "attempted_delivery"
     )
+
+
+async def test_a_scan_with_only_a_place_name_is_put_on_the_map(api: ShopClient) -> None:
+    order = await create_order(api.http)
+    shipment = await fulfil(api.http, order, [(0, 1)], carrier="bring")
+    response = await post_event(
+        api,
+        shipment["id"],
+        status="in_transit",
+        occurred_at="2026-11-20T10:00:00",
+        location={"city": "BERGEN", "country_code": "NO"},
+    )
+    event = response.json()["event"]
+    assert round(event["location"]["latitude"], 1) == 60.4
+    assert round(event["location"]["longitude"], 1) == 5.3
+    # Without an offset the time is read in Bergen's zone (UTC+1 in November), as a guess.
+    assert event["occurred_at"] == "2026-11-20T09:00:00Z"
+    assert event["occurred_at_guessed"] is True
+    unknown = await post_event(
+        api,
+        shipment["id"],
+        status="in_transit",
+        occurred_at=at(30),
+        location={"city": "Springfield", "country_code": "US"},
+    )
+    assert unknown.json()["event"]["location"]["latitude"] is None

@@ -7,11 +7,13 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderstatus.carriers.geocode import Gazetteer, Place
 from orderstatus.db.models import Fulfillment, Order, TrackingEvent
 from orderstatus.domain.errors import Conflict, NotFound
 from orderstatus.domain.inputs import TrackingEventInput
@@ -57,11 +59,20 @@ def _insert(session: AsyncSession) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TrackingEvent)
 
 
-def _aware(value: datetime) -> tuple[datetime, bool]:
-    """A carrier time in UTC, and whether its zone was a guess (no offset given)."""
+def _aware(value: datetime, zone: str | None = None) -> tuple[datetime, bool]:
+    """A carrier time in UTC, and whether its zone was a guess (no offset given): then
+    it is read in the event's local zone when the place is known, else as UTC."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC), True
+        local = ZoneInfo(zone) if zone else UTC
+        return value.replace(tzinfo=local).astimezone(UTC), True
     return value.astimezone(UTC), False
+
+
+def _place(data: TrackingEventInput, gazetteer: Gazetteer | None) -> Place | None:
+    loc = data.location
+    if loc is None or gazetteer is None:
+        return None
+    return gazetteer.lookup(loc.city, loc.country_code, loc.region)
 
 
 async def record_event(
@@ -72,11 +83,13 @@ async def record_event(
     data: TrackingEventInput,
     source: str = "api",
     raw: dict[str, Any] | None = None,
+    gazetteer: Gazetteer | None = None,
 ) -> RecordedEvent:
     """Store one event and bring the shipment's and the order's status up to date.
 
     Duplicates (same source and id, or same content) change nothing and return the
-    stored event. The order's shipments are locked for the transaction, so concurrent
+    stored event. A place without coordinates is placed with the gazetteer when it is
+    unambiguous. The order's shipments are locked for the transaction, so concurrent
     events for one order are applied one after another.
     """
     order_of = (
@@ -106,8 +119,13 @@ async def record_event(
     if target.cancelled_at is not None:
         raise Conflict("this fulfillment was cancelled")
 
-    occurred_at, guessed = _aware(data.occurred_at)
     loc = data.location
+    place = _place(data, gazetteer)
+    occurred_at, guessed = _aware(data.occurred_at, place.timezone if place else None)
+    latitude = loc.latitude if loc else None
+    longitude = loc.longitude if loc else None
+    if latitude is None and place is not None:
+        latitude, longitude = place.latitude, place.longitude
     key = content_key(occurred_at, data)
     inserted = await session.scalar(
         _insert(session)
@@ -123,8 +141,8 @@ async def record_event(
             region=loc.region if loc else None,
             postal_code=loc.zip if loc else None,
             country_code=loc.country_code if loc else None,
-            latitude=loc.latitude if loc else None,
-            longitude=loc.longitude if loc else None,
+            latitude=latitude,
+            longitude=longitude,
             source=source,
             source_event_id=data.external_id,
             content_key=key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from orderstatus import __version__
+from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
 from orderstatus.web import errors
@@ -26,9 +28,14 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     owned = database is None
     db = database or Database(settings.database_url)
 
+    gazetteer = Gazetteer.shared()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Read the gazetteer while the server starts, not on the first carrier event.
+        loading = asyncio.ensure_future(gazetteer.load())
         yield
+        loading.cancel()
         if owned:
             await db.dispose()
 
@@ -45,6 +52,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.database = db
     app.state.api_keys = ApiKeyCache()
     app.state.pages = Pages(settings)
+    app.state.gazetteer = gazetteer
     errors.install(app)
     app.include_router(api_router)
     app.include_router(health_router)

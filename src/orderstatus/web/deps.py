@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Unauthorized
@@ -55,7 +56,15 @@ def get_database(request: Request) -> Database:
     return database
 
 
+async def get_gazetteer(request: Request) -> Gazetteer:
+    """The gazetteer, read (once per process) before it is first used."""
+    gazetteer: Gazetteer = request.app.state.gazetteer
+    await gazetteer.load()
+    return gazetteer
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+GazetteerDep = Annotated[Gazetteer, Depends(get_gazetteer)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `orderstatus create-api-key`")

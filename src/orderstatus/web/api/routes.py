@@ -23,7 +23,7 @@ from orderstatus.web.api.schemas import (
     order_headline,
     order_out,
 )
-from orderstatus.web.deps import ApiShopId, DatabaseDep, SettingsDep
+from orderstatus.web.deps import ApiShopId, DatabaseDep, GazetteerDep, SettingsDep
 
 _errors: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 415, 422)
@@ -138,13 +138,18 @@ async def record_event(
     data: TrackingEventInput,
     shop_id: ApiShopId,
     database: DatabaseDep,
+    gazetteer: GazetteerDep,
     response: Response,
 ) -> RecordedEventOut:
     """Record what happened to a shipment. A repeat (same `external_id` or same content)
     answers 200 with the stored event and changes nothing."""
     async with database.write() as session:
         recorded = await tracking.record_event(
-            session=session, shop_id=shop_id, fulfillment_id=fulfillment_id, data=data
+            session=session,
+            shop_id=shop_id,
+            fulfillment_id=fulfillment_id,
+            data=data,
+            gazetteer=gazetteer,
         )
     if not recorded.created:
         response.status_code = 200
