@@ -175,6 +175,8 @@ class Fulfillment(Base):
     tracking_number: Mapped[str | None] = mapped_column(String(64))
     tracking_url: Mapped[str | None] = mapped_column(String(2000))
     estimated_delivery: Mapped[datetime | None]
+    first_estimated_delivery: Mapped[datetime | None]
+    """The first estimate the carrier gave: a later estimate means the delivery slipped."""
     status: Mapped[str] = mapped_column(String(32), default="in_transit")
     last_event_at: Mapped[datetime | None]
     last_event_status: Mapped[str | None] = mapped_column(String(32))
@@ -205,6 +207,19 @@ class FulfillmentItem(Base):
     quantity: Mapped[int] = mapped_column(Integer)
 
     fulfillment: Mapped[Fulfillment] = relationship(back_populates="items", lazy="raise")
+
+
+class WebhookSecret(Base):
+    """The shared secret a tracking source signs its webhooks with, one per shop and source."""
+
+    __tablename__ = "webhook_secrets"
+    __table_args__ = (UniqueConstraint("shop_id", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    source: Mapped[str] = mapped_column(String(32))
+    secret: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TrackingEvent(Base):
