@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from orderstatus.carriers.registry import get_carrier
 from orderstatus.domain.money import check_amount, normalize_currency
 from orderstatus.domain.statuses import EventStatus
 
@@ -82,6 +83,14 @@ def normalize_order_number(value: str) -> str:
     number = value.strip().lstrip("#").strip()
     if not number or len(number) > 64 or any(c.isspace() for c in number):
         raise ValueError("must be 1 to 64 characters without spaces")
+    return number
+
+
+def normalize_tracking_number(value: str) -> str:
+    """Tracking numbers as carriers print them vary in spacing and case; store one form."""
+    number = "".join(value.split()).upper()
+    if not 3 <= len(number) <= 64:
+        raise ValueError("must be 3 to 64 characters")
     return number
 
 
@@ -227,9 +236,9 @@ class FulfillmentInput(Strict):
         default=None, min_length=1, max_length=MAX_LINE_ITEMS
     )
     carrier: ShortText | None = Field(default=None, description="Carrier code, e.g. ups")
-    tracking_number: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)] | None
-    ) = None
+    tracking_number: Annotated[str, AfterValidator(normalize_tracking_number)] | None = Field(
+        default=None, description="Without a carrier, the carrier is detected from it"
+    )
     tracking_url: Url | None = None
     notify_customer: bool = True
 
@@ -243,7 +252,12 @@ class FulfillmentInput(Strict):
     @field_validator("carrier")
     @classmethod
     def _carrier(cls, value: str | None) -> str | None:
-        return None if value is None else value.lower()
+        """A known carrier by its code or a common name ("UPS", "Posten"); any other
+        name is kept (lower-cased) as a carrier without live tracking."""
+        if value is None:
+            return None
+        known = get_carrier(value)
+        return known.code if known else value.strip().lower()
 
 
 class LocationInput(Strict):

