@@ -12,10 +12,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from orderstatus.domain.notifications import is_e164
 
 DEFAULT_VAR_DIR = Path("var")
 MIN_SECRET_LENGTH = 32
+SMS_SENDER_NAME_MAX = 11
+"""The longest alphanumeric sender id phone networks accept."""
 
 
 class SettingsError(Exception):
@@ -48,7 +59,10 @@ class Settings(BaseModel):
     base_url: str = "http://127.0.0.1:8000"
     smtp_url: str | None = None
     sms_url: str | None = None
+    smtp_from: str | None = None
+    sms_from: str | None = Field(default=None, validate_default=True)
     map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_attribution: str = "© OpenStreetMap contributors"
     var_dir: Path = DEFAULT_VAR_DIR
 
     @field_validator("database_url")
@@ -84,6 +98,56 @@ class Settings(BaseModel):
         if value and urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must be an http(s) URL")
         return value or None
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_host(cls, value: str | None) -> str | None:
+        if value and not urlsplit(value).hostname:
+            raise ValueError("must name a host, e.g. smtp://user:pass@mail.example.com:587")
+        return value
+
+    @field_validator("sms_url")
+    @classmethod
+    def _sms_account(cls, value: str | None) -> str | None:
+        parts = urlsplit(value) if value else None
+        if parts and not (parts.username and parts.password):
+            raise ValueError(
+                "must carry the account and token: https://ACCOUNT:TOKEN@host/…/Messages.json"
+            )
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        local, at, domain = value.strip().rpartition("@")
+        if not at or not local or not domain or any(c.isspace() or c in "<>" for c in value):
+            raise ValueError("must be an e-mail address, e.g. orders@status.example.com")
+        return value.strip()
+
+    @field_validator("sms_from")
+    @classmethod
+    def _sms_from(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        if value is None:
+            if info.data.get("sms_url"):
+                raise ValueError("is needed with ORDERSTATUS_SMS_URL: a +E.164 number or a name")
+            return None
+        if value.startswith("+"):
+            if not is_e164(value):
+                raise ValueError("must be a number in E.164 form such as +4712345678")
+        elif not (
+            len(value) <= SMS_SENDER_NAME_MAX
+            and value.replace(" ", "").isalnum()
+            and value.isascii()
+            and any(c.isalpha() for c in value)
+        ):
+            raise ValueError(
+                f"must be a +E.164 number or a name of at most {SMS_SENDER_NAME_MAX} letters"
+                " and digits"
+            )
+        return value
 
     @field_validator("secret_key")
     @classmethod

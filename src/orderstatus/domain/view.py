@@ -85,6 +85,7 @@ class ShipmentData:
     items: Sequence[tuple[int, int]]
     """(line item id, quantity)"""
     events: Sequence[EventData]
+    first_estimated_delivery: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +176,13 @@ class ShipmentView:
     tracking_url: str | None
     live_tracking: bool
     estimated_delivery: datetime | None
+    first_estimated_delivery: datetime | None
+    """Set only when the estimate slipped to a later day: "Delayed, was due on …"."""
     items: list[LineView]
     events: list[EventView]
     last_position: tuple[float, float] | None
+    positions: list[EventView]
+    """The events with a place on the map, oldest first (live carriers only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +238,13 @@ class OrderView:
         return self.viewer is Viewer.STAFF
 
 
+def _place_name(name: str | None) -> str | None:
+    """Carriers often shout ("TROMSØ"); show place names as people write them."""
+    if name and name.isupper():
+        return " ".join(w.capitalize() for w in name.split())
+    return name
+
+
 def _city_level(value: float | None) -> float | None:
     """About 1 km: enough for a city on a map, not enough for a street."""
     return None if value is None else round(value, 2)
@@ -284,20 +296,23 @@ def _shipment(
             status=e.status,
             occurred_at=e.occurred_at,
             message=e.message if private else None,
-            city=e.city,
-            region=e.region if e.region != e.city else None,
+            city=_place_name(e.city),
+            region=_place_name(e.region) if e.region != e.city else None,
             country_code=e.country_code,
             latitude=precise(e.latitude),
             longitude=precise(e.longitude),
         )
         for e in ordered
     ]
-    positioned = [e for e in events if e.latitude is not None and e.longitude is not None]
-    last_position = (
-        (positioned[0].latitude, positioned[0].longitude)
-        if positioned and shipment.live_tracking
-        else None
-    )
+    positioned = [
+        e
+        for e in events
+        if e.latitude is not None and e.longitude is not None and shipment.live_tracking
+    ]
+    last_position = (positioned[0].latitude, positioned[0].longitude) if positioned else None
+    done = progress.status in (EventStatus.DELIVERED, EventStatus.PICKED_UP)
+    first, now = shipment.first_estimated_delivery, shipment.estimated_delivery
+    slipped = first is not None and now is not None and now.date() > first.date() and not done
     return ShipmentView(
         id=shipment.id,
         number=number,
@@ -310,9 +325,11 @@ def _shipment(
         tracking_url=shipment.tracking_url if private else None,
         live_tracking=shipment.live_tracking,
         estimated_delivery=shipment.estimated_delivery,
+        first_estimated_delivery=first if slipped else None,
         items=[_line(items[i], q, private) for i, q in shipment.items if i in items],
         events=events,
         last_position=last_position,  # type: ignore[arg-type]
+        positions=list(reversed(positioned)),
     )
 
 

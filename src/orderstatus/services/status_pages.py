@@ -124,6 +124,7 @@ async def load_page(
                 tracking_url=_tracking_url(f, order),
                 live_tracking=bool(carrier and carrier.live),
                 estimated_delivery=f.estimated_delivery,
+                first_estimated_delivery=f.first_estimated_delivery,
                 created_at=f.created_at,
                 items=[(i.line_item_id, i.quantity) for i in f.items],
                 events=events[f.id],

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from xstatic.pkg import leaflet
 
 from orderstatus import __version__
 from orderstatus.carriers.geocode import Gazetteer
@@ -60,6 +61,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(status_router)
     app.include_router(shop_router)
     app.include_router(webhook_router)
+    app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(BodySizeLimit)
     return app

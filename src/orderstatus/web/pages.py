@@ -21,17 +21,23 @@ LANG_COOKIE = "os_lang"
 CSRF_PLACEHOLDER = "\x00csrf\x00"
 """Stands for the per-browser form token in cached pages; replaced on every response."""
 
-SECURITY_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
-        "base-uri 'none'"
-    ),
-}
-"""Status-page URLs are secrets: no Referer may carry them to a carrier or a tile server."""
+
+def security_headers(tile_url: str) -> dict[str, str]:
+    """Status-page URLs are secrets: no Referer may carry them to a carrier or a tile
+    server. Images may come from the map's tile server and nowhere else outside."""
+    tiles = urlsplit(tile_url.replace("{s}", "a"))
+    tile_origin = f"{tiles.scheme}://{tiles.netloc}".replace("://a.", "://*.")
+    return {
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": (
+            f"default-src 'self'; img-src 'self' data: https: {tile_origin}; "
+            "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        ),
+    }
+
 
 PLAIN_SHOP = ShopData(
     handle="",
@@ -73,6 +79,7 @@ class Pages:
         self.guesses = RateLimiter(settings.redis_url)
         self.cache = PageCache()
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
+        self.headers = security_headers(settings.map_tile_url)
 
     def locale(self, request: Request, *, order: str | None, shop: str | None) -> str:
         return i18n.choose(
@@ -83,7 +90,15 @@ class Pages:
         )
 
     def render(self, name: str, locale: str, **context: Any) -> str:
-        return render(self.env, name, locale, csrf=CSRF_PLACEHOLDER, **context)
+        return render(
+            self.env,
+            name,
+            locale,
+            csrf=CSRF_PLACEHOLDER,
+            map_tiles=self.settings.map_tile_url,
+            map_attribution=self.settings.map_attribution,
+            **context,
+        )
 
     def respond(
         self,
@@ -97,7 +112,7 @@ class Pages:
         """Send a page: fill in this browser's form token, remember a language switch,
         and keep pages with personal details out of every cache."""
         body = html.replace(CSRF_PLACEHOLDER, csrf_token(request))
-        response = HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+        response = HTMLResponse(body, status_code=status_code, headers=self.headers)
         response.headers["Cache-Control"] = "no-store" if private else "private, no-cache"
         for name, value in (headers or {}).items():
             response.headers[name] = value

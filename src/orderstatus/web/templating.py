@@ -9,6 +9,27 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from orderstatus.web import i18n
 
 
+def map_points(positions: list[Any], tz: str | None) -> list[dict[str, Any]]:
+    """A shipment's positions for the map script: coordinates and a label of place and time."""
+    points = []
+    for event in positions:
+        place = ", ".join(
+            p
+            for p in (
+                event.city,
+                i18n.country_name(event.country_code) if event.country_code else None,
+            )
+            if p
+        )
+        label = (
+            f"{place} · {i18n.fmt_datetime(event.occurred_at, tz, 'short')}"
+            if place
+            else (i18n.fmt_datetime(event.occurred_at, tz, "short"))
+        )
+        points.append({"lat": event.latitude, "lon": event.longitude, "label": label})
+    return points
+
+
 def create_environment() -> Environment:
     env = Environment(
         loader=PackageLoader("orderstatus.web", "templates"),
@@ -28,6 +49,7 @@ def create_environment() -> Environment:
     env.filters["money"] = i18n.fmt_money
     env.filters["country"] = i18n.country_name
     env.globals["languages"] = i18n.LANGUAGES
+    env.globals["map_points"] = map_points
     return env
 
 

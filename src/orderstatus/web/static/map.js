@@ -1,0 +1,50 @@
+// Shipment maps: the latest position as a marker with its place and time, earlier ones
+// as a thin line. Vector layers, so the marker and line show even when no tiles load.
+(function () {
+  "use strict";
+  var maps = {};
+  window.orderstatusMaps = maps;
+
+  function draw(slot) {
+    var id = slot.getAttribute("data-map");
+    var data = document.getElementById("map-data-" + id);
+    if (!data || typeof L === "undefined") { return; }
+    var points = JSON.parse(data.textContent || "[]");
+    if (!points.length) { return; }
+    var latlngs = points.map(function (p) { return [p.lat, p.lon]; });
+    var map = maps[id] ? maps[id].map : L.map(slot, { scrollWheelZoom: false, attributionControl: true });
+    if (!maps[id]) {
+      L.tileLayer(slot.getAttribute("data-tiles"), {
+        maxZoom: 18,
+        attribution: slot.getAttribute("data-attribution")
+      }).addTo(map);
+      maps[id] = { map: map, line: null, marker: null };
+    }
+    var entry = maps[id];
+    if (entry.line) { entry.line.remove(); }
+    if (entry.marker) { entry.marker.remove(); }
+    var accent = getComputedStyle(document.documentElement).getPropertyValue("--accent") || "#1f6f5c";
+    entry.line = L.polyline(latlngs, { color: accent.trim(), weight: 2, opacity: 0.7 }).addTo(map);
+    var last = points[points.length - 1];
+    entry.marker = L.circleMarker([last.lat, last.lon], {
+      radius: 9, color: "#fff", weight: 3, fillColor: accent.trim(), fillOpacity: 1
+    }).addTo(map);
+    entry.marker.bindTooltip(last.label, { permanent: true, direction: "top", offset: [0, -8] });
+    if (latlngs.length > 1) {
+      map.fitBounds(entry.line.getBounds(), { padding: [30, 30], maxZoom: 10 });
+    } else {
+      map.setView([last.lat, last.lon], 9);
+    }
+  }
+
+  function drawAll() {
+    document.querySelectorAll("[data-map]").forEach(draw);
+  }
+
+  window.orderstatusDrawMaps = drawAll;
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", drawAll);
+  } else {
+    drawAll();
+  }
+})();
