@@ -131,7 +131,7 @@ def test_serve_answers_the_api_over_http(database_url: str, tmp_path: Path) -> N
 
 def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
-    with server("demo", env=env, cwd=tmp_path) as (base, log):
+    with server("demo", "--no-carrier", env=env, cwd=tmp_path) as (base, log):
         output = log.read_text()
         key = next(
             line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("API key: ")
@@ -159,7 +159,45 @@ def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
         assert any(o["fulfillment_status"] == "partial" for o in orders["orders"])
         walk(base, key)
     # A second start finds the shop and the same key, and adds no orders.
-    with server("demo", env=env, cwd=tmp_path) as (base, log):
+    with server("demo", "--no-carrier", env=env, cwd=tmp_path) as (base, log):
         assert f"API key: {key}" in log.read_text()
         again = httpx.get(f"{base}/api/v1/orders", params={"status": "unfulfilled"}, headers=auth)
         assert len(again.json()["orders"]) == 1
+
+
+def test_the_demo_carrier_moves_a_parcel_to_delivered_through_the_webhook(tmp_path: Path) -> None:
+    from orderstatus.carriers.simulator import Simulator
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
+    with server("demo", "--no-carrier", env=env, cwd=tmp_path) as (base, log):
+        output = log.read_text()
+        key = next(
+            line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("API key: ")
+        )
+        secret = (tmp_path / "var" / "secret_key").read_text().strip()
+        from orderstatus.services.demo import demo_webhook_secret
+
+        simulator = Simulator(
+            base_url=base,
+            shop_handle="demo",
+            api_key=key,
+            webhook_secret=demo_webhook_secret(secret),
+            speed=70,
+        )
+        thread = simulator.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert simulator.status_page_url
+        auth = {"Authorization": f"Bearer {key}"}
+        newest = httpx.get(f"{base}/api/v1/orders", params={"limit": 1}, headers=auth).json()
+        status = httpx.get(
+            f"{base}/api/v1/orders/{newest['orders'][0]['id']}/status", headers=auth
+        ).json()
+        shipment = status["fulfillments"][0]
+        assert shipment["status"] == "delivered"
+        statuses = [e["status"] for e in shipment["events"]]
+        assert "attempted_delivery" in statuses and statuses[0] == "delivered"
+        cities = {e["location"]["city"] for e in shipment["events"]}
+        assert {"OSLO", "TRONDHEIM", "BERGEN"} <= cities
+        assert all(e["location"]["latitude"] for e in shipment["events"])
+        assert 'POST /webhooks/easypost/demo HTTP/1.1" 200' in log.read_text()

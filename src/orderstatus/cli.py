@@ -7,10 +7,14 @@ import asyncio
 import getpass
 import os
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from orderstatus.carriers.simulator import Simulator
 
 from orderstatus import __version__
 from orderstatus.config import Settings, SettingsError
@@ -74,6 +78,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.carriers.simulator import Simulator
     from orderstatus.services.demo import seed
 
     secret = settings.resolved_secret_key()
@@ -101,7 +106,31 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
-    _serve(settings.model_copy(update={"secret_key": secret}), args.host, args.port)
+    simulator = None
+    if not args.no_carrier:
+        simulator = Simulator(
+            base_url=base,
+            shop_handle=demo.shop_handle,
+            api_key=demo.api_key,
+            webhook_secret=demo.webhook_secret,
+        )
+        simulator.start()
+        threading.Thread(target=_announce, args=(simulator,), daemon=True).start()
+    try:
+        _serve(settings.model_copy(update={"secret_key": secret}), args.host, args.port)
+    finally:
+        if simulator is not None:
+            simulator.stop.set()
+
+
+def _announce(simulator: Simulator) -> None:
+    simulator.ready.wait()
+    if simulator.status_page_url:
+        print(
+            "\nA demo carrier is moving a new order through Oslo, Trondheim and Bergen"
+            f" (about 4 minutes, with a failed delivery attempt):\n  {simulator.status_page_url}\n",
+            flush=True,
+        )
 
 
 def cmd_create_shop(settings: Settings, args: argparse.Namespace) -> None:
@@ -188,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed a demo shop on SQLite and serve it")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--no-carrier", action="store_true", help="do not run the simulated carrier")
     demo.set_defaults(handler=cmd_demo)
 
     shop = commands.add_parser("create-shop", help="add a shop")

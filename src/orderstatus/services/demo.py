@@ -18,6 +18,7 @@ from orderstatus.services.fulfillments import create_fulfillment
 from orderstatus.services.orders import create_order
 from orderstatus.services.security import api_key_digest, derived_secret
 from orderstatus.services.tracking import record_event
+from orderstatus.services.webhooks import set_webhook_secret
 
 DEMO_HANDLE = "demo"
 DEMO_STAFF_EMAIL = "staff@demo.example"
@@ -64,12 +65,18 @@ class DemoShop:
     api_key: str
     staff_email: str
     staff_password: str
+    webhook_secret: str
+    """The demo shop's EasyPost webhook secret, used by the simulated carrier."""
     orders: list[tuple[str, str, str]]
     """(order name, what it shows, status token)"""
 
 
 def demo_api_key(secret_key: str) -> str:
     return "os_demo_" + derived_secret(secret_key, "demo-api-key")[:32]
+
+
+def demo_webhook_secret(secret_key: str) -> str:
+    return derived_secret(secret_key, "demo-easypost-webhook")[:32]
 
 
 def demo_password(secret_key: str) -> str:
@@ -379,6 +386,9 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
             select(ApiKey.id).where(ApiKey.digest == api_key_digest(api_key))
         ):
             await create_api_key(session=session, shop=shop, name="demo", key=api_key)
+        webhook_secret = await set_webhook_secret(
+            session, shop_id=shop.id, source="easypost", secret=demo_webhook_secret(secret_key)
+        )
         rows = (
             await session.execute(
                 select(Order.number, Order.status_token)
@@ -392,6 +402,7 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
         api_key=api_key,
         staff_email=DEMO_STAFF_EMAIL,
         staff_password=password,
+        webhook_secret=webhook_secret,
         orders=[(f"#{n}", shows.get(n, ""), token) for n, token in rows],
     )
 
