@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,17 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+CHANGED_ORDERS = "changed_orders"
+
+OnCommit = Callable[[dict[int, int]], Awaitable[None]]
+"""Told which orders a committed transaction changed: {order id: new page version}."""
+
+
+def note_order_changed(session: AsyncSession, order_id: int, version: int) -> None:
+    """Record that this transaction changed what the order's page shows; listeners hear
+    of it only once the transaction has committed (never of a rolled-back change)."""
+    changed: dict[int, int] = session.info.setdefault(CHANGED_ORDERS, {})
+    changed[order_id] = max(version, changed.get(order_id, 0))
 
 
 class Database:
@@ -38,6 +49,7 @@ class Database:
         self._writer = self.engine.execution_options(sqlite_immediate=True)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(self._writer, expire_on_commit=False, autoflush=False)
+        self.on_commit: OnCommit | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -47,9 +59,14 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._write() as session, session.begin():
-            yield session
+        """One transaction: committed when the block ends, rolled back if it raises.
+        After the commit, :attr:`on_commit` hears which orders changed."""
+        async with self._write() as session:
+            async with session.begin():
+                yield session
+            changed = session.info.pop(CHANGED_ORDERS, None)
+        if changed and self.on_commit is not None:
+            await self.on_commit(changed)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from orderstatus.carriers.detect import detect
+from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Activity, Fulfillment, FulfillmentItem, Order
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.inputs import FulfillmentInput
@@ -98,6 +99,8 @@ async def create_fulfillment(
     await session.flush()
     refresh_order_summary(order)
     order.version += 1
+    await session.flush()
+    note_order_changed(session, order.id, order.version)
     count = sum(wanted.values())
     session.add(
         Activity(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Activity, Fulfillment, LineItem, Order, Shop
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.inputs import OrderInput, normalize_email, normalize_order_number
@@ -19,6 +20,20 @@ from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
 from orderstatus.services.security import new_token
 
 MAX_PAGE = 100
+
+
+async def bump_order(session: AsyncSession, order_id: int, **values: object) -> int:
+    """Change the order (with ``values``) and move its page version on; returns the new
+    version. Every change a customer could see on the page goes through here."""
+    version = await session.scalar(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(version=Order.version + 1, **values)
+        .returning(Order.version)
+    )
+    assert version is not None, "bump_order on a missing order"
+    note_order_changed(session, order_id, version)
+    return int(version)
 
 
 async def get_shop(session: AsyncSession, handle: str) -> Shop:

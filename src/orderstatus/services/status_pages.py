@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +23,7 @@ from orderstatus.domain.view import (
     ShipmentData,
     ShopData,
 )
+from orderstatus.services.orders import bump_order
 from orderstatus.services.security import new_token
 
 
@@ -237,19 +238,13 @@ async def lookup(
     return order
 
 
-async def _bump(session: AsyncSession, order_id: int, **values: object) -> None:
-    await session.execute(
-        update(Order).where(Order.id == order_id).values(version=Order.version + 1, **values)
-    )
-
-
 async def create_share_link(session: AsyncSession, *, order_id: int) -> str:
     """The order's share token, made now if it has none."""
     order = await session.get_one(Order, order_id, with_for_update=True)
     if order.share_token:
         return order.share_token
     token = new_token()
-    await _bump(session, order_id, share_token=token)
+    await bump_order(session, order_id, share_token=token)
     session.add(
         Activity(
             shop_id=order.shop_id,
@@ -266,7 +261,7 @@ async def revoke_share_link(session: AsyncSession, *, order_id: int) -> None:
     order = await session.get_one(Order, order_id, with_for_update=True)
     if order.share_token is None:
         return
-    await _bump(session, order_id, share_token=None)
+    await bump_order(session, order_id, share_token=None)
     session.add(
         Activity(
             shop_id=order.shop_id,
@@ -285,7 +280,7 @@ async def opt_in_email(session: AsyncSession, *, order_id: int, email: str) -> s
     except ValueError as exc:
         raise Invalid(f"email {exc}", fields={"email": str(exc)}) from None
     order = await session.get_one(Order, order_id, with_for_update=True)
-    await _bump(session, order_id, update_email=address)
+    await bump_order(session, order_id, update_email=address)
     session.add(
         Activity(
             shop_id=order.shop_id,

@@ -25,6 +25,7 @@ from orderstatus.domain.statuses import (
     delivery_status,
     derive,
 )
+from orderstatus.services.orders import bump_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,7 @@ async def record_event(
     await session.execute(
         update(Fulfillment).where(Fulfillment.id == fulfillment_id).values(**changes)
     )
-    order_changes: dict[str, Any] = {"version": Order.version + 1, "updated_at": datetime.now(UTC)}
+    order_changes: dict[str, Any] = {"updated_at": datetime.now(UTC)}
     if state.status is not previous:
         summary = delivery_status(
             state.status if row.id == fulfillment_id else EventStatus(row.status)
@@ -203,7 +204,7 @@ async def record_event(
         new_summary = summary.value if summary else None
         if new_summary != target.delivery_status:
             order_changes["delivery_status"] = new_summary
-    await session.execute(update(Order).where(Order.id == target.order_id).values(**order_changes))
+    await bump_order(session, target.order_id, **order_changes)
     return RecordedEvent(inserted, True, state.status, previous, target.order_id)
 
 

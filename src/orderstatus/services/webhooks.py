@@ -7,14 +7,15 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.carriers.sources import TrackingUpdate
-from orderstatus.db.models import Fulfillment, Order, Shop, WebhookSecret
+from orderstatus.db.models import Fulfillment, Shop, WebhookSecret
 from orderstatus.domain.errors import Conflict
 from orderstatus.domain.inputs import normalize_tracking_number
+from orderstatus.services.orders import bump_order
 from orderstatus.services.tracking import record_event
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,7 @@ async def _estimate(session: AsyncSession, fulfillment_id: int, when: datetime) 
     fulfillment.estimated_delivery = when
     if fulfillment.first_estimated_delivery is None:
         fulfillment.first_estimated_delivery = when
-    await session.execute(
-        update(Order).where(Order.id == fulfillment.order_id).values(version=Order.version + 1)
-    )
+    await bump_order(session, fulfillment.order_id)
 
 
 async def ingest(
