@@ -56,6 +56,15 @@ async def page_key(
     return PageKey(*row) if row else None
 
 
+async def page_key_by_id(session: AsyncSession, *, order_id: int) -> PageKey | None:
+    """The key of an order's page now (a live stream re-reads it after missing news)."""
+    query = select(
+        Order.id, Order.shop_id, Order.version, Shop.version, Order.locale, Shop.default_locale
+    ).join(Shop, Shop.id == Order.shop_id)
+    row = (await session.execute(query.where(Order.id == order_id))).first()
+    return PageKey(*row) if row else None
+
+
 def shop_data(shop: Shop, base_url: str) -> ShopData:
     return ShopData(
         handle=shop.handle,

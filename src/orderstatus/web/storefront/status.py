@@ -81,6 +81,7 @@ async def render_status(
             thanks=thanks,
             login_error=i18n.gettext(login_error) if login_error else None,
             form_errors=form_errors or {},
+            page_version=key.order_version,
         )
         if plain:
             pages.cache.put(cache_key, html)

@@ -1,0 +1,146 @@
+"""Telling every web process which orders changed.
+
+In-process by default (one process, nothing to run); Redis pub/sub when
+ORDERSTATUS_REDIS_URL is set, so several `serve` processes or machines behind a load
+balancer all push every update. Each process keeps ONE Redis subscription and fans out
+locally. When Redis is away, publishing is skipped (logged), `/healthz` says so, and
+open pages fall back to checking the database on a timer, so nothing errors to a
+customer and nothing is missed for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from typing import Protocol
+
+from orderstatus.realtime.hub import Hub
+
+log = logging.getLogger(__name__)
+
+
+def channel_for(namespace: str) -> str:
+    """One channel per database, so deployments that share a Redis never hear each other."""
+    return "orderstatus:" + hashlib.sha256(namespace.encode()).hexdigest()[:12] + ":orders"
+
+
+class Broker(Protocol):
+    hub: Hub
+
+    @property
+    def healthy(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, changed: dict[int, int]) -> None: ...
+
+
+class LocalBroker:
+    """Everything in one process: a publish is a local wake-up."""
+
+    def __init__(self) -> None:
+        self.hub = Hub()
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def publish(self, changed: dict[int, int]) -> None:
+        for order_id, version in changed.items():
+            self.hub.changed(order_id, version)
+
+
+def encode(changed: dict[int, int]) -> str:
+    return " ".join(f"{order_id}:{version}" for order_id, version in changed.items())
+
+
+def decode(message: str) -> dict[int, int]:
+    changed: dict[int, int] = {}
+    for part in message.split():
+        order_id, _, version = part.partition(":")
+        if order_id.isdigit() and version.isdigit():
+            changed[int(order_id)] = int(version)
+    return changed
+
+
+class RedisBroker:
+    """Redis pub/sub on one channel; reconnects with back-off while Redis is away."""
+
+    RETRY_MAX_SECONDS = 5.0
+
+    def __init__(self, url: str, *, namespace: str) -> None:
+        import redis.asyncio as redis
+
+        self.hub = Hub()
+        self.channel = channel_for(namespace)
+        self._url = url
+        self._client = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._connected = False
+
+    @property
+    def healthy(self) -> bool:
+        return self._connected
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="redis-broker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        await self._client.aclose()
+
+    async def publish(self, changed: dict[int, int]) -> None:
+        try:
+            await self._client.publish(self.channel, encode(changed))
+        except Exception as exc:  # Redis away: pages fall back to checking on a timer
+            self._connected = False
+            log.warning("could not publish a change to Redis: %s", exc)
+
+    async def _listen(self) -> None:
+        delay = 0.2
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                if not self._connected:
+                    self._connected = True
+                    delay = 0.2
+                    # Changes made while we were away were not heard: let pages look.
+                    self.hub.wake_all()
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    text = data.decode() if isinstance(data, bytes) else str(data)
+                    for order_id, version in decode(text).items():
+                        self.hub.changed(order_id, version)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._connected:
+                    log.warning("lost the Redis subscription: %s", exc)
+                self._connected = False
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.RETRY_MAX_SECONDS)
+
+
+def create_broker(redis_url: str | None, *, namespace: str) -> Broker:
+    return RedisBroker(redis_url, namespace=namespace) if redis_url else LocalBroker()

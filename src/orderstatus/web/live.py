@@ -1,0 +1,186 @@
+"""The live stream of a status page (Server-Sent Events).
+
+Each message carries the parts of the page that change (the headline card and the
+shipment cards, rendered by the same templates from the same view builder as the page)
+and the map positions. Who may listen is decided exactly as for the page: the owner
+cookie is scoped to the order's path, so it reaches ``/orders/{token}/events`` and
+nothing else; a share link's stream is always public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+
+from orderstatus.db.engine import Database
+from orderstatus.domain.view import Viewer, build_view
+from orderstatus.realtime.broker import Broker
+from orderstatus.services import status_pages
+from orderstatus.services.status_pages import PageKey
+from orderstatus.web import i18n
+from orderstatus.web.deps import DatabaseDep
+from orderstatus.web.pages import PageCache, Pages, PagesDep
+from orderstatus.web.security import OWNER_COOKIE, order_path
+
+router = APIRouter(include_in_schema=False)
+
+RETRY_MS = 3000
+HEARTBEAT_SECONDS = 15.0
+"""Often enough that proxies keep the connection open; also how often a page checks the
+database itself while the broker is away."""
+
+
+class Live:
+    """Builds stream messages once per (order version, viewer, language) for all listeners."""
+
+    def __init__(self, pages: Pages, database: Database, broker: Broker) -> None:
+        self.pages = pages
+        self.database = database
+        self.broker = broker
+        self._messages = PageCache(size=8192)
+        self.heartbeat = HEARTBEAT_SECONDS
+        self._building: dict[tuple[Any, ...], asyncio.Future[str]] = {}
+
+    async def message(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
+        cache_key = (key.order_id, key.order_version, key.shop_version, viewer, locale, base_path)
+        cached = self._messages.get(cache_key)
+        if cached is not None:
+            return cached
+        pending = self._building.get(cache_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._building[cache_key] = future
+        try:
+            text = await self._build(key, viewer, locale, base_path)
+            self._messages.put(cache_key, text)
+            future.set_result(text)
+            return text
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._building[cache_key]
+
+    async def _build(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
+        async with self.database.read() as session:
+            data, shop = await status_pages.load_page(
+                session, order_id=key.order_id, base_url=self.pages.settings.base_url
+            )
+        view = build_view(data, shop, viewer, locale=locale)
+        context = {"view": view, "shop": shop, "base_path": base_path}
+        payload = {
+            "version": key.order_version,
+            "headline": self.pages.render("_headline.html", locale, **context),
+            "shipments": {
+                str(s.id): self.pages.render("_shipment.html", locale, s=s, **context)
+                for s in view.shipments
+            },
+            "unshipped": len(view.unfulfilled),
+        }
+        data_line = json.dumps(payload, separators=(",", ":"))
+        return f"id: {key.order_version}\nevent: update\ndata: {data_line}\n\n"
+
+    async def current_key(self, key: PageKey) -> PageKey | None:
+        async with self.database.read() as session:
+            return await status_pages.page_key_by_id(session, order_id=key.order_id)
+
+    async def events(
+        self, key: PageKey, viewer: Viewer, locale: str, base_path: str, seen: int
+    ) -> AsyncIterator[str]:
+        subscription = self.broker.hub.subscribe(key.order_id)
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            if key.order_version > seen:
+                yield await self.message(key, viewer, locale, base_path)
+                seen = key.order_version
+            while True:
+                try:
+                    await asyncio.wait_for(subscription.wake.wait(), self.heartbeat)
+                except TimeoutError:
+                    if not self.broker.healthy:
+                        fresh = await self.current_key(key)
+                        if fresh is None:
+                            return
+                        if fresh.order_version > seen:
+                            key, seen = fresh, fresh.order_version
+                            yield await self.message(key, viewer, locale, base_path)
+                            continue
+                    yield ": ping\n\n"
+                    continue
+                subscription.wake.clear()
+                latest = subscription.latest()
+                if latest <= seen:
+                    fresh = await self.current_key(key)
+                    if fresh is None:
+                        return
+                    latest = fresh.order_version
+                    key = fresh
+                if latest > seen:
+                    key = dataclasses.replace(key, order_version=latest)
+                    yield await self.message(key, viewer, locale, base_path)
+                    seen = latest
+        finally:
+            subscription.close()
+
+
+def get_live(request: Request) -> Live:
+    live: Live = request.app.state.live
+    return live
+
+
+LiveDep = Annotated[Live, Depends(get_live)]
+
+
+def _seen(request: Request) -> int:
+    """The version the page already shows: the browser's Last-Event-ID on a reconnect,
+    else the version the page was rendered at."""
+    for value in (request.headers.get("last-event-id"), request.query_params.get("v")):
+        if value and value.isdigit():
+            return int(value)
+    return 0
+
+
+def _stream(request: Request, live: Live, key: PageKey, viewer: Viewer, base_path: str) -> Response:
+    locale = live.pages.locale(request, order=key.locale, shop=key.shop_locale)
+    i18n.activate(locale)
+    return StreamingResponse(
+        live.events(key, viewer, locale, base_path, _seen(request)),
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@router.get("/orders/{token}/events")
+async def order_stream(
+    token: str, request: Request, pages: PagesDep, database: DatabaseDep, live: LiveDep
+) -> Response:
+    async with database.read() as session:
+        key = await status_pages.page_key(session, status_token=token)
+    if key is None:
+        return PlainTextResponse("not found", status_code=404)
+    owner = pages.signer.is_owner(request.cookies.get(OWNER_COOKIE), key.order_id)
+    viewer = Viewer.OWNER if owner else Viewer.PUBLIC
+    return _stream(request, live, key, viewer, order_path(token))
+
+
+@router.get("/shared/{share_token}/events")
+async def shared_stream(
+    share_token: str, request: Request, database: DatabaseDep, live: LiveDep
+) -> Response:
+    async with database.read() as session:
+        key = await status_pages.page_key(session, share_token=share_token)
+    if key is None:
+        return PlainTextResponse("not found", status_code=404)
+    return _stream(request, live, key, Viewer.PUBLIC, f"/shared/{share_token}")
