@@ -22,6 +22,8 @@ ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+DEMO_FOLDERS: dict[str, Path] = {}
+"""Base URL → the folder a demo server runs in (its var/ holds the secret key)."""
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
@@ -51,7 +53,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     # Tests talk to this machine only: map tiles come from a port where nothing listens,
     # which is also how a page must cope when no tiles can be reached.
     env["ORDERSTATUS_MAP_TILE_URL"] = "http://127.0.0.1:9/{z}/{x}/{y}.png"
-    with server("demo", env=env, cwd=folder) as (base, log):
+    with server("demo", "--no-carrier", env=env, cwd=folder) as (base, log):
+        DEMO_FOLDERS[base] = folder
         yield base, log.read_text()
 
 

@@ -12,7 +12,7 @@
     var points = JSON.parse(data.textContent || "[]");
     if (!points.length) { return; }
     var latlngs = points.map(function (p) { return [p.lat, p.lon]; });
-    var map = maps[id] ? maps[id].map : L.map(slot, { scrollWheelZoom: false, attributionControl: true });
+    var map = maps[id] ? maps[id].map : L.map(slot, { scrollWheelZoom: false, attributionControl: true, fadeAnimation: false });
     if (!maps[id]) {
       L.tileLayer(slot.getAttribute("data-tiles"), {
         maxZoom: 18,
@@ -22,7 +22,7 @@
     }
     var entry = maps[id];
     if (entry.line) { entry.line.remove(); }
-    if (entry.marker) { entry.marker.remove(); }
+    if (entry.marker) { entry.marker.unbindTooltip(); entry.marker.remove(); }
     var accent = getComputedStyle(document.documentElement).getPropertyValue("--accent") || "#1f6f5c";
     entry.line = L.polyline(latlngs, { color: accent.trim(), weight: 2, opacity: 0.7 }).addTo(map);
     var last = points[points.length - 1];
