@@ -104,6 +104,16 @@ def N_(message: str) -> str:
     return message
 
 
+def too_many_tries(retry_after: int) -> str:
+    """What a throttled sign-in or look-up says, in the active language."""
+    minutes = max(1, round(retry_after / 60))
+    return ngettext(
+        "Too many tries. Please wait %(num)d minute and try again.",
+        "Too many tries. Please wait %(num)d minutes and try again.",
+        minutes,
+    ) % {"num": minutes}
+
+
 def activate(locale: str) -> None:
     """Set the language for what renders next in this task (templates read it)."""
     _current.set(locale)

@@ -103,6 +103,29 @@ def country_code(value: Any) -> str | None:
     return code if len(code) == 2 and code.isalpha() else None
 
 
+def place(
+    *,
+    city: Any = None,
+    region: Any = None,
+    postcode: Any = None,
+    country: Any = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> dict[str, Any] | None:
+    """An event's location from a provider's fields, or None when it names no place."""
+    code = country_code(country)
+    if not (city or code or latitude is not None):
+        return None
+    return {
+        "city": city or None,
+        "region": region or None,
+        "zip": postcode or None,
+        "country_code": code,
+        "latitude": latitude,
+        "longitude": longitude,
+    }
+
+
 def stable_id(*parts: object) -> str:
     """An id for an event whose sender gives none, the same every time it is resent."""
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]

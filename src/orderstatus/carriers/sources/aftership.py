@@ -11,11 +11,11 @@ from orderstatus.carriers.sources import (
     SignatureError,
     SignedRequest,
     TrackingUpdate,
-    country_code,
     event,
     hmac_sha256,
     load_json,
     parse_time,
+    place,
     require,
     same,
     stable_id,
@@ -84,18 +84,14 @@ def parse(body: bytes) -> list[TrackingUpdate]:
             continue
         occurred = require(item, "checkpoint_time", f"checkpoints[{index}]")
         latitude, longitude = _coordinates(item)
-        city = item.get("city") or None
-        country = country_code(item.get("country_iso3") or item.get("country_region"))
-        location = None
-        if city or country or latitude is not None:
-            location = {
-                "city": city,
-                "region": item.get("state") or None,
-                "zip": item.get("zip") or None,
-                "country_code": country,
-                "latitude": latitude,
-                "longitude": longitude,
-            }
+        location = place(
+            city=item.get("city"),
+            region=item.get("state"),
+            postcode=item.get("zip"),
+            country=item.get("country_iso3") or item.get("country_region"),
+            latitude=latitude,
+            longitude=longitude,
+        )
         events.append(
             event(
                 status=status,

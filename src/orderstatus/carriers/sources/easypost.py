@@ -11,11 +11,11 @@ from orderstatus.carriers.sources import (
     SignatureError,
     SignedRequest,
     TrackingUpdate,
-    country_code,
     event,
     hmac_sha256,
     load_json,
     parse_time,
+    place,
     require,
     same,
     stable_id,
@@ -83,20 +83,18 @@ def parse(body: bytes) -> list[TrackingUpdate]:
         if status is None:
             continue
         occurred = require(detail, "datetime", f"tracking_details[{index}]")
-        place = detail.get("tracking_location") or {}
+        where = detail.get("tracking_location") or {}
         events.append(
             event(
                 status=status,
                 occurred_at=occurred,
                 message=detail.get("message") or detail.get("description") or None,
-                location={
-                    "city": place.get("city") or None,
-                    "region": place.get("state") or None,
-                    "zip": place.get("zip") or None,
-                    "country_code": country_code(place.get("country")),
-                }
-                if place.get("city") or place.get("country")
-                else None,
+                location=place(
+                    city=where.get("city"),
+                    region=where.get("state"),
+                    postcode=where.get("zip"),
+                    country=where.get("country"),
+                ),
                 external_id=stable_id(tracker.get("id"), occurred, status, detail.get("message")),
             )
         )

@@ -15,10 +15,10 @@ from orderstatus.carriers.sources import (
     SignatureError,
     SignedRequest,
     TrackingUpdate,
-    country_code,
     event,
     load_json,
     parse_time,
+    place,
     require,
     same,
     stable_id,
@@ -85,21 +85,20 @@ def parse(body: bytes) -> list[TrackingUpdate]:
         status = _status(item)
         if status is None:
             continue
-        place = item.get("location") or {}
+        where = item.get("location")
+        where = where if isinstance(where, dict) else {}
         occurred = require(item, "status_date", f"tracking_history[{index}]")
         events.append(
             event(
                 status=status,
                 occurred_at=occurred,
                 message=item.get("status_details") or None,
-                location={
-                    "city": place.get("city") or None,
-                    "region": place.get("state") or None,
-                    "zip": place.get("zip") or None,
-                    "country_code": country_code(place.get("country")),
-                }
-                if isinstance(place, dict) and (place.get("city") or place.get("country"))
-                else None,
+                location=place(
+                    city=where.get("city"),
+                    region=where.get("state"),
+                    postcode=where.get("zip"),
+                    country=where.get("country"),
+                ),
                 external_id=str(item.get("object_id") or stable_id(number, occurred, status)),
             )
         )

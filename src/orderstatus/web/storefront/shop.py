@@ -301,12 +301,7 @@ async def lookup(
     limits = (f"lookup:client:{client_id(request)}", f"lookup:order:{handle}:{number_key}")
     verdict = await pages.guesses.test(*limits)
     if not verdict.allowed:
-        minutes = max(1, round(verdict.retry_after / 60))
-        message = i18n.ngettext(
-            "Too many tries. Please wait %(num)d minute and try again.",
-            "Too many tries. Please wait %(num)d minutes and try again.",
-            minutes,
-        ) % {"num": minutes}
+        message = i18n.too_many_tries(verdict.retry_after)
         return again(message, 429, {"Retry-After": str(verdict.retry_after)})
     try:
         async with database.read() as session:

@@ -153,13 +153,8 @@ async def login(
     limits = (f"login:client:{client_id(request)}", f"login:order:{key.order_id}")
     verdict = await pages.guesses.test(*limits)
     if not verdict.allowed:
-        minutes = max(1, round(verdict.retry_after / 60))
         i18n.activate(pages.locale(request, order=key.locale, shop=key.shop_locale))
-        message = i18n.ngettext(
-            "Too many tries. Please wait %(num)d minute and try again.",
-            "Too many tries. Please wait %(num)d minutes and try again.",
-            minutes,
-        ) % {"num": minutes}
+        message = i18n.too_many_tries(verdict.retry_after)
         return await render_status(
             request,
             pages,
