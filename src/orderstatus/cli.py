@@ -17,10 +17,16 @@ if TYPE_CHECKING:
     from orderstatus.carriers.simulator import Simulator
 
 from orderstatus import __version__
+from orderstatus.carriers.polling import start_poller
 from orderstatus.config import Settings, SettingsError
 from orderstatus.db import migrate as migrations
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import DomainError
+from orderstatus.realtime.broker import create_broker
+
+GRACEFUL_SHUTDOWN_SECONDS = 5
+"""Live pages hold their connection open: on shutdown, give requests this long, then
+close the streams (browsers reconnect to another process by themselves)."""
 
 
 class CommandError(Exception):
@@ -65,11 +71,21 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
             workers=workers,
             proxy_headers=True,
             log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         return
     from orderstatus.web.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+    # On SQLite this one process is the writer, so it delivers notifications too.
+    app = create_app(settings, run_worker=settings.is_sqlite)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -131,6 +147,47 @@ def _announce(simulator: Simulator) -> None:
             f" (about 4 minutes, with a failed delivery attempt):\n  {simulator.status_page_url}\n",
             flush=True,
         )
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
+    """Deliver the notification outbox until SIGTERM or Ctrl-C. Several may run on
+    PostgreSQL; on SQLite `serve` and `demo` already run one, so run none there."""
+    import logging
+    import signal
+
+    from orderstatus.notify.worker import Worker, WorkerConfig
+
+    try:
+        config = WorkerConfig(
+            batch_size=args.batch,
+            concurrency=args.concurrency,
+            lease=args.lease,
+            send_timeout=min(30.0, args.lease / 3),
+            poll_interval=args.poll,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+    async def work(database: Database) -> str:
+        await _require_current_schema(database)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        # Changes this process makes (carrier polls) reach open pages through the broker.
+        broker = create_broker(settings.redis_url, namespace=settings.database_url)
+        database.on_commit = broker.publish
+        poller = start_poller(database, stop)
+        worker = Worker(database, settings, config)
+        await worker.run(stop)
+        if poller is not None:
+            await poller
+        await broker.stop()
+        return worker.summary()
+
+    summary = asyncio.run(_with_database(settings, work))
+    print(f"worker stopped: {summary}", file=sys.stderr)
 
 
 def cmd_create_shop(settings: Settings, args: argparse.Namespace) -> None:
@@ -213,6 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
         handler=cmd_migrate
     )
+
+    worker = commands.add_parser(
+        "worker", help="send the notification e-mails and text messages (runs until stopped)"
+    )
+    worker.add_argument("--batch", type=int, default=50, help="rows claimed at a time")
+    worker.add_argument("--concurrency", type=int, default=8, help="messages in flight at once")
+    worker.add_argument(
+        "--lease", type=float, default=120.0, help="seconds before a dead worker's rows are retaken"
+    )
+    worker.add_argument("--poll", type=float, default=0.25, help="seconds between looks when idle")
+    worker.set_defaults(handler=cmd_worker)
 
     demo = commands.add_parser("demo", help="seed a demo shop on SQLite and serve it")
     demo.add_argument("--host", default="127.0.0.1")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -63,6 +64,14 @@ class Shop(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     """Bumped by every change that shows on the shop's pages (branding, shop-wide notes)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    notification_kinds_off: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
+    """Notification kinds (domain.notifications.Kind) the merchant turned off."""
+    sms_confirmation_with_email: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    """Also text the order confirmation to a customer who gave both e-mail and phone."""
 
 
 class StaffUser(Base):
@@ -75,6 +84,24 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """One signed-in browser. The cookie carries the token, signed; only its SHA-256
+    digest is stored, so signing out (deleting the row) ends that browser's session even
+    if the cookie was copied."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    """The latest the session can last, however active it is."""
 
 
 class ApiKey(Base):
@@ -184,6 +211,11 @@ class Fulfillment(Base):
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    next_poll_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the carrier poller may next ask about this shipment; NULL means now."""
+    last_polled_at: Mapped[datetime | None]
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Failed polls in a row: each one pushes the next poll further out."""
 
     order: Mapped[Order] = relationship(back_populates="fulfillments", lazy="raise")
     items: Mapped[list[FulfillmentItem]] = relationship(
@@ -220,6 +252,24 @@ class WebhookSecret(Base):
     source: Mapped[str] = mapped_column(String(32))
     secret: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CarrierAccount(Base):
+    """A shop's credentials for one carrier's tracking API, which the poller uses.
+
+    ``carrier`` names the connector (one DHL key covers several DHL services). The
+    credentials are secrets: anything meant for display shows them masked.
+    """
+
+    __tablename__ = "carrier_accounts"
+    __table_args__ = (UniqueConstraint("shop_id", "carrier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    carrier: Mapped[str] = mapped_column(String(32))
+    credentials: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class TrackingEvent(Base):
@@ -280,6 +330,27 @@ class Notification(Base):
     payload: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    """Set by the worker that claimed the row; only that claim may record the outcome, so
+    a worker that outlived its lease cannot overwrite what the next one did."""
+
+
+class NotificationTemplate(Base):
+    """A merchant's own wording of one notification kind in one language (the defaults
+    ship with the package, notify/default_templates)."""
+
+    __tablename__ = "notification_templates"
+    __table_args__ = (UniqueConstraint("shop_id", "kind", "locale"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    kind: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(35))
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    sms: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class PageMessage(Base):

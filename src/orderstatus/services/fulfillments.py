@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -9,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from orderstatus.carriers.detect import detect
 from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Activity, Fulfillment, FulfillmentItem, Order
+from orderstatus.domain.admin import TrackingInput
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.inputs import FulfillmentInput
 from orderstatus.domain.statuses import (
@@ -17,6 +20,7 @@ from orderstatus.domain.statuses import (
     delivery_status,
     fulfillment_status,
 )
+from orderstatus.notify import outbox
 from orderstatus.services.orders import fulfilled_quantities, live_fulfillments
 
 
@@ -117,6 +121,7 @@ async def create_fulfillment(
             data={"fulfillment_id": fulfillment.id},
         )
     )
+    await outbox.fulfillment_created(session, order=order, fulfillment=fulfillment)
     return fulfillment
 
 
@@ -128,4 +133,94 @@ async def get_fulfillment(
     )
     if fulfillment is None:
         raise NotFound("no such fulfillment")
+    return fulfillment
+
+
+def _live_fulfillment(order: Order, fulfillment_id: int) -> Fulfillment:
+    fulfillment = next((f for f in order.fulfillments if f.id == fulfillment_id), None)
+    if fulfillment is None:
+        raise NotFound("no such fulfillment")
+    if fulfillment.cancelled_at is not None:
+        raise Conflict("this fulfillment was cancelled")
+    return fulfillment
+
+
+def _describe(carrier: str | None, number: str | None, url: str | None) -> str:
+    return " ".join(p for p in (carrier or "no carrier", number or url or "no tracking") if p)
+
+
+async def update_tracking(
+    *,
+    session: AsyncSession,
+    shop_id: int,
+    order_id: int,
+    fulfillment_id: int,
+    data: TrackingInput,
+    actor: str,
+    notify: bool = False,
+) -> Fulfillment:
+    """Correct a shipment's carrier, tracking number or link. With ``notify`` the
+    customer gets a shipping update with the new tracking (if they get messages about
+    this shipment at all)."""
+    order = await _lock_order(session, shop_id=shop_id, order_id=order_id)
+    fulfillment = _live_fulfillment(order, fulfillment_id)
+    carrier = data.carrier
+    if carrier is None and data.tracking_number:
+        detected = detect(data.tracking_number)
+        carrier = detected[0].code if detected else None
+    before = (fulfillment.carrier_code, fulfillment.tracking_number, fulfillment.tracking_url)
+    after = (carrier, data.tracking_number, data.tracking_url)
+    if before == after:
+        return fulfillment
+    fulfillment.carrier_code, fulfillment.tracking_number, fulfillment.tracking_url = after
+    if before[:2] != after[:2]:
+        # A new number is a new parcel to the carrier: ask about it now.
+        fulfillment.next_poll_at = None
+        fulfillment.last_polled_at = None
+        fulfillment.poll_failures = 0
+    order.version += 1
+    await session.flush()
+    note_order_changed(session, order.id, order.version)
+    session.add(
+        Activity(
+            shop_id=shop_id,
+            order_id=order.id,
+            kind="tracking_updated",
+            actor=actor,
+            message=f"Tracking changed from {_describe(*before)} to {_describe(*after)}",
+            data={"fulfillment_id": fulfillment.id},
+        )
+    )
+    if notify:
+        await outbox.tracking_changed(session, shop_id=shop_id, fulfillment_id=fulfillment.id)
+    return fulfillment
+
+
+async def cancel_fulfillment(
+    *, session: AsyncSession, shop_id: int, order_id: int, fulfillment_id: int, actor: str
+) -> Fulfillment:
+    """Undo a shipment: its items count as not shipped again, it leaves the customer's
+    page, and messages about it that have not gone yet are dropped."""
+    order = await _lock_order(session, shop_id=shop_id, order_id=order_id)
+    fulfillment = _live_fulfillment(order, fulfillment_id)
+    fulfillment.cancelled_at = datetime.now(UTC)
+    refresh_order_summary(order)
+    order.version += 1
+    await session.flush()
+    note_order_changed(session, order.id, order.version)
+    count = sum(item.quantity for item in fulfillment.items)
+    session.add(
+        Activity(
+            shop_id=shop_id,
+            order_id=order.id,
+            kind="fulfillment_cancelled",
+            actor=actor,
+            message=f"Shipment of {count} item{'s' if count != 1 else ''} cancelled "
+            f"({_describe(fulfillment.carrier_code, fulfillment.tracking_number, None)})",
+            data={"fulfillment_id": fulfillment.id},
+        )
+    )
+    await outbox.skip_pending(
+        session, fulfillment_id=fulfillment.id, reason="the shipment was cancelled"
+    )
     return fulfillment

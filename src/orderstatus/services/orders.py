@@ -17,6 +17,7 @@ from orderstatus.db.models import Activity, Fulfillment, LineItem, Order, Shop
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.inputs import OrderInput, normalize_email, normalize_order_number
 from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
+from orderstatus.notify import outbox
 from orderstatus.services.security import new_token
 
 MAX_PAGE = 100
@@ -121,6 +122,7 @@ async def create_order(*, session: AsyncSession, shop: Shop, data: OrderInput, a
             message=f"Order #{number} placed",
         )
     )
+    await outbox.order_placed(session, shop=shop, order=order)
     return order
 
 

@@ -1,0 +1,231 @@
+"""Notification rules: which messages a change causes, on which channel, to whom.
+
+Everything here is pure, so the rules of DESIGN §4 live in one place and the outbox, the
+worker and the admin all ask the same functions.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from orderstatus.domain.statuses import FINAL, EventStatus
+
+
+class Kind(enum.StrEnum):
+    """What a message is about; each goes at most once per shipment (or order)."""
+
+    ORDER_CONFIRMATION = "order_confirmation"
+    SHIPPING_CONFIRMATION = "shipping_confirmation"
+    SHIPPING_UPDATE = "shipping_update"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    READY_FOR_PICKUP = "ready_for_pickup"
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class State(enum.StrEnum):
+    """Where an outbox row stands.
+
+    ``pending`` waits for ``next_attempt_at``; ``sending`` is claimed by a worker until
+    its lease (``locked_until``) runs out, after which another worker may claim it;
+    ``held`` was rendered but kept in the shop's mailbox because no transport for its
+    channel is configured; ``skipped`` became pointless before it went (the shipment
+    was found already delivered, or was cancelled); ``failed`` gave up, with the error.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    HELD = "held"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+RESENDABLE = frozenset({State.FAILED, State.HELD})
+"""States a merchant may send again: nothing of these reached the customer."""
+
+KIND_LABELS: dict[Kind, str] = {
+    Kind.ORDER_CONFIRMATION: "Order confirmation",
+    Kind.SHIPPING_CONFIRMATION: "Shipping confirmation",
+    Kind.SHIPPING_UPDATE: "Shipping update",
+    Kind.OUT_FOR_DELIVERY: "Out for delivery",
+    Kind.DELIVERED: "Delivered",
+    Kind.READY_FOR_PICKUP: "Ready for pickup",
+}
+"""Staff-facing names (the admin timeline and settings)."""
+
+SHIPMENT_KINDS = frozenset(Kind) - {Kind.ORDER_CONFIRMATION}
+
+
+@dataclass(frozen=True, slots=True)
+class Contacts:
+    """How the customer can be reached: the checkout's contacts and the opt-in address."""
+
+    email: str | None
+    phone: str | None
+    update_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """The merchant's choices for the shop's notifications."""
+
+    kinds_off: frozenset[Kind] = frozenset()
+    sms_confirmation_with_email: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    kind: Kind
+    channel: Channel
+    recipient: str
+
+
+def plan(kind: Kind, contacts: Contacts, preferences: Preferences) -> tuple[Planned, ...]:
+    """The messages one notification kind sends to this customer.
+
+    An e-mail at checkout gets everything by e-mail. A phone alone gets the order
+    confirmation by SMS and nothing else, unless the customer opted in on the page to
+    get updates at an e-mail address. Both: e-mail, plus the SMS confirmation only if
+    the merchant asked for it.
+    """
+    if kind in preferences.kinds_off:
+        return ()
+    messages: list[Planned] = []
+    if kind is Kind.ORDER_CONFIRMATION:
+        if contacts.email:
+            messages.append(Planned(kind, Channel.EMAIL, contacts.email))
+            if contacts.phone and preferences.sms_confirmation_with_email:
+                messages.append(Planned(kind, Channel.SMS, contacts.phone))
+        elif contacts.phone:
+            messages.append(Planned(kind, Channel.SMS, contacts.phone))
+        return tuple(messages)
+    address = contacts.email or contacts.update_email
+    return (Planned(kind, Channel.EMAIL, address),) if address else ()
+
+
+_UPDATES = frozenset(
+    {
+        EventStatus.DELAYED,
+        EventStatus.ATTEMPTED_DELIVERY,
+        EventStatus.FAILURE,
+        EventStatus.RETURNED_TO_SENDER,
+    }
+)
+
+
+def kind_for_change(previous: EventStatus, new: EventStatus) -> Kind | None:
+    """The notification a shipment's status change calls for, if any.
+
+    Moving along the way (label, pickup, in transit) says nothing the shipping
+    confirmation did not; an unchanged status says nothing at all.
+    """
+    if previous is new:
+        return None
+    if new is EventStatus.OUT_FOR_DELIVERY:
+        return Kind.OUT_FOR_DELIVERY
+    if new in FINAL:
+        return Kind.DELIVERED
+    if new is EventStatus.READY_FOR_PICKUP:
+        return Kind.READY_FOR_PICKUP
+    if new in _UPDATES:
+        return Kind.SHIPPING_UPDATE
+    return None
+
+
+def delivered_before_known(
+    status: EventStatus, occurred_at: datetime, known_since: datetime
+) -> bool:
+    """Whether a delivery happened before the shipment reached us: then it is history
+    (an import, a late fulfilment), not news to send."""
+    return status in FINAL and occurred_at <= known_since
+
+
+def idempotency_key(order_id: int, fulfillment_id: int | None, kind: Kind, channel: Channel) -> str:
+    """One message per (order, shipment, kind, channel): the outbox's unique key.
+
+    It is made of dot-atom characters only, so it can stand in an e-mail Message-ID.
+    """
+    return f"o{order_id}.f{fulfillment_id or 0}.{kind.value}.{channel.value}"
+
+
+def parse_kinds(values: Iterable[str]) -> frozenset[Kind]:
+    """Kinds by name; ValueError names the unknown ones."""
+    names = list(values)
+    unknown = sorted({v for v in names if v not in Kind.__members__.values()})
+    if unknown:
+        raise ValueError(f"unknown notification kinds {', '.join(unknown)}: use {', '.join(Kind)}")
+    return frozenset(Kind(v) for v in names)
+
+
+# GSM 03.38: the basic character set (one septet each) and its extension table (two).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+SMS_SINGLE = {"gsm7": 160, "ucs2": 70}
+SMS_PART = {"gsm7": 153, "ucs2": 67}
+
+_TYPOGRAPHY = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2026": "...",
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "\u00ab": '"',
+        "\u00bb": '"',
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsLength:
+    encoding: str
+    """``gsm7`` or ``ucs2``."""
+    units: int
+    """Septets for GSM-7, UTF-16 code units for UCS-2."""
+    segments: int
+
+
+def sms_length(text: str) -> SmsLength:
+    """How a phone network counts a text: its encoding, length and segments."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
+        encoding = "gsm7"
+        units = sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+    else:
+        encoding = "ucs2"
+        units = len(text.encode("utf-16-le")) // 2
+    segments = 1 if units <= SMS_SINGLE[encoding] else -(-units // SMS_PART[encoding])
+    return SmsLength(encoding, units, segments)
+
+
+def fit_sms(text: str) -> str:
+    """The text tidied to fit as few segments as it can: whitespace collapsed, and
+    typographic quotes, dashes and spaces written plainly, since one curly apostrophe
+    outside GSM-7 would cut the room of a segment from 160 characters to 70."""
+    return re.sub(r"\s+", " ", text.translate(_TYPOGRAPHY)).strip()
+
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def is_e164(number: str) -> bool:
+    return bool(E164.match(number))

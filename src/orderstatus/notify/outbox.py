@@ -1,0 +1,237 @@
+"""The outbox: notification rows added in the caller's transaction, never committed here.
+
+A message is written together with the change that causes it, or not at all: if the
+order or the event rolls back, so does its message. Each row's idempotency key is
+unique, so the same message offered twice (a repeated webhook, a retried request) is
+skipped by the database with ON CONFLICT DO NOTHING.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderstatus.db.models import Fulfillment, Notification, Order, Shop
+from orderstatus.domain.notifications import (
+    SHIPMENT_KINDS,
+    Contacts,
+    Kind,
+    Planned,
+    Preferences,
+    State,
+    delivered_before_known,
+    idempotency_key,
+    kind_for_change,
+    plan,
+)
+from orderstatus.domain.statuses import EventStatus
+
+ALREADY_DELIVERED = "the shipment was already delivered when it reached us"
+TRACKING_CHANGED = "tracking_changed"
+"""The status a shipping update about a corrected tracking number tells of."""
+
+
+def preferences(kinds_off: Iterable[str] | None, sms_confirmation_with_email: bool) -> Preferences:
+    """The shop's stored choices; a kind name we no longer know is ignored."""
+    known = {k.value for k in Kind}
+    return Preferences(
+        kinds_off=frozenset(Kind(k) for k in (kinds_off or ()) if k in known),
+        sms_confirmation_with_email=bool(sms_confirmation_with_email),
+    )
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Notification)
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    shop_id: int,
+    order_id: int,
+    fulfillment_id: int | None,
+    messages: Sequence[Planned],
+    cause: dict[str, Any] | None = None,
+) -> int:
+    """Add the planned messages; returns how many were new (a repeat adds nothing).
+
+    ``cause`` is kept in the row's payload: what the shipment's status was and which
+    event made it so, because by the time the message is rendered the shipment may
+    have moved on, and the message must tell what happened then."""
+    if not messages:
+        return 0
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "shop_id": shop_id,
+            "order_id": order_id,
+            "fulfillment_id": fulfillment_id,
+            "kind": m.kind.value,
+            "channel": m.channel.value,
+            "recipient": m.recipient,
+            "idempotency_key": idempotency_key(order_id, fulfillment_id, m.kind, m.channel),
+            "state": State.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "payload": cause,
+        }
+        for m in messages
+    ]
+    inserted = await session.execute(
+        _insert(session)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Notification.id)
+    )
+    return len(inserted.all())
+
+
+async def order_placed(session: AsyncSession, *, shop: Shop, order: Order) -> int:
+    """The order confirmation, by the channels the customer's contacts call for."""
+    messages = plan(
+        Kind.ORDER_CONFIRMATION,
+        Contacts(order.email, order.phone, order.update_email),
+        preferences(shop.notification_kinds_off, shop.sms_confirmation_with_email),
+    )
+    return await enqueue(
+        session, shop_id=shop.id, order_id=order.id, fulfillment_id=None, messages=messages
+    )
+
+
+async def _shop_preferences(session: AsyncSession, shop_id: int) -> Preferences:
+    row = (
+        await session.execute(
+            select(Shop.notification_kinds_off, Shop.sms_confirmation_with_email).where(
+                Shop.id == shop_id
+            )
+        )
+    ).one()
+    return preferences(row.notification_kinds_off, row.sms_confirmation_with_email)
+
+
+async def fulfillment_created(
+    session: AsyncSession, *, order: Order, fulfillment: Fulfillment
+) -> int:
+    """The shipping confirmation, unless the merchant chose not to tell the customer."""
+    if not fulfillment.notify_customer:
+        return 0
+    messages = plan(
+        Kind.SHIPPING_CONFIRMATION,
+        Contacts(order.email, order.phone, order.update_email),
+        await _shop_preferences(session, order.shop_id),
+    )
+    return await enqueue(
+        session,
+        shop_id=order.shop_id,
+        order_id=order.id,
+        fulfillment_id=fulfillment.id,
+        messages=messages,
+    )
+
+
+async def _shipment_message(
+    session: AsyncSession,
+    *,
+    shop_id: int,
+    fulfillment_id: int,
+    kind: Kind,
+    status: EventStatus | None = None,
+    occurred_at: datetime | None = None,
+    cause: dict[str, Any] | None = None,
+) -> int:
+    row = (
+        await session.execute(
+            select(
+                Fulfillment.order_id,
+                Fulfillment.created_at,
+                Fulfillment.notify_customer,
+                Fulfillment.cancelled_at,
+                Order.email,
+                Order.phone,
+                Order.update_email,
+                Shop.notification_kinds_off,
+                Shop.sms_confirmation_with_email,
+            )
+            .join(Order, Order.id == Fulfillment.order_id)
+            .join(Shop, Shop.id == Fulfillment.shop_id)
+            .where(Fulfillment.id == fulfillment_id, Fulfillment.shop_id == shop_id)
+        )
+    ).one_or_none()
+    if row is None or not row.notify_customer or row.cancelled_at is not None:
+        return 0
+    if (
+        status is not None
+        and occurred_at is not None
+        and delivered_before_known(status, occurred_at, row.created_at)
+    ):
+        await skip_pending(session, fulfillment_id=fulfillment_id, reason=ALREADY_DELIVERED)
+        return 0
+    messages = plan(
+        kind,
+        Contacts(row.email, row.phone, row.update_email),
+        preferences(row.notification_kinds_off, row.sms_confirmation_with_email),
+    )
+    return await enqueue(
+        session,
+        shop_id=shop_id,
+        order_id=row.order_id,
+        fulfillment_id=fulfillment_id,
+        messages=messages,
+        cause=cause,
+    )
+
+
+async def status_changed(
+    session: AsyncSession,
+    *,
+    shop_id: int,
+    fulfillment_id: int,
+    previous: EventStatus,
+    status: EventStatus,
+    occurred_at: datetime,
+    event_id: int | None = None,
+) -> int:
+    """The message a shipment's new status calls for, if any (domain.notifications)."""
+    kind = kind_for_change(previous, status)
+    if kind is None:
+        return 0
+    return await _shipment_message(
+        session,
+        shop_id=shop_id,
+        fulfillment_id=fulfillment_id,
+        kind=kind,
+        status=status,
+        occurred_at=occurred_at,
+        cause={"status": status.value, "event_id": event_id},
+    )
+
+
+async def tracking_changed(session: AsyncSession, *, shop_id: int, fulfillment_id: int) -> int:
+    """A shipping update for a shipment whose carrier or tracking number was corrected."""
+    return await _shipment_message(
+        session,
+        shop_id=shop_id,
+        fulfillment_id=fulfillment_id,
+        kind=Kind.SHIPPING_UPDATE,
+        cause={"status": TRACKING_CHANGED},
+    )
+
+
+async def skip_pending(session: AsyncSession, *, fulfillment_id: int, reason: str) -> None:
+    """Messages about a shipment that are still waiting and no longer make sense."""
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.fulfillment_id == fulfillment_id,
+            Notification.state == State.PENDING.value,
+            Notification.kind.in_([k.value for k in SHIPMENT_KINDS]),
+        )
+        .values(state=State.SKIPPED.value, last_error=reason)
+    )

@@ -1,0 +1,466 @@
+"""Notifications end to end: orders, shipments and events through the REST API, the
+worker delivering to a real SMTP server and a real SMS endpoint, counted where they land.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from orderstatus.config import Settings
+from orderstatus.db.engine import Database
+from orderstatus.db.models import Activity, Notification, NotificationTemplate
+from orderstatus.domain.errors import Conflict, Invalid
+from orderstatus.domain.notifications import sms_length
+from orderstatus.notify.templates import TemplateSource
+from orderstatus.notify.worker import Worker, WorkerConfig
+from orderstatus.services import notifications
+from tests.conftest import ShopClient
+from tests.integration.helpers import create_order, fulfil
+from tests.messaging import MailServer, Received, SmsEndpoint
+
+KEY = re.compile(r"<o(\d+)\.f(\d+)\.([a-z_]+)\.(email|sms)\.")
+FAST = WorkerConfig(
+    backoff_base=0.02, backoff_cap=0.1, lease=10, send_timeout=5, poll_interval=0.05
+)
+
+
+def soon(minutes: float) -> str:
+    """Carrier times after the shipment reached us: news, not history."""
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+def kinds(received: list[Received]) -> Counter[tuple[int, str]]:
+    """(fulfilment id, kind) of each message, read from its Message-ID."""
+    found: Counter[tuple[int, str]] = Counter()
+    for message in received:
+        match = KEY.match(message.message_id)
+        assert match, message.message_id
+        found[(int(match.group(2)), match.group(3))] += 1
+    return found
+
+
+@pytest.fixture
+async def mail() -> AsyncIterator[MailServer]:
+    server = await MailServer().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def sms() -> AsyncIterator[SmsEndpoint]:
+    endpoint = await SmsEndpoint().start()
+    yield endpoint
+    await endpoint.stop()
+
+
+@pytest.fixture
+def notify_settings(settings: Settings, mail: MailServer, sms: SmsEndpoint) -> Settings:
+    return settings.model_copy(
+        update={
+            "smtp_url": mail.url,
+            "smtp_from": "orders@status.example.test",
+            "sms_url": sms.url,
+            "sms_from": "Acme",
+        }
+    )
+
+
+@pytest.fixture
+async def worker(database: Database, notify_settings: Settings) -> AsyncIterator[Worker]:
+    w = Worker(database, notify_settings, FAST)
+    yield w
+    await w.close()
+
+
+async def event(api: ShopClient, fulfillment: dict[str, Any], status: str, minutes: float) -> None:
+    response = await api.http.post(
+        f"/api/v1/fulfillments/{fulfillment['id']}/events",
+        json={"status": status, "occurred_at": soon(minutes), "message": f"{status} scan"},
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+async def opens_the_order(api: ShopClient, link: str, order: dict[str, Any]) -> None:
+    """The link is the order's page, and the page is that order's."""
+    assert link == order["status_page_url"]
+    async with httpx.AsyncClient(transport=api.http._transport, base_url="https://x") as browser:
+        page = await browser.get(urlsplit(link).path)
+    assert page.status_code == 200
+    assert f'value="#{order["number"]}"' in page.text
+
+
+async def rows(database: Database, order_id: int) -> list[Notification]:
+    async with database.read() as session:
+        return list(
+            await notifications.list_notifications(
+                session, shop_id=await shop_of(database, order_id), order_id=order_id
+            )
+        )
+
+
+async def shop_of(database: Database, order_id: int) -> int:
+    async with database.read() as session:
+        shop_id = await session.scalar(
+            select(Notification.shop_id).where(Notification.order_id == order_id).limit(1)
+        )
+    assert shop_id is not None
+    return int(shop_id)
+
+
+async def test_an_email_customer_gets_the_confirmation_and_each_update_once(
+    api: ShopClient, mail: MailServer, sms: SmsEndpoint, worker: Worker
+) -> None:
+    order = await create_order(api.http)  # kari@example.com, nb-NO
+    assert (await worker.drain())["sent"] == 1
+    first = await fulfil(api.http, order, [(0, 1)], carrier="bring", tracking_number="TESTPAK1")
+    second = await fulfil(api.http, order, [(1, 1), (2, 1)], carrier="ups")
+    for minutes, status in enumerate(["in_transit", "out_for_delivery", "out_for_delivery"]):
+        await event(api, first, status, minutes)
+    await worker.drain()
+    await event(api, first, "delivered", 10)
+    await event(api, first, "delivered", 10)  # a repeat changes nothing
+    await event(api, second, "delayed", 1)
+    await event(api, second, "attempted_delivery", 2)  # one shipping update per shipment
+    await event(api, second, "ready_for_pickup", 3)
+    await worker.drain()
+    assert await worker.drain() == Counter()
+
+    assert kinds(mail.received) == {
+        (0, "order_confirmation"): 1,
+        (first["id"], "shipping_confirmation"): 1,
+        (second["id"], "shipping_confirmation"): 1,
+        (first["id"], "out_for_delivery"): 1,
+        (first["id"], "delivered"): 1,
+        (second["id"], "shipping_update"): 1,
+        (second["id"], "ready_for_pickup"): 1,
+    }
+    assert set(mail.ids().values()) == {1}
+    assert all(m.recipients == ["kari@example.com"] for m in mail.received)
+    assert sms.received == []
+    subjects = {m.subject for m in mail.received}
+    assert "Bestilling #1001 er bekreftet" in subjects
+    assert "Bestillingen din #1001 er levert" in subjects
+    for message in mail.received:
+        assert message.message["From"].addresses[0].display_name == "Acme"
+        assert message.message["Date"] and message.message.get_content_type() == (
+            "multipart/alternative"
+        )
+        assert [p.get_content_charset() for p in message.message.iter_parts()] == ["utf-8"] * 2
+        (link,) = message.links()
+        await opens_the_order(api, link, order)
+    shipped = next(
+        m for m in mail.received if kinds([m]) == {(first["id"], "shipping_confirmation"): 1}
+    )
+    assert "Mug" in shipped.part("plain") and "Scarf" not in shipped.part("plain")
+    assert "TESTPAK1" in shipped.part("html")
+    update = next(m for m in mail.received if "shipping_update" in m.message_id)
+    assert "forsinket" in update.part("plain") and "delayed scan" in update.part("plain")
+
+
+async def test_a_phone_only_customer_gets_one_text_then_emails_after_opting_in(
+    api: ShopClient, mail: MailServer, sms: SmsEndpoint, worker: Worker, database: Database
+) -> None:
+    order = await create_order(api.http, email=None, phone="+47 412 34 567")
+    shipment = await fulfil(api.http, order, [(0, 1), (1, 1), (2, 1)], carrier="posten")
+    await event(api, shipment, "out_for_delivery", 1)
+    await worker.drain()
+    assert mail.received == []
+    (text,) = sms.received
+    assert text["To"] == "+4741234567" and text["From"] == "Acme"
+    assert "Acme" in text["Body"] and "#1001" in text["Body"]
+    assert sms_length(text["Body"]).segments == 1
+    assert text["Idempotency-Key"] == f"o{order['id']}.f0.order_confirmation.sms"
+    (link,) = re.findall(r"https?://\S+", text["Body"])
+    await opens_the_order(api, link, order)
+
+    await opt_in(api, order, "sofie@example.com")
+    await event(api, shipment, "delivered", 5)
+    await worker.drain()
+    assert len(sms.received) == 1
+    (delivered,) = mail.received
+    assert delivered.recipients == ["sofie@example.com"]
+    assert kinds([delivered]) == {(shipment["id"], "delivered"): 1}
+    assert delivered.subject == "Bestillingen din #1001 er levert"
+    sent = [(n.kind, n.channel, n.state) for n in await rows(database, order["id"])]
+    assert sent == [("order_confirmation", "sms", "sent"), ("delivered", "email", "sent")]
+
+
+async def opt_in(api: ShopClient, order: dict[str, Any], email: str) -> None:
+    path = urlsplit(order["status_page_url"]).path
+    signer = api.http._transport.app.state.pages.signer  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(
+        transport=api.http._transport, base_url="https://testserver"
+    ) as browser:
+        browser.cookies.set("os_owner", signer.owner_value(order["id"]), path=path)
+        page = await browser.get(path)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, "no form on the owner's page"
+        done = await browser.post(
+            f"{path}/updates", data={"email": email, "csrf_token": token.group(1)}
+        )
+        assert done.status_code == 303, done.text
+
+
+async def test_both_contacts_get_the_text_confirmation_only_when_the_merchant_asks(
+    api: ShopClient, mail: MailServer, sms: SmsEndpoint, worker: Worker, database: Database
+) -> None:
+    await create_order(api.http, phone="+4741234567", number="A1")
+    await worker.drain()
+    assert len(mail.received) == 1 and sms.received == []
+    async with database.write() as session:
+        await notifications.update_notification_settings(
+            session,
+            shop_id=api.shop_id,
+            kinds_off=[],
+            sms_confirmation_with_email=True,
+            actor="staff@example.com",
+        )
+    await create_order(api.http, phone="+4741234567", number="A2")
+    await worker.drain()
+    assert len(mail.received) == 2
+    (text,) = sms.received
+    assert "#A2" in text["Body"]
+
+
+async def test_the_merchant_can_turn_kinds_off(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    async with database.write() as session:
+        await notifications.update_notification_settings(
+            session,
+            shop_id=api.shop_id,
+            kinds_off=["shipping_confirmation", "out_for_delivery"],
+            sms_confirmation_with_email=False,
+            actor="staff@example.com",
+        )
+        with pytest.raises(Invalid, match="unknown notification kinds nope"):
+            await notifications.update_notification_settings(
+                session,
+                shop_id=api.shop_id,
+                kinds_off=["nope"],
+                sms_confirmation_with_email=False,
+                actor="staff@example.com",
+            )
+    order = await create_order(api.http)
+    shipment = await fulfil(api.http, order, [(0, 1)])
+    await event(api, shipment, "out_for_delivery", 1)
+    await event(api, shipment, "delivered", 2)
+    await worker.drain()
+    assert sorted(k for _f, k in kinds(mail.received)) == ["delivered", "order_confirmation"]
+
+
+async def test_each_order_is_written_to_in_its_language(
+    api: ShopClient, mail: MailServer, worker: Worker
+) -> None:
+    await create_order(api.http, locale="en-GB", email="en@example.com", number="E1")
+    await create_order(api.http, locale="nn", email="nn@example.com", number="N1")
+    await create_order(api.http, locale="de", email="de@example.com", number="D1")
+    await worker.drain()
+    assert mail.to("en@example.com")[0].subject == "Order #E1 confirmed"
+    assert mail.to("nn@example.com")[0].subject == "Bestilling #N1 er bekreftet"
+    assert mail.to("de@example.com")[0].subject == "Order #D1 confirmed"  # the shop's language
+    assert "Hei Kari" in mail.to("nn@example.com")[0].part("plain")
+    assert mail.to("nn@example.com")[0].message["Content-Language"] == "nb"
+
+
+async def test_a_shipment_the_merchant_keeps_quiet_sends_nothing(
+    api: ShopClient, mail: MailServer, worker: Worker
+) -> None:
+    order = await create_order(api.http)
+    shipment = await fulfil(api.http, order, [(0, 1)], notify_customer=False)
+    await event(api, shipment, "out_for_delivery", 1)
+    await event(api, shipment, "delivered", 2)
+    await worker.drain()
+    assert [k for _f, k in kinds(mail.received)] == ["order_confirmation"]
+
+
+async def test_nothing_for_a_shipment_already_delivered_when_it_reached_us(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    order = await create_order(api.http, number="H1")
+    await worker.drain()
+    late = await fulfil(api.http, order, [(0, 1)])
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    await api.http.post(
+        f"/api/v1/fulfillments/{late['id']}/events",
+        json={"status": "delivered", "occurred_at": past},
+    )
+    local = await fulfil(api.http, order, [(1, 1)], carrier="local van")
+    await event(api, local, "delivered", 30)  # delivered by hand after shipping: news
+    await worker.drain()
+    assert kinds(mail.received) == {
+        (0, "order_confirmation"): 1,
+        (local["id"], "shipping_confirmation"): 1,
+        (local["id"], "delivered"): 1,
+    }
+    skipped = [n for n in await rows(database, order["id"]) if n.state == "skipped"]
+    assert [(n.fulfillment_id, n.kind) for n in skipped] == [(late["id"], "shipping_confirmation")]
+    assert skipped[0].last_error == "the shipment was already delivered when it reached us"
+
+
+async def test_without_smtp_messages_are_kept_in_the_mailbox_and_can_be_sent_later(
+    api: ShopClient, database: Database, settings: Settings, mail: MailServer, sms: SmsEndpoint
+) -> None:
+    order = await create_order(api.http, phone="+4741234567", number="M1")
+    phone_only = await create_order(api.http, email=None, phone="+4741234568", number="M2")
+    keeping = Worker(database, settings, FAST)
+    assert (await keeping.drain())["held"] == 2
+    async with database.read() as session:
+        kept = await notifications.mailbox(session, shop_id=api.shop_id)
+    by_to = {n.recipient: n.payload or {} for n in kept}
+    email = by_to["kari@example.com"]
+    assert email["subject"] == "Bestilling #M1 er bekreftet"
+    assert order["status_page_url"] in email["text"] and order["status_page_url"] in email["html"]
+    assert by_to["+4741234568"]["body"].endswith(phone_only["status_page_url"])
+    async with database.read() as session:
+        timeline = (
+            await session.scalars(select(Activity.message).where(Activity.order_id == order["id"]))
+        ).all()
+    assert any("kept in the mailbox (no SMTP server configured)" in m for m in timeline)
+
+    sending = Worker(
+        database,
+        settings.model_copy(
+            update={"smtp_url": mail.url, "sms_url": sms.url, "sms_from": "+4790000000"}
+        ),
+        FAST,
+    )
+    async with database.write() as session:
+        for row in kept:
+            await notifications.resend_notification(
+                session, shop_id=api.shop_id, notification_id=row.id, actor="staff"
+            )
+        with pytest.raises(Conflict):
+            await notifications.resend_notification(
+                session, shop_id=api.shop_id, notification_id=kept[0].id, actor="staff"
+            )
+    assert (await sending.drain())["sent"] == 2
+    await sending.close()
+    assert len(mail.received) == 1 and len(sms.received) == 1
+    assert mail.received[0].message_id == email["message_id"]
+
+
+async def test_a_template_that_breaks_fails_its_message_not_the_worker(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    broken = TemplateSource(
+        subject="{{ shipment.event.message }} for {{ order.name }}",  # no event yet: None
+        text="{{ order.name }}",
+        html="<p>{{ order.name }}</p>",
+    )
+    async with database.write() as session:
+        session.add(
+            NotificationTemplate(
+                shop_id=api.shop_id,
+                kind="shipping_confirmation",
+                locale="nb",
+                subject=broken.subject,
+                text=broken.text,
+                html=broken.html,
+            )
+        )
+    order = await create_order(api.http)
+    shipment = await fulfil(api.http, order, [(0, 1)])
+    await event(api, shipment, "out_for_delivery", 1)
+    done = await worker.drain()
+    assert done == Counter({"sent": 2, "failed": 1})
+    failed = next(n for n in await rows(database, order["id"]) if n.state == "failed")
+    assert failed.kind == "shipping_confirmation"
+    assert failed.last_error is not None
+    assert failed.last_error.startswith("the subject template has an error")
+    assert "message" in failed.last_error
+
+    async with database.write() as session:
+        await notifications.reset_template(
+            session, shop_id=api.shop_id, kind="shipping_confirmation", language="nb", actor="s"
+        )
+        await notifications.resend_notification(
+            session, shop_id=api.shop_id, notification_id=failed.id, actor="staff"
+        )
+    assert await worker.drain() == Counter({"sent": 1})
+    assert sorted(k for _f, k in kinds(mail.received)) == [
+        "order_confirmation",
+        "out_for_delivery",
+        "shipping_confirmation",
+    ]
+
+
+async def test_the_editor_refuses_a_template_that_cannot_render(
+    api: ShopClient, database: Database
+) -> None:
+    base = "https://status.example.test"
+    async with database.write() as session:
+        current = await notifications.get_template(
+            session, shop_id=api.shop_id, kind="delivered", language="en"
+        )
+        assert current.is_default and "{% extends layout %}" in current.source.html
+        for bad, part in [
+            ("{{ order.name", "subject"),
+            ("{{ ''.__class__.__mro__ }}", "subject"),
+            ("{{ ordr.name }}", "subject"),
+        ]:
+            with pytest.raises(Invalid) as refused:
+                await notifications.save_template(
+                    session,
+                    shop_id=api.shop_id,
+                    kind="delivered",
+                    language="en",
+                    source=TemplateSource(bad, current.source.text, current.source.html),
+                    base_url=base,
+                    actor="staff",
+                )
+            assert refused.value.fields and part in refused.value.fields
+        saved = await notifications.save_template(
+            session,
+            shop_id=api.shop_id,
+            kind="delivered",
+            language="en",
+            source=TemplateSource(
+                "Here: {{ order.name }}", current.source.text, current.source.html
+            ),
+            base_url=base,
+            actor="staff",
+        )
+        assert not saved.is_default
+        preview = await notifications.preview_template(
+            session,
+            shop_id=api.shop_id,
+            kind="delivered",
+            language="en",
+            source=saved.source,
+            base_url=base,
+        )
+        assert preview.email.subject == "Here: #1001"
+        again = await notifications.get_template(
+            session, shop_id=api.shop_id, kind="delivered", language="en"
+        )
+        assert again.source.subject == "Here: {{ order.name }}"
+
+
+async def test_a_refused_recipient_fails_at_once_and_a_busy_provider_is_retried(
+    api: ShopClient, mail: MailServer, sms: SmsEndpoint, worker: Worker, database: Database
+) -> None:
+    mail.refuse.add("nobody@example.com")
+    order = await create_order(api.http, email="nobody@example.com", number="R1")
+    sms.fail_with = 503
+    texted = await create_order(api.http, email=None, phone="+4741234567", number="R2")
+    assert await worker.run_once() == 2
+    by_order = {n.order_id: n for o in (order, texted) for n in await rows(database, o["id"])}
+    refused = by_order[order["id"]]
+    assert refused.state == "failed" and refused.attempts == 1
+    assert refused.last_error is not None and "550" in refused.last_error
+    busy = by_order[texted["id"]]
+    assert busy.state == "pending" and busy.attempts == 1
+    assert busy.last_error is not None and "503" in busy.last_error
+    sms.fail_with = None
+    assert await worker.drain(retries=True) == Counter({"sent": 1})
+    assert len(sms.received) == 1 and mail.received == []

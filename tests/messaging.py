@@ -1,0 +1,239 @@
+"""Real servers for notification tests: an SMTP server (aiosmtpd) and an SMS provider's
+HTTP Messages endpoint (aiohttp), both on 127.0.0.1 in the test's own event loop.
+
+They count what they receive, so a test can say "each message exactly once" at the
+place that matters: the receiving server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import ssl
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.live import free_port
+
+URL = re.compile(r"https?://[^\s\"'<>]+/orders/[A-Za-z0-9_-]+")
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    message: EmailMessage
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"]).strip()
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    def part(self, subtype: str) -> str:
+        body = self.message.get_body(preferencelist=(subtype,))
+        assert body is not None, f"no text/{subtype} part"
+        return str(body.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+
+    def links(self) -> set[str]:
+        """Status-page links in both parts (they must agree)."""
+        return set(URL.findall(self.part("plain"))) | set(URL.findall(self.part("html")))
+
+
+class _Handler:
+    def __init__(self, box: MailServer) -> None:
+        self.box = box
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        self.box.sessions += 1
+        self.box.session_opened.set()
+        return responses
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.box.hold_rcpt is not None and self.box.hold_rcpt(self.box):
+            self.box.waiting += 1
+            try:
+                await self.box.gate.wait()
+            finally:
+                self.box.waiting -= 1
+        if address in self.box.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content
+        assert isinstance(content, bytes)
+        message = message_from_bytes(content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.box.received.append(
+            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message)
+        )
+        self.box.arrived.set()
+        return "250 Message accepted for delivery"
+
+
+class MailServer:
+    """aiosmtpd on a free port. ``hold_rcpt`` decides, per recipient, whether to wait
+    for ``gate`` before answering (a slow server the test controls); ``stop`` closes
+    the listener and every open session, as a server going down would."""
+
+    def __init__(
+        self,
+        *,
+        credentials: tuple[str, str] | None = None,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.credentials = credentials
+        self.starttls = starttls
+        self.implicit_tls = implicit_tls
+        self.received: list[Received] = []
+        self.refuse: set[str] = set()
+        self.sessions = 0
+        self.waiting = 0
+        self.gate = asyncio.Event()
+        self.hold_rcpt: Callable[[MailServer], bool] | None = None
+        self.arrived = asyncio.Event()
+        self.session_opened = asyncio.Event()
+        self.logins: list[str] = []
+        self._server: asyncio.Server | None = None
+        self._protocols: list[SMTP] = []
+
+    @property
+    def url(self) -> str:
+        scheme = "smtps" if self.implicit_tls else "smtp"
+        auth = f"{self.credentials[0]}:{self.credentials[1]}@" if self.credentials else ""
+        return f"{scheme}://{auth}127.0.0.1:{self.port}"
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self.credentials is not None
+            and (data.login.decode(), data.password.decode()) == self.credentials
+        )
+        if ok:
+            self.logins.append(data.login.decode())
+        return AuthResult(success=ok)
+
+    def _protocol(self) -> SMTP:
+        options: dict[str, Any] = {"hostname": "mail.test", "ident": "test SMTP"}
+        if self.credentials:
+            options |= {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                "auth_require_tls": self.starttls is not None,
+            }
+        if self.starttls:
+            options |= {"tls_context": self.starttls, "require_starttls": True}
+        with warnings.catch_warnings():
+            # Plain-text AUTH is what a test of a login without TLS is about.
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            protocol = SMTP(_Handler(self), **options)
+        self._protocols.append(protocol)
+        return protocol
+
+    async def start(self) -> MailServer:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._protocol, "127.0.0.1", self.port, ssl=self.implicit_tls
+        )
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for protocol in self._protocols:
+                if protocol.transport is not None:
+                    protocol.transport.close()
+            self._protocols.clear()
+            await self._server.wait_closed()
+            self._server = None
+
+    def ids(self) -> Counter[str]:
+        return Counter(r.message_id for r in self.received)
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.recipients]
+
+
+@dataclass
+class SmsEndpoint:
+    """A provider's Messages API: POST form ``To``, ``From``, ``Body`` with basic auth."""
+
+    account: str = "AC123"
+    token: str = "secret-token"
+    port: int = field(default_factory=free_port)
+    received: list[dict[str, str]] = field(default_factory=list)
+    fail_with: int | None = None
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return (
+            f"http://{self.account}:{self.token}@127.0.0.1:{self.port}"
+            f"/2010-04-01/Accounts/{self.account}/Messages.json"
+        )
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        expected = base64.b64encode(f"{self.account}:{self.token}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            return web.json_response({"message": "Authenticate"}, status=401)
+        if self.fail_with is not None:
+            return web.json_response({"message": "provider says no"}, status=self.fail_with)
+        form = await request.post()
+        message = {k: str(v) for k, v in form.items()}
+        message["Idempotency-Key"] = request.headers.get("Idempotency-Key", "")
+        self.received.append(message)
+        return web.json_response({"sid": f"SM{len(self.received):032d}"}, status=201)
+
+    async def start(self) -> SmsEndpoint:
+        app = web.Application()
+        app.router.add_post(f"/2010-04-01/Accounts/{self.account}/Messages.json", self._messages)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def wait_for(check: Callable[[], bool], *, limit: float = 30.0, what: str = "") -> None:
+    """Poll until ``check()`` holds (for work done by another process)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"gave up waiting for {what or check}")
+        await asyncio.sleep(0.02)
