@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
+import time
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -124,7 +127,24 @@ def _latin(name: str) -> bool:
     return all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in name)
 
 
+def _exit_with(parent: int) -> None:
+    """In the child: leave as soon as the process that asked is gone (killed while the
+    index was being read), rather than linger as an orphan holding the raw data."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 async def _load_in_child() -> Index:
     loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=get_context("spawn"),
+        initializer=_exit_with,
+        initargs=(os.getpid(),),
+    ) as pool:
         return await loop.run_in_executor(pool, build_index, DATASET)
