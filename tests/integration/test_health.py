@@ -10,7 +10,7 @@ from orderstatus.web.app import create_app
 async def test_healthz_reports_the_database(app_http: httpx.AsyncClient) -> None:
     response = await app_http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
 
 async def test_healthz_is_503_when_the_database_is_down(settings: Settings) -> None:

@@ -529,6 +529,4 @@ def start_poller(database: Database, stop: asyncio.Event) -> asyncio.Task[None] 
     if reason is not None:
         log.info("carrier polling is off: %s", reason)
         return None
-    return asyncio.create_task(
-        run_poller(database, stop), name="carrier-poller"
-    )
+    return asyncio.create_task(run_poller(database, stop), name="carrier-poller")

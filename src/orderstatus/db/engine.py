@@ -37,12 +37,13 @@ class Database:
     On PostgreSQL services lock the rows they change with ``SELECT … FOR UPDATE``.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 20) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         options: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
-            options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False}
+        # Enough pooled connections for a busy process, so bursts do not open and close
+        # connections (a new SQLite connection is a thread; a new PostgreSQL one a backend).
+        options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

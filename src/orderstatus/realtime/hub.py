@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 
 
 class Subscription:
@@ -31,6 +32,8 @@ class Hub:
         self._subscribers: defaultdict[int, set[Subscription]] = defaultdict(set)
         self.latest: dict[int, int] = {}
         """The newest page version heard of per watched order."""
+        self.listeners: list[Callable[[int, int], None]] = []
+        """Told of every change heard, watched or not (caches of page versions)."""
 
     def subscribe(self, order_id: int) -> Subscription:
         subscription = Subscription(self, order_id)
@@ -48,6 +51,8 @@ class Hub:
 
     def changed(self, order_id: int, version: int) -> None:
         """An order's page moved to ``version``: wake whoever shows it here."""
+        for listener in self.listeners:
+            listener(order_id, version)
         watchers = self._subscribers.get(order_id)
         if not watchers:
             return

@@ -14,8 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.carriers.geocode import Gazetteer, Place
+from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Fulfillment, Order, TrackingEvent
-from orderstatus.domain.errors import Conflict, NotFound
+from orderstatus.domain.errors import Conflict, DomainError, NotFound
 from orderstatus.domain.inputs import TrackingEventInput
 from orderstatus.domain.statuses import (
     Derived,
@@ -25,7 +26,7 @@ from orderstatus.domain.statuses import (
     delivery_status,
     derive,
 )
-from orderstatus.services.orders import bump_order
+from orderstatus.notify import outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,32 @@ def _place(data: TrackingEventInput, gazetteer: Gazetteer | None) -> Place | Non
     return gazetteer.lookup(loc.city, loc.country_code, loc.region)
 
 
+@dataclass(frozen=True, slots=True)
+class EventItem:
+    """One event to record, for one shop's fulfilment."""
+
+    shop_id: int
+    fulfillment_id: int
+    data: TrackingEventInput
+    source: str = "api"
+    raw: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Shipment:
+    """A locked fulfilment and where its status stands while a batch is applied."""
+
+    id: int
+    shop_id: int
+    order_id: int
+    cancelled: bool
+    before: EventStatus
+    state: Derived
+    rederive: bool = False
+    latest_event: TrackingEvent | None = None
+    estimate: datetime | None = None
+
+
 async def record_event(
     *,
     session: AsyncSession,
@@ -86,40 +113,140 @@ async def record_event(
     raw: dict[str, Any] | None = None,
     gazetteer: Gazetteer | None = None,
 ) -> RecordedEvent:
-    """Store one event and bring the shipment's and the order's status up to date.
+    """Store one event and bring the shipment's and the order's status up to date
+    (:func:`record_events` for one event; raises NotFound or Conflict)."""
+    item = EventItem(shop_id, fulfillment_id, data, source, raw)
+    [result] = await record_events(session=session, items=[item], gazetteer=gazetteer)
+    if isinstance(result, DomainError):
+        raise result
+    return result
 
-    Duplicates (same source and id, or same content) change nothing and return the
-    stored event. A place without coordinates is placed with the gazetteer when it is
-    unambiguous. The order's shipments are locked for the transaction, so concurrent
-    events for one order are applied one after another.
+
+async def record_events(
+    *, session: AsyncSession, items: list[EventItem], gazetteer: Gazetteer | None = None
+) -> list[RecordedEvent | DomainError]:
+    """Store events and bring their shipments' and orders' statuses up to date.
+
+    The one way a shipment's status changes. Duplicates (same source and id, or same
+    content) change nothing and come back as the stored event. A place without
+    coordinates is placed with the gazetteer when it is unambiguous. Every shipment of
+    the orders concerned is locked for the transaction, so concurrent writers apply
+    their events one after another. Events for many shipments are written together,
+    with a handful of statements whatever their number: one result per item, in order;
+    an unknown or cancelled shipment is that item's error, not the batch's.
     """
-    order_of = (
-        select(Fulfillment.order_id)
-        .where(Fulfillment.id == fulfillment_id, Fulfillment.shop_id == shop_id)
-        .scalar_subquery()
-    )
+    shipments, orders = await _lock(session, {item.fulfillment_id for item in items})
+    results: list[RecordedEvent | DomainError | None] = [None] * len(items)
+    rows: list[dict[str, Any]] = []
+    valid: list[int] = []
+    for index, item in enumerate(items):
+        shipment = shipments.get(item.fulfillment_id)
+        if shipment is None or shipment.shop_id != item.shop_id:
+            results[index] = NotFound("no such fulfillment")
+            continue
+        if shipment.cancelled:
+            results[index] = Conflict("this fulfillment was cancelled")
+            continue
+        rows.append(_event_row(item, gazetteer))
+        valid.append(index)
+
+    inserted: dict[tuple[int, str], TrackingEvent] = {}
+    if rows:
+        created = await session.scalars(
+            _insert(session).values(rows).on_conflict_do_nothing().returning(TrackingEvent)
+        )
+        inserted = {(e.fulfillment_id, e.content_key): e for e in created}
+
+    duplicates: list[int] = []
+    for index, row in zip(valid, rows, strict=True):
+        item = items[index]
+        shipment = shipments[item.fulfillment_id]
+        event = inserted.pop((item.fulfillment_id, row["content_key"]), None)
+        if event is None:
+            duplicates.append(index)
+            continue
+        point = StatusPoint(item.data.status, event.occurred_at)
+        following = None if shipment.rederive else apply_newer(shipment.state, point)
+        if following is None:
+            shipment.rederive = True
+        else:
+            shipment.state = following
+        shipment.latest_event = event
+        if item.data.estimated_delivery is not None:
+            shipment.estimate = _aware(item.data.estimated_delivery)[0]
+        results[index] = RecordedEvent(
+            event, True, shipment.state.status, shipment.before, shipment.order_id
+        )
+
+    await _rederive(session, [s for s in shipments.values() if s.rederive])
+    await _save(session, shipments, orders)
+    for index in duplicates:
+        item = items[index]
+        shipment = shipments[item.fulfillment_id]
+        existing = await _stored_duplicate(session, item, rows[valid.index(index)]["content_key"])
+        results[index] = RecordedEvent(
+            existing, False, shipment.state.status, shipment.state.status, shipment.order_id
+        )
+    final: list[RecordedEvent | DomainError] = []
+    for index, result in enumerate(results):
+        assert result is not None
+        if isinstance(result, RecordedEvent) and result.created:
+            shipment = shipments[items[index].fulfillment_id]
+            result = RecordedEvent(
+                result.event, True, shipment.state.status, shipment.before, shipment.order_id
+            )
+        final.append(result)
+    return final
+
+
+async def _lock(
+    session: AsyncSession, fulfillment_ids: set[int]
+) -> tuple[dict[int, _Shipment], dict[int, tuple[str | None, int]]]:
+    """Lock every shipment of the orders concerned (in id order, so two writers never
+    wait on each other in a circle); their state, and each order's (summary, version)."""
+    orders_of = select(Fulfillment.order_id).where(Fulfillment.id.in_(fulfillment_ids))
     rows = (
         await session.execute(
             select(
                 Fulfillment.id,
+                Fulfillment.shop_id,
                 Fulfillment.status,
                 Fulfillment.last_event_at,
                 Fulfillment.last_event_status,
                 Fulfillment.cancelled_at,
                 Fulfillment.order_id,
                 Order.delivery_status,
+                Order.version,
             )
             .join(Order, Order.id == Fulfillment.order_id)
-            .where(Order.shop_id == shop_id, Fulfillment.order_id == order_of)
+            .where(Fulfillment.order_id.in_(orders_of))
+            .order_by(Fulfillment.id)
             .with_for_update()
         )
     ).all()
-    target = next((row for row in rows if row.id == fulfillment_id), None)
-    if target is None:
-        raise NotFound("no such fulfillment")
-    if target.cancelled_at is not None:
-        raise Conflict("this fulfillment was cancelled")
+    shipments: dict[int, _Shipment] = {}
+    orders: dict[int, tuple[str | None, int]] = {}
+    for row in rows:
+        status = EventStatus(row.status)
+        last = (
+            StatusPoint(EventStatus(row.last_event_status), row.last_event_at)
+            if row.last_event_at is not None and row.last_event_status is not None
+            else None
+        )
+        shipments[row.id] = _Shipment(
+            id=row.id,
+            shop_id=row.shop_id,
+            order_id=row.order_id,
+            cancelled=row.cancelled_at is not None,
+            before=status,
+            state=Derived(status, last),
+        )
+        orders[row.order_id] = (row.delivery_status, row.version)
+    return shipments, orders
 
+
+def _event_row(item: EventItem, gazetteer: Gazetteer | None) -> dict[str, Any]:
+    data = item.data
     loc = data.location
     place = _place(data, gazetteer)
     occurred_at, guessed = _aware(data.occurred_at, place.timezone if place else None)
@@ -127,85 +254,107 @@ async def record_event(
     longitude = loc.longitude if loc else None
     if latitude is None and place is not None:
         latitude, longitude = place.latitude, place.longitude
-    key = content_key(occurred_at, data)
-    inserted = await session.scalar(
-        _insert(session)
-        .values(
-            shop_id=shop_id,
-            fulfillment_id=fulfillment_id,
-            status=data.status.value,
-            occurred_at=occurred_at,
-            occurred_at_guessed=guessed,
-            received_at=datetime.now(UTC),
-            message=data.message,
-            city=loc.city if loc else None,
-            region=loc.region if loc else None,
-            postal_code=loc.zip if loc else None,
-            country_code=loc.country_code if loc else None,
-            latitude=latitude,
-            longitude=longitude,
-            source=source,
-            source_event_id=data.external_id,
-            content_key=key,
-            raw=raw,
-        )
-        .on_conflict_do_nothing()
-        .returning(TrackingEvent)
-    )
-    previous = EventStatus(target.status)
-    if inserted is None:
-        duplicate_of = [TrackingEvent.content_key == key]
-        if data.external_id is not None:
-            duplicate_of.append(
-                (TrackingEvent.source == source)
-                & (TrackingEvent.source_event_id == data.external_id)
-            )
-        existing = await session.scalar(
-            select(TrackingEvent)
-            .where(TrackingEvent.fulfillment_id == fulfillment_id, or_(*duplicate_of))
-            .limit(1)
-        )
-        assert existing is not None, "a conflicting insert implies a stored event"
-        return RecordedEvent(existing, False, previous, previous, target.order_id)
-
-    point = StatusPoint(data.status, occurred_at)
-    last = (
-        StatusPoint(EventStatus(target.last_event_status), target.last_event_at)
-        if target.last_event_at is not None and target.last_event_status is not None
-        else None
-    )
-    state = apply_newer(Derived(previous, last), point)
-    if state is None:
-        history = await session.execute(
-            select(TrackingEvent.status, TrackingEvent.occurred_at).where(
-                TrackingEvent.fulfillment_id == fulfillment_id
-            )
-        )
-        state = derive(StatusPoint(EventStatus(s), t) for s, t in history)
-    assert state.last is not None
-    changes: dict[str, Any] = {
-        "status": state.status.value,
-        "last_event_at": state.last.occurred_at,
-        "last_event_status": state.last.status.value,
-        "updated_at": datetime.now(UTC),
+    return {
+        "shop_id": item.shop_id,
+        "fulfillment_id": item.fulfillment_id,
+        "status": data.status.value,
+        "occurred_at": occurred_at,
+        "occurred_at_guessed": guessed,
+        "received_at": datetime.now(UTC),
+        "message": data.message,
+        "city": loc.city if loc else None,
+        "region": loc.region if loc else None,
+        "postal_code": loc.zip if loc else None,
+        "country_code": loc.country_code if loc else None,
+        "latitude": latitude,
+        "longitude": longitude,
+        "source": item.source,
+        "source_event_id": data.external_id,
+        "content_key": content_key(occurred_at, data),
+        "raw": item.raw,
     }
-    if data.estimated_delivery is not None:
-        changes["estimated_delivery"] = _aware(data.estimated_delivery)[0]
-    await session.execute(
-        update(Fulfillment).where(Fulfillment.id == fulfillment_id).values(**changes)
-    )
-    order_changes: dict[str, Any] = {"updated_at": datetime.now(UTC)}
-    if state.status is not previous:
-        summary = delivery_status(
-            state.status if row.id == fulfillment_id else EventStatus(row.status)
-            for row in rows
-            if row.cancelled_at is None
+
+
+async def _rederive(session: AsyncSession, shipments: list[_Shipment]) -> None:
+    """Events that arrived out of order: derive those shipments again from all events."""
+    if not shipments:
+        return
+    by_id = {s.id: s for s in shipments}
+    history: dict[int, list[StatusPoint]] = {s.id: [] for s in shipments}
+    rows = await session.execute(
+        select(TrackingEvent.fulfillment_id, TrackingEvent.status, TrackingEvent.occurred_at).where(
+            TrackingEvent.fulfillment_id.in_(list(by_id))
         )
-        new_summary = summary.value if summary else None
-        if new_summary != target.delivery_status:
-            order_changes["delivery_status"] = new_summary
-    await bump_order(session, target.order_id, **order_changes)
-    return RecordedEvent(inserted, True, state.status, previous, target.order_id)
+    )
+    for fulfillment_id, status, occurred_at in rows:
+        history[fulfillment_id].append(StatusPoint(EventStatus(status), occurred_at))
+    for fulfillment_id, points in history.items():
+        by_id[fulfillment_id].state = derive(points)
+
+
+async def _save(
+    session: AsyncSession,
+    shipments: dict[int, _Shipment],
+    orders: dict[int, tuple[str | None, int]],
+) -> None:
+    """Write the new statuses, move each changed order's page on, and queue the
+    notifications the changes call for, all in the caller's transaction."""
+    changed = [s for s in shipments.values() if s.latest_event is not None]
+    if not changed:
+        return
+    now = datetime.now(UTC)
+    for shipment in changed:
+        assert shipment.state.last is not None
+        values: dict[str, Any] = {
+            "status": shipment.state.status.value,
+            "last_event_at": shipment.state.last.occurred_at,
+            "last_event_status": shipment.state.last.status.value,
+            "updated_at": now,
+        }
+        if shipment.estimate is not None:
+            values["estimated_delivery"] = shipment.estimate
+        await session.execute(
+            update(Fulfillment).where(Fulfillment.id == shipment.id).values(**values)
+        )
+    for order_id in sorted({s.order_id for s in changed}):
+        summary, version = orders[order_id]
+        status = delivery_status(
+            s.state.status for s in shipments.values() if s.order_id == order_id and not s.cancelled
+        )
+        order_values: dict[str, Any] = {"version": version + 1, "updated_at": now}
+        if (status.value if status else None) != summary:
+            order_values["delivery_status"] = status.value if status else None
+        await session.execute(update(Order).where(Order.id == order_id).values(**order_values))
+        note_order_changed(session, order_id, version + 1)
+    for shipment in changed:
+        if shipment.state.status is shipment.before or shipment.latest_event is None:
+            continue
+        await outbox.status_changed(
+            session,
+            shop_id=shipment.shop_id,
+            fulfillment_id=shipment.id,
+            previous=shipment.before,
+            status=shipment.state.status,
+            occurred_at=shipment.latest_event.occurred_at,
+            event_id=shipment.latest_event.id,
+        )
+
+
+async def _stored_duplicate(session: AsyncSession, item: EventItem, key: str) -> TrackingEvent:
+    duplicate_of = [TrackingEvent.content_key == key]
+    if item.data.external_id is not None:
+        duplicate_of.append(
+            (TrackingEvent.source == item.source)
+            & (TrackingEvent.source_event_id == item.data.external_id)
+        )
+    existing = await session.scalar(
+        select(TrackingEvent)
+        .where(TrackingEvent.fulfillment_id == item.fulfillment_id, or_(*duplicate_of))
+        .order_by(TrackingEvent.id)
+        .limit(1)
+    )
+    assert existing is not None, "a conflicting insert implies a stored event"
+    return existing
 
 
 async def events_by_fulfillment(

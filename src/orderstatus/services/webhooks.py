@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.carriers.sources import TrackingUpdate
 from orderstatus.db.models import Fulfillment, Shop, WebhookSecret
-from orderstatus.domain.errors import Conflict
+from orderstatus.domain.errors import DomainError
 from orderstatus.domain.inputs import normalize_tracking_number
 from orderstatus.services.orders import bump_order
-from orderstatus.services.tracking import record_event
+from orderstatus.services.tracking import EventItem, record_events
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ async def ingest(
     """Record every event of every update; an unknown tracking number is noted, not an
     error, so that the sender does not retry it for ever."""
     result = IngestResult()
+    events: list[EventItem] = []
+    estimates: list[tuple[int, datetime]] = []
     for item in updates:
         targets = await _matching(session, shop_id, item)
         if not targets:
@@ -112,22 +114,18 @@ async def ingest(
             result.unmatched.append(item.tracking_number)
             continue
         for fulfillment_id in targets:
-            for event in item.events:
-                try:
-                    recorded = await record_event(
-                        session=session,
-                        shop_id=shop_id,
-                        fulfillment_id=fulfillment_id,
-                        data=event,
-                        source=source,
-                        gazetteer=gazetteer,
-                    )
-                except Conflict:
-                    continue
-                if recorded.created:
-                    result.accepted += 1
-                else:
-                    result.duplicates += 1
+            events += [EventItem(shop_id, fulfillment_id, e, source) for e in item.events]
             if item.estimated_delivery is not None:
-                await _estimate(session, fulfillment_id, item.estimated_delivery)
+                estimates.append((fulfillment_id, item.estimated_delivery))
+    if events:
+        recorded = await record_events(session=session, items=events, gazetteer=gazetteer)
+        for outcome in recorded:
+            if isinstance(outcome, DomainError):
+                continue  # a cancelled shipment: acknowledged, nothing to record
+            if outcome.created:
+                result.accepted += 1
+            else:
+                result.duplicates += 1
+    for fulfillment_id, when in estimates:
+        await _estimate(session, fulfillment_id, when)
     return result

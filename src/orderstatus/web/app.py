@@ -12,12 +12,18 @@ from xstatic.pkg import leaflet
 
 from orderstatus import __version__
 from orderstatus.carriers.geocode import Gazetteer
+from orderstatus.carriers.polling import start_poller
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
-from orderstatus.web import errors
+from orderstatus.notify.worker import start_in_background
+from orderstatus.realtime.broker import create_broker
+from orderstatus.services.batching import EventBatcher
+from orderstatus.web import admin, errors
 from orderstatus.web.api.routes import router as api_router
 from orderstatus.web.deps import ApiKeyCache
 from orderstatus.web.health import router as health_router
+from orderstatus.web.live import Live
+from orderstatus.web.live import router as live_router
 from orderstatus.web.middleware import BodySizeLimit
 from orderstatus.web.pages import Pages
 from orderstatus.web.storefront.shop import router as shop_router
@@ -25,19 +31,34 @@ from orderstatus.web.storefront.status import router as status_router
 from orderstatus.web.webhooks import router as webhook_router
 
 
-def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
-    """The ASGI app. A given database is the caller's to close; otherwise the app's."""
+def create_app(
+    settings: Settings, database: Database | None = None, *, run_worker: bool = False
+) -> FastAPI:
+    """The ASGI app. A given database is the caller's to close; otherwise the app's.
+    ``run_worker``: deliver notifications in this process too (one process on SQLite)."""
     owned = database is None
     db = database or Database(settings.database_url)
 
     gazetteer = Gazetteer.shared()
+    broker = create_broker(settings.redis_url, namespace=settings.database_url)
+    db.on_commit = broker.publish
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Read the gazetteer while the server starts, not on the first carrier event.
         loading = asyncio.ensure_future(gazetteer.load())
+        await broker.start()
+        worker = start_in_background(db, settings) if run_worker else None
+        stop_polling = asyncio.Event()
+        poller = start_poller(db, stop_polling) if run_worker else None
         yield
+        stop_polling.set()
+        if poller is not None:
+            await poller
+        if worker is not None:
+            await worker.stop()
         loading.cancel()
+        await broker.stop()
         if owned:
             await db.dispose()
 
@@ -54,16 +75,22 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.database = db
     app.state.api_keys = ApiKeyCache()
     app.state.pages = Pages(settings)
+    app.state.broker = broker
+    app.state.live = Live(app.state.pages, db, broker)
+    broker.hub.listeners.append(app.state.pages.keys.changed)
     app.state.gazetteer = gazetteer
+    app.state.event_batcher = EventBatcher(db, gazetteer)
     errors.install(app)
     app.include_router(api_router)
     app.include_router(health_router)
     app.include_router(status_router)
     app.include_router(shop_router)
     app.include_router(webhook_router)
+    app.include_router(live_router)
+    admin.install(app)
     app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)
     return app
 
 

@@ -27,6 +27,7 @@ from orderstatus.web import i18n
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.pages import PageCache, Pages, PagesDep
 from orderstatus.web.security import OWNER_COOKIE, order_path
+from orderstatus.web.storefront.status import key_for_token
 
 router = APIRouter(include_in_schema=False)
 
@@ -131,7 +132,7 @@ class Live:
             subscription.close()
 
 
-def get_live(request: Request) -> Live:
+async def get_live(request: Request) -> Live:
     live: Live = request.app.state.live
     return live
 
@@ -166,8 +167,7 @@ def _stream(request: Request, live: Live, key: PageKey, viewer: Viewer, base_pat
 async def order_stream(
     token: str, request: Request, pages: PagesDep, database: DatabaseDep, live: LiveDep
 ) -> Response:
-    async with database.read() as session:
-        key = await status_pages.page_key(session, status_token=token)
+    key = await key_for_token(pages, database, token)
     if key is None:
         return PlainTextResponse("not found", status_code=404)
     owner = pages.signer.is_owner(request.cookies.get(OWNER_COOKIE), key.order_id)

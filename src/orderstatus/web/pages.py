@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import OrderedDict
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -12,6 +14,7 @@ from jinja2 import Environment
 
 from orderstatus.config import Settings
 from orderstatus.domain.view import ShopData
+from orderstatus.services.status_pages import PageKey
 from orderstatus.web import i18n
 from orderstatus.web.ratelimit import RateLimiter
 from orderstatus.web.security import Signer, csrf_token, remember_csrf
@@ -71,6 +74,44 @@ class PageCache:
             self._pages.popitem(last=False)
 
 
+class KeyCache:
+    """Status-page tokens → their page key, so a page served from the page cache costs no
+    database round trip. Changes heard from the broker update an entry at once; entries
+    also expire after a moment, for changes made where no broker reaches (a command
+    run by hand, a worker without Redis)."""
+
+    TTL_SECONDS = 2.0
+
+    def __init__(self, size: int = 16384) -> None:
+        self.size = size
+        self._keys: dict[str, tuple[PageKey, float]] = {}
+        self._tokens: dict[int, set[str]] = {}
+
+    def get(self, token: str) -> PageKey | None:
+        entry = self._keys.get(token)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, token: str, key: PageKey) -> None:
+        if len(self._keys) >= self.size:
+            self._keys.clear()
+            self._tokens.clear()
+        self._keys[token] = (key, time.monotonic() + self.TTL_SECONDS)
+        self._tokens.setdefault(key.order_id, set()).add(token)
+
+    def changed(self, order_id: int, version: int) -> None:
+        for token in self._tokens.get(order_id, ()):
+            entry = self._keys.get(token)
+            if entry is not None and entry[0].order_version < version:
+                self._keys[token] = (dataclasses.replace(entry[0], order_version=version), entry[1])
+
+    def forget(self, order_id: int) -> None:
+        """A change this cache cannot follow (a share link revoked): look again."""
+        for token in self._tokens.pop(order_id, ()):
+            self._keys.pop(token, None)
+
+
 class Pages:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -78,6 +119,7 @@ class Pages:
         self.signer = Signer(settings.resolved_secret_key())
         self.guesses = RateLimiter(settings.redis_url)
         self.cache = PageCache()
+        self.keys = KeyCache()
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
         self.headers = security_headers(settings.map_tile_url)
 
@@ -149,7 +191,7 @@ class Pages:
         return self.respond(request, html, status_code=status_code)
 
 
-def get_pages(request: Request) -> Pages:
+async def get_pages(request: Request) -> Pages:
     pages: Pages = request.app.state.pages
     return pages
 

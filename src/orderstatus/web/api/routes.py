@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from orderstatus.db.models import Shop
 from orderstatus.domain.errors import NotFound
 from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
 from orderstatus.services import fulfillments, orders, tracking
+from orderstatus.services.batching import EventBatcher
+from orderstatus.services.tracking import EventItem
 from orderstatus.web.api.schemas import (
     ErrorOut,
     FulfillmentOut,
@@ -137,20 +139,17 @@ async def record_event(
     fulfillment_id: int,
     data: TrackingEventInput,
     shop_id: ApiShopId,
-    database: DatabaseDep,
+    request: Request,
     gazetteer: GazetteerDep,
     response: Response,
 ) -> RecordedEventOut:
     """Record what happened to a shipment. A repeat (same `external_id` or same content)
     answers 200 with the stored event and changes nothing."""
-    async with database.write() as session:
-        recorded = await tracking.record_event(
-            session=session,
-            shop_id=shop_id,
-            fulfillment_id=fulfillment_id,
-            data=data,
-            gazetteer=gazetteer,
-        )
+    batcher: EventBatcher = request.app.state.event_batcher
+    batcher.gazetteer = gazetteer
+    recorded = await batcher.record(
+        EventItem(shop_id=shop_id, fulfillment_id=fulfillment_id, data=data)
+    )
     if not recorded.created:
         response.status_code = 200
     return RecordedEventOut(

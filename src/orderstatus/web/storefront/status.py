@@ -13,6 +13,7 @@ from orderstatus.domain.view import Viewer, build_view
 from orderstatus.services import status_pages
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web import i18n
+from orderstatus.web.admin.session import is_staff_preview
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
@@ -94,9 +95,15 @@ async def render_status(
     )
 
 
-async def _key_for_token(database: Database, token: str) -> PageKey | None:
-    async with database.read() as session:
-        return await status_pages.page_key(session, status_token=token)
+async def key_for_token(pages: Pages, database: Database, token: str) -> PageKey | None:
+    """The page key of a status token: from memory while fresh, else one small query."""
+    key = pages.keys.get(token)
+    if key is None:
+        async with database.read() as session:
+            key = await status_pages.page_key(session, status_token=token)
+        if key is not None:
+            pages.keys.put(token, key)
+    return key
 
 
 def _viewer(request: Request, pages: Pages, key: PageKey) -> Viewer:
@@ -108,10 +115,14 @@ def _viewer(request: Request, pages: Pages, key: PageKey) -> Viewer:
 async def status_page(
     token: str, request: Request, pages: PagesDep, database: DatabaseDep
 ) -> Response:
-    key = await _key_for_token(database, token)
+    key = await key_for_token(pages, database, token)
     if key is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
     viewer = _viewer(request, pages, key)
+    if await is_staff_preview(request, database, key.shop_id):
+        # The admin's "View order status page": the owner's view, marked, and nothing
+        # set that would make this browser the customer.
+        viewer = Viewer.STAFF
     thanks = viewer is Viewer.OWNER and request.cookies.get(THANKS_COOKIE) == "1"
     response = await render_status(
         request,
@@ -138,7 +149,7 @@ async def login(
     email: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    key = await _key_for_token(database, token)
+    key = await key_for_token(pages, database, token)
     if key is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
     page: dict[str, Any] = {
@@ -185,7 +196,7 @@ async def _owner_action(
     token: str, request: Request, pages: Pages, database: Database, csrf_token: str
 ) -> PageKey | Response:
     """The order's key when this browser owns it and the form is genuine; else the answer."""
-    key = await _key_for_token(database, token)
+    key = await key_for_token(pages, database, token)
     if key is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
     if _viewer(request, pages, key) is not Viewer.OWNER:

@@ -1,0 +1,403 @@
+"""A shop's settings as staff change them: branding and logo, the notes on its status
+pages, API keys and webhook secrets. Each change is one transaction with an audit row
+saying who made it; anything that shows on the pages moves the shop's version on, so
+cached pages are rendered again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderstatus.carriers.sources import registry as webhook_sources
+from orderstatus.db.models import Activity, ApiKey, PageMessage, Shop, WebhookSecret
+from orderstatus.domain.branding import (
+    IMAGE_TYPES,
+    MAX_LOGO_BYTES,
+    BrandingInput,
+    PageMessageInput,
+    sniff_image,
+)
+from orderstatus.domain.errors import Invalid, NotFound
+from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
+from orderstatus.domain.view import EventData, ItemData, MessageData, OrderData, ShipmentData
+from orderstatus.services.accounts import create_api_key
+from orderstatus.services.webhooks import set_webhook_secret
+
+MEDIA_FOLDER = "media"
+MIN_WEBHOOK_SECRET = 16
+
+
+def _audit(session: AsyncSession, shop_id: int, actor: str, kind: str, message: str) -> None:
+    session.add(Activity(shop_id=shop_id, order_id=None, kind=kind, actor=actor, message=message))
+
+
+async def _bump_shop(session: AsyncSession, shop_id: int) -> None:
+    await session.execute(update(Shop).where(Shop.id == shop_id).values(version=Shop.version + 1))
+
+
+async def get_shop(session: AsyncSession, *, shop_id: int) -> Shop:
+    shop = await session.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound("no such shop")
+    return shop
+
+
+async def recent_changes(
+    session: AsyncSession, *, shop_id: int, limit: int = 20
+) -> Sequence[Activity]:
+    """The shop's own audit trail (changes not about one order), newest first."""
+    return (
+        await session.scalars(
+            select(Activity)
+            .where(Activity.shop_id == shop_id, Activity.order_id.is_(None))
+            .order_by(Activity.id.desc())
+            .limit(limit)
+        )
+    ).all()
+
+
+# ---- branding ----
+
+
+async def update_branding(
+    *, session: AsyncSession, shop_id: int, data: BrandingInput, actor: str
+) -> Shop:
+    shop = await session.get(Shop, shop_id, with_for_update=True)
+    if shop is None:
+        raise NotFound("no such shop")
+    changes = {
+        name: value for name, value in data.model_dump().items() if getattr(shop, name) != value
+    }
+    if not changes:
+        return shop
+    for name, value in changes.items():
+        setattr(shop, name, value)
+    await session.flush()
+    await _bump_shop(session, shop_id)
+    _audit(
+        session,
+        shop_id,
+        actor,
+        "branding_changed",
+        "Changed the status page's " + ", ".join(n.replace("_", " ") for n in changes),
+    )
+    return shop
+
+
+def store_logo(var_dir: Path, handle: str, data: bytes) -> str:
+    """Keep an uploaded logo under the media folder; returns its file name.
+
+    The name is made from the content, so a new logo gets a new address (browsers and
+    e-mails that cached the old one are not confused) and an old address keeps working
+    for e-mails already sent. Invalid with the reason for anything but a PNG, JPEG or
+    WebP image of at most 1 MiB.
+    """
+    if not data:
+        raise Invalid("choose an image file", fields={"logo": "empty"})
+    if len(data) > MAX_LOGO_BYTES:
+        raise Invalid("the logo is larger than 1 MiB", fields={"logo": "too large"})
+    kind = sniff_image(data)
+    if kind is None:
+        raise Invalid("the logo must be a PNG, JPEG or WebP image", fields={"logo": "type"})
+    assert kind in IMAGE_TYPES
+    name = f"{handle}-{hashlib.sha256(data).hexdigest()[:20]}.{kind}"
+    folder = var_dir / MEDIA_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        partial = folder / f".{name}.{secrets.token_hex(4)}"
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    return name
+
+
+async def set_logo(
+    *, session: AsyncSession, shop_id: int, logo_path: str | None, actor: str
+) -> Shop:
+    """Show a stored logo on the shop's pages (None: the shop's name instead)."""
+    shop = await session.get(Shop, shop_id, with_for_update=True)
+    if shop is None:
+        raise NotFound("no such shop")
+    if shop.logo_path == logo_path:
+        return shop
+    shop.logo_path = logo_path
+    await session.flush()
+    await _bump_shop(session, shop_id)
+    _audit(
+        session,
+        shop_id,
+        actor,
+        "logo_changed",
+        "Uploaded a new logo" if logo_path else "Removed the logo",
+    )
+    return shop
+
+
+# ---- notes on the status pages ----
+
+
+async def list_messages(session: AsyncSession, *, shop_id: int) -> Sequence[PageMessage]:
+    """The shop-wide notes, in the order pages show them."""
+    return (
+        await session.scalars(
+            select(PageMessage)
+            .where(PageMessage.shop_id == shop_id, PageMessage.order_id.is_(None))
+            .order_by(PageMessage.position, PageMessage.id)
+        )
+    ).all()
+
+
+async def get_message(session: AsyncSession, *, shop_id: int, message_id: int) -> PageMessage:
+    row = await session.scalar(
+        select(PageMessage).where(
+            PageMessage.id == message_id,
+            PageMessage.shop_id == shop_id,
+            PageMessage.order_id.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound("no such message")
+    return row
+
+
+def _summary(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 60 else line[:59] + "…"
+
+
+async def save_message(
+    *,
+    session: AsyncSession,
+    shop_id: int,
+    data: PageMessageInput,
+    actor: str,
+    message_id: int | None = None,
+    active: bool = True,
+) -> PageMessage:
+    """Add a shop-wide note, or change one (``message_id``)."""
+    if message_id is None:
+        last = await session.scalar(
+            select(PageMessage.position)
+            .where(PageMessage.shop_id == shop_id, PageMessage.order_id.is_(None))
+            .order_by(PageMessage.position.desc())
+            .limit(1)
+        )
+        row = PageMessage(shop_id=shop_id, order_id=None, position=(last or 0) + 1)
+        session.add(row)
+        kind, verb = "page_message_added", "Added"
+    else:
+        row = await get_message(session, shop_id=shop_id, message_id=message_id)
+        kind, verb = "page_message_changed", "Changed"
+    row.body_markdown = data.body
+    row.placement = data.placement
+    row.statuses = data.statuses
+    row.locale = data.locale
+    row.active = active
+    await session.flush()
+    await _bump_shop(session, shop_id)
+    _audit(session, shop_id, actor, kind, f"{verb} the status page note “{_summary(data.body)}”")
+    return row
+
+
+async def delete_message(
+    *, session: AsyncSession, shop_id: int, message_id: int, actor: str
+) -> None:
+    row = await get_message(session, shop_id=shop_id, message_id=message_id)
+    await session.delete(row)
+    await _bump_shop(session, shop_id)
+    _audit(
+        session,
+        shop_id,
+        actor,
+        "page_message_removed",
+        f"Removed the status page note “{_summary(row.body_markdown)}”",
+    )
+
+
+# ---- API keys ----
+
+
+async def list_api_keys(session: AsyncSession, *, shop_id: int) -> Sequence[ApiKey]:
+    return (
+        await session.scalars(
+            select(ApiKey).where(ApiKey.shop_id == shop_id).order_by(ApiKey.id.desc())
+        )
+    ).all()
+
+
+async def new_api_key(
+    *, session: AsyncSession, shop_id: int, name: str, actor: str
+) -> tuple[ApiKey, str]:
+    """A new key: the row, and the key itself, shown once and never stored."""
+    label = " ".join(name.split())
+    if not label or len(label) > 255:
+        raise Invalid("give the key a name of 1 to 255 characters", fields={"name": "invalid"})
+    shop = await get_shop(session, shop_id=shop_id)
+    row, key = await create_api_key(session=session, shop=shop, name=label)
+    _audit(session, shop_id, actor, "api_key_created", f"Created API key {row.prefix}… “{label}”")
+    return row, key
+
+
+async def revoke_key(*, session: AsyncSession, shop_id: int, key_id: int, actor: str) -> ApiKey:
+    row = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.shop_id == shop_id).with_for_update()
+    )
+    if row is None:
+        raise NotFound("no such API key")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        _audit(
+            session,
+            shop_id,
+            actor,
+            "api_key_revoked",
+            f"Revoked API key {row.prefix}… “{row.name}”",
+        )
+    return row
+
+
+# ---- webhook secrets ----
+
+WEBHOOK_SOURCES = ("easypost", "shippo", "aftership", "custom")
+"""The tracking sources, in the order the settings page lists them."""
+
+
+async def webhook_secrets(session: AsyncSession, *, shop_id: int) -> dict[str, WebhookSecret]:
+    rows = await session.scalars(select(WebhookSecret).where(WebhookSecret.shop_id == shop_id))
+    return {row.source: row for row in rows}
+
+
+async def change_webhook_secret(
+    *, session: AsyncSession, shop_id: int, source: str, secret: str | None, actor: str
+) -> str:
+    """Set the secret a source signs with: the one the provider gave, or a new random one."""
+    if source not in webhook_sources():
+        raise NotFound("no such tracking source")
+    value = (secret or "").strip() or None
+    if value is not None and (
+        len(value) < MIN_WEBHOOK_SECRET or len(value) > 255 or any(c.isspace() for c in value)
+    ):
+        raise Invalid(
+            f"a secret is {MIN_WEBHOOK_SECRET} to 255 characters without spaces",
+            fields={"secret": "invalid"},
+        )
+    stored = await set_webhook_secret(session, shop_id=shop_id, source=source, secret=value)
+    _audit(
+        session,
+        shop_id,
+        actor,
+        "webhook_secret_changed",
+        f"{'Set' if value else 'Generated'} the {source} webhook secret",
+    )
+    return stored
+
+
+# ---- a made-up order for the page preview ----
+
+
+def sample_order(
+    status: str, *, messages: Sequence[MessageData], now: datetime | None = None
+) -> OrderData:
+    """An order at ``status`` ("confirmed", or a shipment status) to preview the page with:
+    the shop's look and notes on a page staff can see without a real order."""
+    now = now or datetime.now(UTC)
+    created = now - timedelta(days=2)
+    items = [
+        ItemData(
+            1, "Stoneware mug", "Fjord blue", 2, Decimal("249.00"), "/static/products/mug.svg"
+        ),
+        ItemData(
+            2, "Wool scarf", "Heather grey", 1, Decimal("599.00"), "/static/products/scarf.svg"
+        ),
+    ]
+    shipments: list[ShipmentData] = []
+    fulfillment_status = FulfillmentStatus.UNFULFILLED.value
+    delivery: str | None = None
+    if status != "confirmed":
+        event_status = EventStatus(status)
+        events = [
+            EventData(
+                1,
+                EventStatus.IN_TRANSIT,
+                created + timedelta(hours=20),
+                None,
+                "Oslo",
+                None,
+                "NO",
+                None,
+                None,
+            ),
+        ]
+        if event_status is not EventStatus.IN_TRANSIT:
+            events.append(
+                EventData(
+                    2,
+                    event_status,
+                    now - timedelta(hours=1),
+                    None,
+                    "Bergen",
+                    None,
+                    "NO",
+                    None,
+                    None,
+                )
+            )
+        shipments.append(
+            ShipmentData(
+                id=1,
+                carrier_code="bring",
+                carrier_name="Bring",
+                tracking_number="370722150004528013",
+                tracking_url="https://tracking.bring.com/tracking/370722150004528013",
+                live_tracking=False,
+                estimated_delivery=None,
+                created_at=created + timedelta(hours=18),
+                items=[(1, 2), (2, 1)],
+                events=events,
+            )
+        )
+        fulfillment_status = FulfillmentStatus.FULFILLED.value
+        delivery = event_status.value
+    return OrderData(
+        id=0,
+        number="1001",
+        status_token="preview",  # noqa: S106 - a made-up order has no real page
+        share_token=None,
+        currency="NOK",
+        locale=None,
+        created_at=created,
+        first_name="Kari",
+        last_name="Nordmann",
+        email="kari@example.com",
+        phone=None,
+        update_email=None,
+        shipping_address={
+            "name": "Kari Nordmann",
+            "address1": "Storgata 1",
+            "city": "Oslo",
+            "zip": "0155",
+            "country_code": "NO",
+        },
+        billing_address=None,
+        payment_method="card",
+        payment_brand="Visa",
+        payment_last4="4242",
+        subtotal=Decimal("1097.00"),
+        shipping_total=Decimal("99.00"),
+        tax_total=Decimal("0.00"),
+        total=Decimal("1196.00"),
+        fulfillment_status=fulfillment_status,
+        delivery_status=delivery,
+        items=items,
+        shipments=shipments,
+        messages=list(messages),
+    )

@@ -1,0 +1,27 @@
+"""The merchant's admin under /admin: sign-in, orders, the status page, notifications
+and settings. Handlers parse the form, call one service in one transaction, and render."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from orderstatus.web import media
+from orderstatus.web.admin import auth, notifications, orders, page, settings
+from orderstatus.web.admin.page import LOGO_BODY_LIMIT, LOGO_PATH
+from orderstatus.web.admin.session import SignInRequired, sign_in_url
+
+BODY_LIMITS = {LOGO_PATH: LOGO_BODY_LIMIT}
+"""Paths that take a larger body than the app's default (the logo upload)."""
+
+
+async def _sign_in(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(sign_in_url(exc.next_path), status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    """Add the admin's routes, the logo files, and the way to the sign-in page."""
+    for module in (auth, orders, page, notifications, settings, media):
+        app.include_router(module.router)
+    app.add_exception_handler(SignInRequired, _sign_in)
