@@ -177,6 +177,7 @@ def build(
         "kind": kind.value,
         "locale": language,
         "status_url": status_url(base_url, order.status_token),
+        "order_status_url": status_url(base_url, order.status_token),
         "shop": {
             "name": shop.name,
             "short_name": short_name(shop.name),
@@ -201,6 +202,7 @@ def build(
         },
         "customer": {"first_name": order.first_name, "last_name": order.last_name},
         "shipment": shipment_data,
+        "fulfillment": shipment_data,
         "items": shipment_data["items"] if shipment_data else order_items,
     }
 

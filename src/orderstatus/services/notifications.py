@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import make_msgid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from orderstatus.domain.notifications import (
     parse_kinds,
 )
 from orderstatus.notify import context as ctx
+from orderstatus.notify import email
 from orderstatus.notify.outbox import preferences
 from orderstatus.notify.templates import (
     LANGUAGES,
@@ -247,6 +249,48 @@ async def preview_template(
     except TemplateError as exc:
         raise Invalid(str(exc), fields={exc.part: exc.reason}) from None
     return Preview(email, sms)
+
+
+async def send_test(
+    session: AsyncSession,
+    *,
+    shop_id: int,
+    kind: str,
+    language: str,
+    source: TemplateSource,
+    to: str,
+    base_url: str,
+    smtp_url: str | None,
+    smtp_from: str | None,
+) -> None:
+    """E-mail what a template makes for a made-up order to ``to`` now, past the outbox
+    (a test belongs to no order). Conflict when no SMTP server is set or it refuses."""
+    preview = await preview_template(
+        session, shop_id=shop_id, kind=kind, language=language, source=source, base_url=base_url
+    )
+    if smtp_url is None:
+        raise Conflict(
+            "No SMTP server is set up (ORDERSTATUS_SMTP_URL), so nothing can be sent; "
+            "the preview shows the message."
+        )
+    shop = await session.get_one(Shop, shop_id)
+    sender = email.sender_address(smtp_from, base_url)
+    message = email.build_message(
+        preview.email,
+        sender=sender,
+        sender_name=shop.name,
+        recipient=to,
+        reply_to=shop.contact_email,
+        message_id=make_msgid(domain=sender.rpartition("@")[2] or None),
+        language=language,
+    )
+    connection = email.SmtpConnection(email.SmtpConfig.from_url(smtp_url))
+    try:
+        await connection.send(email.message_bytes(message), sender=sender, recipient=to)
+    except email.DeliveryError as exc:
+        raise Conflict(f"The SMTP server did not take the test message: {exc}") from None
+    finally:
+        await connection.close()
 
 
 async def save_template(

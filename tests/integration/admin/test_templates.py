@@ -128,3 +128,29 @@ async def test_the_mailbox_shows_kept_messages(staff: Staff, database: Database)
     message = await staff.http.get(f"/admin/notifications/mailbox/{held_id}")
     assert message.status_code == 200
     assert "Hi Kari" in message.text and 'srcdoc="&lt;p&gt;Hi&lt;/p&gt;"' in message.text
+
+
+async def test_send_test_mails_the_edited_template_to_the_staff_member(
+    staff: Staff, settings: object, api: object
+) -> None:
+    from tests.messaging import MailServer
+
+    app = staff.http._transport.app  # type: ignore[attr-defined]
+    without = await staff.post(EDITOR, {**source(), "action": "test"})
+    assert without.status_code == 409 and "ORDERSTATUS_SMTP_URL" in without.text
+    server = await MailServer().start()
+    try:
+        pages = app.state.pages
+        pages.settings = pages.settings.model_copy(update={"smtp_url": server.url})
+        sent = await staff.post(
+            EDITOR,
+            {
+                **source(subject="Test of {{ order.name }} via {{ order_status_url }}"),
+                "action": "test",
+            },
+        )
+        assert sent.status_code == 200 and "A test message went to" in sent.text
+        [message] = server.received
+        assert message.subject.startswith("Test of #1001 via http")
+    finally:
+        await server.stop()

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from orderstatus.domain.errors import Invalid
+from orderstatus.db.engine import Database
+from orderstatus.domain.errors import Conflict, Invalid
 from orderstatus.domain.notifications import Kind, State
 from orderstatus.notify.templates import LANGUAGES, TemplateSource
 from orderstatus.services import notifications
@@ -127,6 +128,7 @@ async def _editor(
     source: TemplateSource | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    notice: str | None = None,
 ) -> Response:
     """The editor with a preview of ``source`` (the stored wording when None); a source
     that does not render shows its errors instead, with 422."""
@@ -164,6 +166,61 @@ async def _editor(
         is_default=stored.is_default,
         preview=preview,
         errors=errors or {},
+        notice=notice,
+    )
+
+
+async def _send_test(
+    request: Request,
+    pages: Pages,
+    database: Database,
+    staff: Staff,
+    kind: Kind,
+    language: str,
+    source: TemplateSource,
+) -> Response:
+    """E-mail the template, as edited, to the staff member; say how it went."""
+    settings = pages.settings
+    try:
+        async with database.read() as session:
+            await notifications.send_test(
+                session,
+                shop_id=staff.shop_id,
+                kind=kind.value,
+                language=language,
+                source=source,
+                to=staff.email,
+                base_url=settings.base_url,
+                smtp_url=settings.smtp_url,
+                smtp_from=settings.smtp_from,
+            )
+    except Invalid as exc:
+        return await _editor(
+            request,
+            pages,
+            database,
+            staff,
+            kind,
+            language,
+            source=source,
+            errors=_part_errors(exc),
+            status_code=422,
+        )
+    except Conflict as exc:
+        return await _editor(
+            request,
+            pages,
+            database,
+            staff,
+            kind,
+            language,
+            source=source,
+            notice=exc.message,
+            status_code=409,
+        )
+    notice = gettext(N_("A test message went to %(email)s.")) % {"email": staff.email}
+    return await _editor(
+        request, pages, database, staff, kind, language, source=source, notice=notice
     )
 
 
@@ -206,6 +263,8 @@ async def save_template(
     action = text(form, "action")
     if action == "preview":
         return await _editor(request, pages, database, staff, which, language, source=source)
+    if action == "test":
+        return await _send_test(request, pages, database, staff, which, language, source)
     try:
         async with database.write() as session:
             await notifications.save_template(
