@@ -325,3 +325,11 @@ async def get_shop(session: AsyncSession, *, shop_id: int) -> Shop:
     if shop is None:
         raise NotFound("no such shop")
     return shop
+
+
+async def order_version(session: AsyncSession, *, shop_id: int, order_id: int) -> int | None:
+    """The order's page version, or None when the shop has no such order."""
+    version = await session.scalar(
+        select(Order.version).where(Order.id == order_id, Order.shop_id == shop_id)
+    )
+    return None if version is None else int(version)

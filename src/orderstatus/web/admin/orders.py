@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -697,3 +705,49 @@ async def resend(
             page_error=gettext(N_("Only a message that failed or was kept can be sent again.")),
         )
     return redirect(request, f"/admin/orders/{order_id}?done=resent#timeline")
+
+
+# ---- live updates ----
+
+
+@router.get("/orders/{order_id}/events")
+async def order_events(
+    order_id: int, request: Request, staff: StaffDep, database: DatabaseDep
+) -> Response:
+    """Tells an open order page that its order changed (a carrier event, a message sent,
+    another staff member's action), so it can show the new state."""
+    async with database.read() as session:
+        version = await admin_orders.order_version(
+            session, shop_id=staff.shop_id, order_id=order_id
+        )
+    if version is None:
+        return PlainTextResponse("not found", status_code=404)
+    seen = request.query_params.get("v", "")
+    live = request.app.state.live
+    return StreamingResponse(
+        _changes(live, order_id, int(seen) if seen.isdigit() else 0, version),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _changes(live: Any, order_id: int, seen: int, current: int) -> AsyncIterator[str]:
+    subscription = live.broker.hub.subscribe(order_id)
+    try:
+        yield "retry: 3000\n\n"
+        if current > seen:
+            yield f"id: {current}\nevent: changed\ndata: {current}\n\n"
+            seen = current
+        while True:
+            try:
+                await asyncio.wait_for(subscription.wake.wait(), live.heartbeat)
+            except TimeoutError:
+                yield ": ping\n\n"
+                continue
+            subscription.wake.clear()
+            latest = subscription.latest()
+            if latest > seen:
+                seen = latest
+                yield f"id: {latest}\nevent: changed\ndata: {latest}\n\n"
+    finally:
+        subscription.close()

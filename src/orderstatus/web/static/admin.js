@@ -132,4 +132,23 @@
       header.replaceChildren(img);
     });
   }
+
+  // The order page follows its order: when it changes (a carrier event, a message sent,
+  // a colleague's action) the page shows the new state, unless someone is typing, who
+  // gets a note with a link instead.
+  var live = document.getElementById("admin-live");
+  if (live && "EventSource" in window) {
+    var note = document.getElementById("admin-live-note");
+    var dirty = false;
+    document.addEventListener("input", function () { dirty = true; });
+    var source = new EventSource(live.getAttribute("data-live") + "?v=" + live.getAttribute("data-version"));
+    source.addEventListener("changed", function () {
+      if (dirty || typing(document.activeElement)) {
+        if (note) { note.hidden = false; }
+        return;
+      }
+      source.close();
+      window.location.reload();
+    });
+  }
 })();
