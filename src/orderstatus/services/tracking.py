@@ -6,10 +6,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -152,8 +152,9 @@ async def record_events(
 
     inserted: dict[tuple[int, str], TrackingEvent] = {}
     if rows:
+        # Executed many, so the statement is compiled once whatever the batch size.
         created = await session.scalars(
-            _insert(session).values(rows).on_conflict_do_nothing().returning(TrackingEvent)
+            _insert(session).on_conflict_do_nothing().returning(TrackingEvent), rows
         )
         inserted = {(e.fulfillment_id, e.content_key): e for e in created}
 
@@ -180,10 +181,11 @@ async def record_events(
 
     await _rederive(session, [s for s in shipments.values() if s.rederive])
     await _save(session, shipments, orders)
-    for index in duplicates:
-        item = items[index]
-        shipment = shipments[item.fulfillment_id]
-        existing = await _stored_duplicate(session, item, rows[valid.index(index)]["content_key"])
+    stored = await _stored_duplicates(
+        session, [(items[i], rows[valid.index(i)]["content_key"]) for i in duplicates]
+    )
+    for index, existing in zip(duplicates, stored, strict=True):
+        shipment = shipments[items[index].fulfillment_id]
         results[index] = RecordedEvent(
             existing, False, shipment.state.status, shipment.state.status, shipment.order_id
         )
@@ -303,29 +305,57 @@ async def _save(
     if not changed:
         return
     now = datetime.now(UTC)
+    # Core statements executed many: one round of compiling for any number of rows.
+    shipments_table = cast(Table, Fulfillment.__table__)
+    await session.execute(
+        update(shipments_table)
+        .where(shipments_table.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            last_event_at=bindparam("b_last_at"),
+            last_event_status=bindparam("b_last_status"),
+            updated_at=bindparam("b_now"),
+        ),
+        [
+            {
+                "b_id": s.id,
+                "b_status": s.state.status.value,
+                "b_last_at": s.state.last.occurred_at if s.state.last else None,
+                "b_last_status": s.state.last.status.value if s.state.last else None,
+                "b_now": now,
+            }
+            for s in changed
+        ],
+    )
     for shipment in changed:
-        assert shipment.state.last is not None
-        values: dict[str, Any] = {
-            "status": shipment.state.status.value,
-            "last_event_at": shipment.state.last.occurred_at,
-            "last_event_status": shipment.state.last.status.value,
-            "updated_at": now,
-        }
         if shipment.estimate is not None:
-            values["estimated_delivery"] = shipment.estimate
-        await session.execute(
-            update(Fulfillment).where(Fulfillment.id == shipment.id).values(**values)
-        )
+            await session.execute(
+                update(shipments_table)
+                .where(shipments_table.c.id == shipment.id)
+                .values(estimated_delivery=shipment.estimate)
+            )
+    order_rows = []
     for order_id in sorted({s.order_id for s in changed}):
-        summary, version = orders[order_id]
+        _summary, version = orders[order_id]
         status = delivery_status(
             s.state.status for s in shipments.values() if s.order_id == order_id and not s.cancelled
         )
-        order_values: dict[str, Any] = {"version": version + 1, "updated_at": now}
-        if (status.value if status else None) != summary:
-            order_values["delivery_status"] = status.value if status else None
-        await session.execute(update(Order).where(Order.id == order_id).values(**order_values))
+        new_summary = status.value if status else None
+        order_rows.append(
+            {"b_id": order_id, "b_version": version + 1, "b_summary": new_summary, "b_now": now}
+        )
         note_order_changed(session, order_id, version + 1)
+    orders_table = cast(Table, Order.__table__)
+    await session.execute(
+        update(orders_table)
+        .where(orders_table.c.id == bindparam("b_id"))
+        .values(
+            version=bindparam("b_version"),
+            delivery_status=bindparam("b_summary"),
+            updated_at=bindparam("b_now"),
+        ),
+        order_rows,
+    )
     for shipment in changed:
         if shipment.state.status is shipment.before or shipment.latest_event is None:
             continue
@@ -340,21 +370,46 @@ async def _save(
         )
 
 
-async def _stored_duplicate(session: AsyncSession, item: EventItem, key: str) -> TrackingEvent:
-    duplicate_of = [TrackingEvent.content_key == key]
-    if item.data.external_id is not None:
-        duplicate_of.append(
-            (TrackingEvent.source == item.source)
-            & (TrackingEvent.source_event_id == item.data.external_id)
+async def _stored_duplicates(
+    session: AsyncSession, wanted: list[tuple[EventItem, str]]
+) -> list[TrackingEvent]:
+    """The stored events that repeated items duplicate (by id or by content), in one query."""
+    if not wanted:
+        return []
+    fulfillment_ids = {item.fulfillment_id for item, _key in wanted}
+    keys = {key for _item, key in wanted}
+    external = {item.data.external_id for item, _key in wanted if item.data.external_id}
+    condition: ColumnElement[bool] = TrackingEvent.content_key.in_(keys)
+    if external:
+        condition = or_(condition, TrackingEvent.source_event_id.in_(external))
+    candidates = (
+        await session.scalars(
+            select(TrackingEvent)
+            .where(TrackingEvent.fulfillment_id.in_(fulfillment_ids), condition)
+            .order_by(TrackingEvent.id)
         )
-    existing = await session.scalar(
-        select(TrackingEvent)
-        .where(TrackingEvent.fulfillment_id == item.fulfillment_id, or_(*duplicate_of))
-        .order_by(TrackingEvent.id)
-        .limit(1)
-    )
-    assert existing is not None, "a conflicting insert implies a stored event"
-    return existing
+    ).all()
+    found = []
+    for item, key in wanted:
+        match = next(
+            (
+                e
+                for e in candidates
+                if e.fulfillment_id == item.fulfillment_id
+                and (
+                    e.content_key == key
+                    or (
+                        item.data.external_id is not None
+                        and e.source == item.source
+                        and e.source_event_id == item.data.external_id
+                    )
+                )
+            ),
+            None,
+        )
+        assert match is not None, "a conflicting insert implies a stored event"
+        found.append(match)
+    return found
 
 
 async def events_by_fulfillment(
