@@ -187,6 +187,8 @@ async def running_server(
         try:
             await wait_healthy(proc, port, log_path)
             yield proc
+        except BenchError as exc:
+            raise BenchError(f"{exc}\nthe end of the server's log:\n{tail(log_path)}") from None
         finally:
             await stop_process(proc)
 
@@ -203,7 +205,7 @@ async def wait_healthy(proc: asyncio.subprocess.Process, port: int, log_path: Pa
                     if resp.status == 200:
                         return
             await asyncio.sleep(0.1)
-    raise BenchError(f"the server did not become healthy on port {port}:\n{tail(log_path)}")
+    raise BenchError(f"the server did not become healthy on port {port}")
 
 
 def tail(path: Path, size: int = 2000) -> str:
@@ -385,7 +387,13 @@ async def create_shipments(
             step=rng.randrange(len(JOURNEY)),
         )
 
-    return list(await asyncio.gather(*(one(n) for n in range(count))))
+    tasks = [asyncio.create_task(one(n)) for n in range(count)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def drive(

@@ -1,0 +1,810 @@
+"""Status page benchmark: ``GET /orders/{token}`` against a static page, over real HTTP.
+
+Sets up one realistic order on a fresh database through the REST API (three line items, two
+shipments with six tracking events each, with places), then measures the customer's order
+status page as its owner sees it (with the signed ``os_owner`` cookie) and as anyone else
+sees it (no cookies: the public view), and a static page of the owner page's size served by
+the same app, one after the other in the same run against ONE server process.
+
+The server is the app as ``orderstatus serve`` builds it (``create_app`` on the settings
+from the environment, the same middleware, one uvicorn process with uvloop and httptools
+when installed) plus one extra route, ``GET /bench/static``, that answers a fixed
+``HTMLResponse``. It logs warnings only; ``--log-level info`` adds the access log that
+``serve`` writes. It is started once to set up the order and measure the owner page, then
+again with the static page sized to match. Before measuring, the bench checks that the owner
+page shows the shipping address and e-mail and the public page shows neither.
+
+Concurrent clients share one aiohttp session (keep-alive, one connection each), send what a
+browser sends (``Accept``, ``Accept-Language``, no cookie jar) and each loop on one page;
+a short warm-up per page is not counted. Latency is measured by the client. For each page
+it prints the body size, requests/s, p50/p99 latency, throughput as a share of the static
+page's, non-200 answers by status, and the CPU seconds the server process (all its threads,
+from /proc/<pid>/stat), this client process and the rest of the machine used in the measured
+time, to show which one is the bottleneck and whether something else was competing for the
+cores, and the server's CPU time per page answered; then whether the targets (on SQLite: at
+least 1,500 requests/s, at least 25 % of the static page's throughput and p99 under 50 ms,
+for both views) are met.
+
+Run it from the project folder (it is not part of the test suite)::
+
+    .venv/bin/python bench/status_page.py                      # SQLite, then PostgreSQL
+    .venv/bin/python bench/status_page.py --backend sqlite --seconds 30 --clients 64
+
+PostgreSQL: a database ``orderstatus_bench_<random>`` is created through ``--pg-url`` and
+dropped at the end. The server, the temporary folder and the database are cleaned up on
+errors and on Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg  # type: ignore[import-untyped]
+
+from orderstatus.web.security import OWNER_COOKIE, Signer
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1/test"
+SERVER_START_TIMEOUT = 30.0
+SERVER_STOP_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 30.0
+SETTLE_TIMEOUT = 60.0
+SETTLE_WINDOW = 0.5
+SETTLE_WINDOWS = 3
+SETTLE_CPU = 0.05
+"""The server counts as idle after this many windows with less CPU time than this each."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+STATIC_PATH = "/bench/static"
+PORT_ENV = "STATUS_BENCH_PORT"
+STATIC_BYTES_ENV = "STATUS_BENCH_STATIC_BYTES"
+LOG_LEVEL_ENV = "STATUS_BENCH_LOG_LEVEL"
+
+LAUNCHER = f'''\
+"""The app as `orderstatus serve` builds it, plus a static page of a fixed size."""
+
+import os
+
+import uvicorn
+from fastapi.responses import HTMLResponse
+
+from orderstatus.config import Settings
+from orderstatus.web.app import create_app
+
+
+def main() -> None:
+    app = create_app(Settings.from_env())
+    size = int(os.environ["{STATIC_BYTES_ENV}"])
+    head = b"<!doctype html><html><head><title>Static</title></head><body><p>"
+    body = (head + b"x" * size)[:size]
+
+    @app.get("{STATIC_PATH}", include_in_schema=False)
+    async def static_page() -> HTMLResponse:
+        return HTMLResponse(body)
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(os.environ["{PORT_ENV}"]),
+        log_level=os.environ["{LOG_LEVEL_ENV}"],
+    )
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+BROWSER_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en-GB,en;q=0.9,nb;q=0.8",
+}
+
+ADDRESS_LINE = "Strandgaten 12"
+EMAIL = "kari.nordmann@example.com"
+ORDER_BODY: dict[str, Any] = {
+    "email": EMAIL,
+    "phone": "+47 912 34 567",
+    "locale": "en",
+    "currency": "NOK",
+    "customer": {"first_name": "Kari", "last_name": "Nordmann"},
+    "shipping_address": {
+        "name": "Kari Nordmann",
+        "address1": ADDRESS_LINE,
+        "city": "Bergen",
+        "zip": "5013",
+        "country_code": "NO",
+    },
+    "payment": {"method": "card", "brand": "Visa", "last4": "4242"},
+    "line_items": [
+        {
+            "title": "Stoneware mug",
+            "variant": "Fjord blue",
+            "sku": "MUG-BLU",
+            "quantity": 2,
+            "price": "249.00",
+        },
+        {
+            "title": "Wool scarf",
+            "variant": "Grey",
+            "sku": "SCF-GRY",
+            "quantity": 1,
+            "price": "599.00",
+        },
+        {"title": "Tea sampler", "sku": "TEA-SMP", "quantity": 1, "price": "189.00"},
+    ],
+}
+
+Journey = tuple[tuple[str, float, str, str, str], ...]
+"""(status, hours ago, city, zip, message) per tracking event, oldest first."""
+
+SHIPMENTS: tuple[tuple[tuple[int, ...], str, str, Journey], ...] = (
+    (
+        (0, 1),
+        "ups",
+        "1Z999AA10123456784",
+        (
+            ("label_purchased", 74, "Oslo", "0150", "Shipping label created"),
+            ("carrier_picked_up", 66, "Oslo", "0150", "Picked up by the carrier"),
+            ("in_transit", 58, "Drammen", "3015", "Arrived at sorting facility"),
+            ("in_transit", 44, "Bergen", "5020", "Arrived at local depot"),
+            ("out_for_delivery", 30, "Bergen", "5013", "Out for delivery"),
+            ("delivered", 26, "Bergen", "5013", "Delivered, left at the front door"),
+        ),
+    ),
+    (
+        (2,),
+        "bring",
+        "370722150004528013",
+        (
+            ("label_purchased", 50, "Oslo", "0150", "Shipping label created"),
+            ("carrier_picked_up", 40, "Oslo", "0150", "Picked up by the carrier"),
+            ("in_transit", 32, "Gardermoen", "2060", "Departed from terminal"),
+            ("in_transit", 20, "Trondheim", "7010", "Arrived at sorting facility"),
+            ("in_transit", 9, "Bergen", "5020", "Arrived at local depot"),
+            ("out_for_delivery", 2, "Bergen", "5013", "Out for delivery"),
+        ),
+    ),
+)
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def base_env(database_url: str, workdir: Path, port: int, secret_key: str) -> dict[str, str]:
+    """This environment without other ORDERSTATUS_* settings, plus the benchmark's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
+    env |= {
+        "ORDERSTATUS_DATABASE_URL": database_url,
+        "ORDERSTATUS_SECRET_KEY": secret_key,
+        "ORDERSTATUS_BASE_URL": f"http://127.0.0.1:{port}",
+        "ORDERSTATUS_VAR_DIR": str(workdir / "var"),
+    }
+    return env
+
+
+async def stop_process(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL if it lingers."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), SERVER_STOP_TIMEOUT)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+async def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
+    """Run an ``orderstatus`` command to the end; its stdout, or BenchError with stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orderstatus",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await proc.communicate()
+    finally:
+        await stop_process(proc)
+    if proc.returncode != 0:
+        raise BenchError(f"orderstatus {' '.join(args)} failed: {err.decode().strip()}")
+    return out.decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    base: str
+    pid: int
+
+
+@contextlib.asynccontextmanager
+async def running_server(
+    env: dict[str, str], workdir: Path, port: int, static_bytes: int, log_level: str
+) -> AsyncIterator[Server]:
+    """The launcher in its own process, answering /healthz, stopped on the way out."""
+    launcher = workdir / "server.py"
+    launcher.write_text(LAUNCHER)
+    log_path = workdir / "server.log"
+    env = env | {
+        PORT_ENV: str(port),
+        STATIC_BYTES_ENV: str(static_bytes),
+        LOG_LEVEL_ENV: log_level,
+    }
+    with log_path.open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(launcher),
+            env=env,
+            cwd=workdir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            await wait_healthy(proc, port)
+            await wait_settled(proc.pid)
+            yield Server(f"http://127.0.0.1:{port}", proc.pid)
+        except BenchError as exc:
+            raise BenchError(f"{exc}\nthe server's log ends:\n{tail(log_path)}") from None
+        finally:
+            await stop_process(proc)
+
+
+async def wait_healthy(proc: asyncio.subprocess.Process, port: int) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    url = f"http://127.0.0.1:{port}/healthz"
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                break
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise BenchError(f"the server did not become healthy on port {port}")
+
+
+def tail(path: Path, size: int = 2000) -> str:
+    return path.read_text(errors="replace")[-size:]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process and all its threads, from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and of its running descendants (a child may just have gone)."""
+    total = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        total += process_cpu_seconds(pid)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += tree_cpu_seconds(int(child))
+    return total
+
+
+async def wait_settled(pid: int) -> None:
+    """Wait until the server and its children are idle: the app may go on with start-up
+    work (in child processes too) after it first answers /healthz."""
+    quiet = 0
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    before = tree_cpu_seconds(pid)
+    while quiet < SETTLE_WINDOWS and time.monotonic() < deadline:
+        await asyncio.sleep(SETTLE_WINDOW)
+        now = tree_cpu_seconds(pid)
+        quiet = quiet + 1 if abs(now - before) < SETTLE_CPU else 0
+        before = now
+    if quiet < SETTLE_WINDOWS:
+        print(
+            f"bench: the server was still busy {SETTLE_TIMEOUT:g} s after it started",
+            file=sys.stderr,
+        )
+
+
+def host_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy, all cores, from /proc/stat."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    server: float
+    client: float
+    host: float
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSample:
+        return cls(process_cpu_seconds(server_pid), time.process_time(), host_busy_seconds())
+
+
+# --- setting up the order ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeededOrder:
+    order_id: int
+    path: str
+
+
+async def post_json(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    async with session.post(url, json=body, headers=headers) as resp:
+        payload = await resp.read()
+        if resp.status != 201:
+            raise BenchError(f"POST {url}: {resp.status} {payload.decode(errors='replace')}")
+        answer: dict[str, Any] = json.loads(payload)
+        return answer
+
+
+async def seed_order(base: str, api_key: str) -> SeededOrder:
+    """The order, its two shipments and their tracking events, through the REST API."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with aiohttp.ClientSession() as session:
+        order = await post_json(session, f"{base}/api/v1/orders", ORDER_BODY, headers)
+        items = [item["id"] for item in order["line_items"]]
+        for chosen, carrier, tracking, journey in SHIPMENTS:
+            fulfillment = await post_json(
+                session,
+                f"{base}/api/v1/orders/{order['id']}/fulfillments",
+                {
+                    "line_items": [
+                        {"id": items[i], "quantity": ORDER_BODY["line_items"][i]["quantity"]}
+                        for i in chosen
+                    ],
+                    "carrier": carrier,
+                    "tracking_number": tracking,
+                    "notify_customer": False,
+                },
+                headers,
+            )
+            for n, (status, hours_ago, city, zip_code, message) in enumerate(journey):
+                await post_json(
+                    session,
+                    f"{base}/api/v1/fulfillments/{fulfillment['id']}/events",
+                    {
+                        "status": status,
+                        "occurred_at": (now - timedelta(hours=hours_ago)).isoformat(),
+                        "message": message,
+                        "location": {"city": city, "zip": zip_code, "country_code": "NO"},
+                        "external_id": f"{tracking}-{n}",
+                    },
+                    headers,
+                )
+    return SeededOrder(order["id"], urlsplit(order["status_page_url"]).path)
+
+
+# --- load --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    name: str
+    url: str
+    headers: Mapping[str, str]
+    size: int
+
+
+@dataclass(slots=True)
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, str] = field(default_factory=dict)
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        self.samples.setdefault(kind, detail[:300])
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    page: Page
+    seconds: float
+    tally: Tally
+    server_cpu: float
+    client_cpu: float
+    other_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.tally.latencies) / self.seconds
+
+    def percentile_ms(self, pct: float) -> float:
+        """Nearest-rank percentile of the successful requests' latencies, in ms."""
+        ordered = sorted(self.tally.latencies)
+        if not ordered:
+            return float("nan")
+        rank = max(1, math.ceil(len(ordered) * pct / 100))
+        return ordered[rank - 1] * 1000
+
+
+async def fetch_page(
+    session: aiohttp.ClientSession, url: str, headers: Mapping[str, str]
+) -> tuple[int, bytes]:
+    async with session.get(url, headers=headers) as resp:
+        return resp.status, await resp.read()
+
+
+async def client(
+    session: aiohttp.ClientSession,
+    page: Page,
+    measure_from: float,
+    stop_at: float,
+    tally: Tally,
+) -> None:
+    """Get the page until ``stop_at``; count the requests started after ``measure_from``."""
+    clock = time.perf_counter
+    while (started := clock()) < stop_at:
+        try:
+            async with session.get(page.url, headers=page.headers) as resp:
+                status = resp.status
+                body = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if started >= measure_from:
+                tally.error(type(exc).__name__, str(exc))
+            await asyncio.sleep(0.01)
+            continue
+        elapsed = clock() - started
+        if started < measure_from:
+            continue
+        if status != 200:
+            tally.error(str(status), body.decode(errors="replace"))
+        elif len(body) != page.size:
+            tally.error("200 of another size", f"{len(body)} bytes, not {page.size}")
+        else:
+            tally.latencies.append(elapsed)
+
+
+async def measure(
+    session: aiohttp.ClientSession, page: Page, server_pid: int, args: argparse.Namespace
+) -> Measurement:
+    tally = Tally()
+    measure_from = time.perf_counter() + args.warmup
+    stop_at = measure_from + args.seconds
+    tasks = [
+        asyncio.create_task(client(session, page, measure_from, stop_at, tally))
+        for _ in range(args.clients)
+    ]
+    try:
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        start = CpuSample.take(server_pid)
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        end = CpuSample.take(server_pid)
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return Measurement(
+        page,
+        args.seconds,
+        tally,
+        server_cpu=end.server - start.server,
+        client_cpu=end.client - start.client,
+        other_cpu=(end.host - start.host)
+        - (end.server - start.server)
+        - (end.client - start.client),
+    )
+
+
+def client_session(clients: int) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=clients, limit_per_host=clients)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+async def status_pages(base: str, order: SeededOrder, secret_key: str) -> tuple[Page, Page]:
+    """The owner's and the public page, checked to be what they claim to be."""
+    url = f"{base}{order.path}"
+    cookie = f"{OWNER_COOKIE}={Signer(secret_key).owner_value(order.order_id)}"
+    owner_headers = BROWSER_HEADERS | {"Cookie": cookie}
+    async with client_session(1) as session:
+        owner_status, owner_body = await fetch_page(session, url, owner_headers)
+        public_status, public_body = await fetch_page(session, url, BROWSER_HEADERS)
+        again_status, again_body = await fetch_page(session, url, owner_headers)
+    if owner_status != 200 or public_status != 200 or again_status != 200:
+        raise BenchError(f"GET {url}: {owner_status} (owner), {public_status} (public)")
+    if len(again_body) != len(owner_body):
+        raise BenchError(f"the owner page changes size: {len(owner_body)}, {len(again_body)}")
+    owner_text, public_text = owner_body.decode(), public_body.decode()
+    if ADDRESS_LINE not in owner_text or EMAIL not in owner_text:
+        raise BenchError("the page with the owner cookie does not show the address and e-mail")
+    if ADDRESS_LINE in public_text or EMAIL in public_text:
+        raise BenchError("the page without cookies shows the address or e-mail")
+    return (
+        Page("owner", url, owner_headers, len(owner_body)),
+        Page("public", url, dict(BROWSER_HEADERS), len(public_body)),
+    )
+
+
+async def static_page(base: str, size: int) -> Page:
+    url = f"{base}{STATIC_PATH}"
+    async with client_session(1) as session:
+        status, body = await fetch_page(session, url, BROWSER_HEADERS)
+    if status != 200 or len(body) != size:
+        raise BenchError(f"GET {url}: {status}, {len(body)} bytes instead of {size}")
+    return Page("static", url, dict(BROWSER_HEADERS), size)
+
+
+# --- backends ----------------------------------------------------------------------------
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(admin_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for this run (its URL), dropped on the way out."""
+    name = f"orderstatus_bench_{secrets.token_hex(4)}"
+    try:
+        conn = await asyncpg.connect(admin_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"cannot connect to {admin_url}: {exc}") from exc
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    progress("postgresql", f"created database {name}")
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def database_for(backend: str, workdir: Path, pg_url: str) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.db'}"
+    else:
+        async with postgres_database(pg_url) as url:
+            yield url
+
+
+def progress(backend: str, message: str) -> None:
+    print(f"[{backend}] {message}", file=sys.stderr, flush=True)
+
+
+async def bench_backend(backend: str, args: argparse.Namespace) -> list[Measurement]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"orderstatus-bench-{backend}-"))
+    try:
+        async with database_for(backend, workdir, args.pg_url) as database_url:
+            port = free_port()
+            secret_key = secrets.token_urlsafe(48)
+            env = base_env(database_url, workdir, port, secret_key)
+            await run_cli(["migrate"], env, workdir)
+            await run_cli(["create-shop", "--handle", "bench", "--currency", "NOK"], env, workdir)
+            api_key = (await run_cli(["create-api-key", "--shop", "bench"], env, workdir)).strip()
+            async with running_server(env, workdir, port, 0, args.log_level) as server:
+                order = await seed_order(server.base, api_key)
+                owner, public = await status_pages(server.base, order, secret_key)
+            progress(backend, f"order set up: {order.path}, owner page {owner.size} bytes")
+            async with running_server(env, workdir, port, owner.size, args.log_level) as server:
+                owner, public = await status_pages(server.base, order, secret_key)
+                static = await static_page(server.base, owner.size)
+                progress(backend, f"server pid {server.pid} on {server.base}")
+                results = []
+                async with client_session(args.clients) as session:
+                    for page in (owner, public, static):
+                        progress(
+                            backend,
+                            f"{page.name}: {args.warmup:g} s warm-up, {args.seconds:g} s measured",
+                        )
+                        results.append(await measure(session, page, server.pid, args))
+                return results
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- report ------------------------------------------------------------------------------
+
+MIN_RATE = 1500.0
+MIN_SHARE = 0.25
+MAX_P99_MS = 50.0
+
+COLUMNS = (
+    "page",
+    "bytes",
+    "requests/s",
+    "p50 ms",
+    "p99 ms",
+    "% of static",
+    "errors",
+    "server cpu s",
+    "server ms/req",
+    "client cpu s",
+    "other cpu s",
+)
+
+
+def errors_text(tally: Tally) -> str:
+    if not tally.errors:
+        return "0"
+    return ", ".join(f"{kind}: {count}" for kind, count in tally.errors.most_common())
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w)
+            for i, (v, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    )
+
+
+def verdicts(results: Sequence[Measurement]) -> list[str]:
+    static = next(m for m in results if m.page.name == "static")
+    lines = []
+    for m in results:
+        if m.page.name == "static":
+            continue
+        share = m.rate / static.rate if static.rate else 0.0
+        p99 = m.percentile_ms(99)
+        checks = (
+            (f"≥ {MIN_RATE:,.0f} requests/s", f"{m.rate:,.0f}", m.rate >= MIN_RATE),
+            (f"≥ {MIN_SHARE:.0%} of static", f"{share:.0%}", share >= MIN_SHARE),
+            (f"p99 < {MAX_P99_MS:g} ms", f"{p99:.1f} ms", p99 < MAX_P99_MS),
+        )
+        lines.append(
+            f"  {m.page.name:7}"
+            + "; ".join(f"{goal}: {got} {'met' if ok else 'NOT MET'}" for goal, got, ok in checks)
+        )
+    return lines
+
+
+def report(backend: str, results: Sequence[Measurement], args: argparse.Namespace) -> str:
+    static = next(m for m in results if m.page.name == "static")
+    rows = [COLUMNS]
+    for m in results:
+        rows.append(
+            (
+                m.page.name,
+                f"{m.page.size:,}",
+                f"{m.rate:,.0f}",
+                f"{m.percentile_ms(50):.1f}",
+                f"{m.percentile_ms(99):.1f}",
+                f"{m.rate / static.rate:.0%}" if static.rate else "-",
+                errors_text(m.tally),
+                f"{m.server_cpu:.1f}",
+                f"{m.server_cpu * 1000 / ok:.2f}" if (ok := len(m.tally.latencies)) else "-",
+                f"{m.client_cpu:.1f}",
+                f"{m.other_cpu:.1f}",
+            )
+        )
+    lines = [
+        f"{backend}: GET /orders/{{token}} vs a static page, {args.clients} clients, "
+        f"one server process, {args.seconds:g} s per page",
+        table(rows),
+        "cpu s: CPU seconds in the measured time of the server process (all its threads), "
+        "this client process, and the rest of the machine (the database, the kernel, anything "
+        f"else running) on {os.cpu_count()} cores; server ms/req: server CPU per answered page",
+    ]
+    for m in results:
+        for kind, count in m.tally.errors.most_common():
+            lines.append(f"{m.page.name} {kind}: {count}, e.g. {m.tally.samples[kind]}")
+    heading = "targets" if backend == "sqlite" else "targets (set for SQLite; for reference)"
+    lines.append(f"{heading}:")
+    lines.extend(verdicts(results))
+    return "\n".join(lines)
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be more than 0")
+        return value
+
+    return parse
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--seconds", type=positive(float), default=15.0, help="measured time per page"
+    )
+    parser.add_argument("--clients", type=positive(int), default=32, help="concurrent clients")
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help="PostgreSQL server and a database to connect to for CREATE/DROP DATABASE",
+    )
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds per page not counted")
+    parser.add_argument(
+        "--log-level",
+        choices=("warning", "info"),
+        default="warning",
+        help="the server's log level; info logs every request, as `orderstatus serve` does",
+    )
+    return parser.parse_args(argv)
+
+
+async def main(args: argparse.Namespace) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    for backend in backends:
+        results = await bench_backend(backend, args)
+        print(report(backend, results, args), end="\n\n", flush=True)
+
+
+def run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed, as the server does, to keep client overhead low."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coroutine)
+
+
+if __name__ == "__main__":
+    try:
+        run(main(parse_args()))
+    except BenchError as exc:
+        sys.exit(f"bench: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except asyncio.CancelledError:
+        sys.exit(143)
