@@ -45,6 +45,7 @@ class Live:
         self.database = database
         self.broker = broker
         self._messages = PageCache(size=8192)
+        self._loaded: dict[tuple[int, int, int], asyncio.Future[Any]] = {}
         self.heartbeat = HEARTBEAT_SECONDS
         self._building: dict[tuple[Any, ...], asyncio.Future[str]] = {}
 
@@ -70,11 +71,32 @@ class Live:
         finally:
             del self._building[cache_key]
 
-    async def _build(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
+    async def _load(self, key: PageKey) -> Any:
+        """The order's page data, read once per version however many views are built."""
+        version = (key.order_id, key.order_version, key.shop_version)
+        loading = self._loaded.get(version)
+        if loading is None:
+            loading = asyncio.ensure_future(self._read(key))
+            self._loaded = {
+                k: v for k, v in self._loaded.items() if k[0] != key.order_id or k == version
+            }
+            self._loaded[version] = loading
+            if len(self._loaded) > 4096:
+                self._loaded = {version: loading}
+        return await asyncio.shield(loading)
+
+    async def _read(self, key: PageKey) -> Any:
         async with self.database.read() as session:
-            data, shop = await status_pages.load_page(
+            return await status_pages.load_page(
                 session, order_id=key.order_id, base_url=self.pages.settings.base_url
             )
+
+    async def _build(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
+        try:
+            data, shop = await self._load(key)
+        except Exception:
+            self._loaded.pop((key.order_id, key.order_version, key.shop_version), None)
+            raise
         view = build_view(data, shop, viewer, locale=locale)
         context = {"view": view, "shop": shop, "base_path": base_path}
         payload = {
