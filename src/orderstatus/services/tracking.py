@@ -203,9 +203,9 @@ async def record_events(
 
 async def _lock(
     session: AsyncSession, fulfillment_ids: set[int]
-) -> tuple[dict[int, _Shipment], dict[int, tuple[str | None, int]]]:
+) -> tuple[dict[int, _Shipment], dict[int, int]]:
     """Lock every shipment of the orders concerned (in id order, so two writers never
-    wait on each other in a circle); their state, and each order's (summary, version)."""
+    wait on each other in a circle); their state, and each order's page version."""
     orders_of = select(Fulfillment.order_id).where(Fulfillment.id.in_(fulfillment_ids))
     rows = (
         await session.execute(
@@ -217,7 +217,6 @@ async def _lock(
                 Fulfillment.last_event_status,
                 Fulfillment.cancelled_at,
                 Fulfillment.order_id,
-                Order.delivery_status,
                 Order.version,
             )
             .join(Order, Order.id == Fulfillment.order_id)
@@ -227,7 +226,7 @@ async def _lock(
         )
     ).all()
     shipments: dict[int, _Shipment] = {}
-    orders: dict[int, tuple[str | None, int]] = {}
+    orders: dict[int, int] = {}
     for row in rows:
         status = EventStatus(row.status)
         last = (
@@ -243,7 +242,7 @@ async def _lock(
             before=status,
             state=Derived(status, last),
         )
-        orders[row.order_id] = (row.delivery_status, row.version)
+        orders[row.order_id] = row.version
     return shipments, orders
 
 
@@ -297,7 +296,7 @@ async def _rederive(session: AsyncSession, shipments: list[_Shipment]) -> None:
 async def _save(
     session: AsyncSession,
     shipments: dict[int, _Shipment],
-    orders: dict[int, tuple[str | None, int]],
+    orders: dict[int, int],
 ) -> None:
     """Write the new statuses, move each changed order's page on, and queue the
     notifications the changes call for, all in the caller's transaction."""
@@ -336,7 +335,7 @@ async def _save(
             )
     order_rows = []
     for order_id in sorted({s.order_id for s in changed}):
-        _summary, version = orders[order_id]
+        version = orders[order_id]
         status = delivery_status(
             s.state.status for s in shipments.values() if s.order_id == order_id and not s.cancelled
         )
