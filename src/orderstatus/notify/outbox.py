@@ -9,10 +9,11 @@ skipped by the database with ON CONFLICT DO NOTHING.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,29 +46,24 @@ def preferences(kinds_off: Iterable[str] | None, sms_confirmation_with_email: bo
     )
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Notification)
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_INSERT = {
+    name: dialect.insert(_NOTIFICATIONS)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(_NOTIFICATIONS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
-async def enqueue(
-    session: AsyncSession,
-    *,
+def _rows(
     shop_id: int,
     order_id: int,
     fulfillment_id: int | None,
     messages: Sequence[Planned],
-    cause: dict[str, Any] | None = None,
-) -> int:
-    """Add the planned messages; returns how many were new (a repeat adds nothing).
-
-    ``cause`` is kept in the row's payload: what the shipment's status was and which
-    event made it so, because by the time the message is rendered the shipment may
-    have moved on, and the message must tell what happened then."""
-    if not messages:
-        return 0
-    now = datetime.now(UTC)
-    rows = [
+    cause: dict[str, Any] | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    return [
         {
             "shop_id": shop_id,
             "order_id": order_id,
@@ -84,13 +80,32 @@ async def enqueue(
         }
         for m in messages
     ]
-    inserted = await session.execute(
-        _insert(session)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Notification.id)
-    )
+
+
+async def _insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Insert outbox rows (a repeat of a queued message is skipped); how many were new."""
+    if not rows:
+        return 0
+    inserted = await session.execute(_INSERT[session.get_bind().dialect.name], rows)
     return len(inserted.all())
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    shop_id: int,
+    order_id: int,
+    fulfillment_id: int | None,
+    messages: Sequence[Planned],
+    cause: dict[str, Any] | None = None,
+) -> int:
+    """Add the planned messages; returns how many were new (a repeat adds nothing).
+
+    ``cause`` is kept in the row's payload: what the shipment's status was and which
+    event made it so, because by the time the message is rendered the shipment may
+    have moved on, and the message must tell what happened then."""
+    rows = _rows(shop_id, order_id, fulfillment_id, messages, cause, datetime.now(UTC))
+    return await _insert_rows(session, rows)
 
 
 async def order_placed(session: AsyncSession, *, shop: Shop, order: Order) -> int:
@@ -136,92 +151,113 @@ async def fulfillment_created(
     )
 
 
-async def _shipment_message(
-    session: AsyncSession,
-    *,
-    shop_id: int,
-    fulfillment_id: int,
-    kind: Kind,
-    status: EventStatus | None = None,
-    occurred_at: datetime | None = None,
-    cause: dict[str, Any] | None = None,
-) -> int:
-    row = (
-        await session.execute(
-            select(
-                Fulfillment.order_id,
-                Fulfillment.created_at,
-                Fulfillment.notify_customer,
-                Fulfillment.cancelled_at,
-                Order.email,
-                Order.phone,
-                Order.update_email,
-                Shop.notification_kinds_off,
-                Shop.sms_confirmation_with_email,
-            )
-            .join(Order, Order.id == Fulfillment.order_id)
-            .join(Shop, Shop.id == Fulfillment.shop_id)
-            .where(Fulfillment.id == fulfillment_id, Fulfillment.shop_id == shop_id)
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A shipment's status moved, in the transaction that moved it."""
+
+    shop_id: int
+    fulfillment_id: int
+    previous: EventStatus
+    status: EventStatus
+    occurred_at: datetime
+    event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _ShipmentMessage:
+    shop_id: int
+    fulfillment_id: int
+    kind: Kind
+    status: EventStatus | None = None
+    occurred_at: datetime | None = None
+    cause: dict[str, Any] | None = None
+
+
+_SHIPMENT_CONTACTS = (
+    select(
+        Fulfillment.id,
+        Fulfillment.shop_id,
+        Fulfillment.order_id,
+        Fulfillment.created_at,
+        Fulfillment.notify_customer,
+        Fulfillment.cancelled_at,
+        Order.email,
+        Order.phone,
+        Order.update_email,
+        Shop.notification_kinds_off,
+        Shop.sms_confirmation_with_email,
+    )
+    .join(Order, Order.id == Fulfillment.order_id)
+    .join(Shop, Shop.id == Fulfillment.shop_id)
+    .where(Fulfillment.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def _shipment_messages(session: AsyncSession, wanted: Sequence[_ShipmentMessage]) -> int:
+    """Queue messages about shipments (one query and one insert for any number)."""
+    if not wanted:
+        return 0
+    found = {
+        row.id: row
+        for row in await session.execute(
+            _SHIPMENT_CONTACTS, {"ids": sorted({w.fulfillment_id for w in wanted})}
         )
-    ).one_or_none()
-    if row is None or not row.notify_customer or row.cancelled_at is not None:
-        return 0
-    if (
-        status is not None
-        and occurred_at is not None
-        and delivered_before_known(status, occurred_at, row.created_at)
-    ):
+    }
+    rows: list[dict[str, Any]] = []
+    already_delivered: list[int] = []
+    now = datetime.now(UTC)
+    for w in wanted:
+        row = found.get(w.fulfillment_id)
+        if row is None or row.shop_id != w.shop_id:
+            continue
+        if not row.notify_customer or row.cancelled_at is not None:
+            continue
+        if (
+            w.status is not None
+            and w.occurred_at is not None
+            and delivered_before_known(w.status, w.occurred_at, row.created_at)
+        ):
+            already_delivered.append(w.fulfillment_id)
+            continue
+        messages = plan(
+            w.kind,
+            Contacts(row.email, row.phone, row.update_email),
+            preferences(row.notification_kinds_off, row.sms_confirmation_with_email),
+        )
+        rows += _rows(w.shop_id, row.order_id, w.fulfillment_id, messages, w.cause, now)
+    for fulfillment_id in already_delivered:
         await skip_pending(session, fulfillment_id=fulfillment_id, reason=ALREADY_DELIVERED)
-        return 0
-    messages = plan(
-        kind,
-        Contacts(row.email, row.phone, row.update_email),
-        preferences(row.notification_kinds_off, row.sms_confirmation_with_email),
-    )
-    return await enqueue(
-        session,
-        shop_id=shop_id,
-        order_id=row.order_id,
-        fulfillment_id=fulfillment_id,
-        messages=messages,
-        cause=cause,
-    )
+    return await _insert_rows(session, rows)
 
 
-async def status_changed(
-    session: AsyncSession,
-    *,
-    shop_id: int,
-    fulfillment_id: int,
-    previous: EventStatus,
-    status: EventStatus,
-    occurred_at: datetime,
-    event_id: int | None = None,
-) -> int:
-    """The message a shipment's new status calls for, if any (domain.notifications)."""
-    kind = kind_for_change(previous, status)
-    if kind is None:
-        return 0
-    return await _shipment_message(
-        session,
-        shop_id=shop_id,
-        fulfillment_id=fulfillment_id,
-        kind=kind,
-        status=status,
-        occurred_at=occurred_at,
-        cause={"status": status.value, "event_id": event_id},
-    )
+async def statuses_changed(session: AsyncSession, changes: Sequence[StatusChange]) -> int:
+    """The messages shipments' new statuses call for, if any (domain.notifications)."""
+    wanted = []
+    for change in changes:
+        kind = kind_for_change(change.previous, change.status)
+        if kind is not None:
+            wanted.append(
+                _ShipmentMessage(
+                    shop_id=change.shop_id,
+                    fulfillment_id=change.fulfillment_id,
+                    kind=kind,
+                    status=change.status,
+                    occurred_at=change.occurred_at,
+                    cause={"status": change.status.value, "event_id": change.event_id},
+                )
+            )
+    return await _shipment_messages(session, wanted)
 
 
 async def tracking_changed(session: AsyncSession, *, shop_id: int, fulfillment_id: int) -> int:
     """A shipping update for a shipment whose carrier or tracking number was corrected."""
-    return await _shipment_message(
-        session,
+    message = _ShipmentMessage(
         shop_id=shop_id,
         fulfillment_id=fulfillment_id,
         kind=Kind.SHIPPING_UPDATE,
         cause={"status": TRACKING_CHANGED},
     )
+    return await _shipment_messages(session, [message])
 
 
 async def skip_pending(session: AsyncSession, *, fulfillment_id: int, reason: str) -> None:

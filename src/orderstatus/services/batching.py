@@ -40,6 +40,11 @@ class EventBatcher:
         return await future
 
     async def _drain(self) -> None:
+        if self.gazetteer is not None and not self.gazetteer.loaded:
+            try:
+                await self.gazetteer.load()  # once per process
+            except Exception:
+                log.exception("could not read the gazetteer; events are stored unplaced")
         while self._waiting:
             batch = self._waiting[: self.MAX_BATCH]
             del self._waiting[: self.MAX_BATCH]

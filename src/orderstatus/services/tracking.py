@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,9 +56,59 @@ def content_key(occurred_at: datetime, data: TrackingEventInput) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:40]
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(TrackingEvent)
+_EVENTS = cast(Table, TrackingEvent.__table__)
+_SHIPMENTS = cast(Table, Fulfillment.__table__)
+_ORDERS = cast(Table, Order.__table__)
+
+# The statements of the hot path are built once: building one costs more than running it.
+_INSERT_EVENTS = {
+    name: dialect.insert(_EVENTS).on_conflict_do_nothing().returning(*_EVENTS.c)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_LOCK = (
+    select(
+        _SHIPMENTS.c.id,
+        _SHIPMENTS.c.shop_id,
+        _SHIPMENTS.c.status,
+        _SHIPMENTS.c.last_event_at,
+        _SHIPMENTS.c.last_event_status,
+        _SHIPMENTS.c.cancelled_at,
+        _SHIPMENTS.c.order_id,
+        _ORDERS.c.version,
+    )
+    .join(_ORDERS, _ORDERS.c.id == _SHIPMENTS.c.order_id)
+    .where(
+        _SHIPMENTS.c.order_id.in_(
+            select(_SHIPMENTS.c.order_id).where(
+                _SHIPMENTS.c.id.in_(bindparam("ids", expanding=True))
+            )
+        )
+    )
+    .order_by(_SHIPMENTS.c.id)
+    .with_for_update()
+)
+_ESTIMATE = bindparam("b_estimate", type_=_SHIPMENTS.c.estimated_delivery.type)
+_SAVE_SHIPMENT = (
+    update(_SHIPMENTS)
+    .where(_SHIPMENTS.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        last_event_at=bindparam("b_last_at"),
+        last_event_status=bindparam("b_last_status"),
+        estimated_delivery=func.coalesce(_ESTIMATE, _SHIPMENTS.c.estimated_delivery),
+        first_estimated_delivery=func.coalesce(_SHIPMENTS.c.first_estimated_delivery, _ESTIMATE),
+        updated_at=bindparam("b_now"),
+    )
+)
+_SAVE_ORDER = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("b_id"))
+    .values(
+        version=bindparam("b_version"),
+        delivery_status=bindparam("b_summary"),
+        updated_at=bindparam("b_now"),
+    )
+)
 
 
 def _aware(value: datetime, zone: str | None = None) -> tuple[datetime, bool]:
@@ -153,10 +203,11 @@ async def record_events(
     inserted: dict[tuple[int, str], TrackingEvent] = {}
     if rows:
         # Executed many, so the statement is compiled once whatever the batch size.
-        created = await session.scalars(
-            _insert(session).on_conflict_do_nothing().returning(TrackingEvent), rows
-        )
-        inserted = {(e.fulfillment_id, e.content_key): e for e in created}
+        dialect = session.get_bind().dialect.name
+        created = await session.execute(_INSERT_EVENTS[dialect], rows)
+        for columns in created.mappings():
+            stored_event = TrackingEvent(**columns)
+            inserted[(stored_event.fulfillment_id, stored_event.content_key)] = stored_event
 
     duplicates: list[int] = []
     for index, row in zip(valid, rows, strict=True):
@@ -206,25 +257,7 @@ async def _lock(
 ) -> tuple[dict[int, _Shipment], dict[int, int]]:
     """Lock every shipment of the orders concerned (in id order, so two writers never
     wait on each other in a circle); their state, and each order's page version."""
-    orders_of = select(Fulfillment.order_id).where(Fulfillment.id.in_(fulfillment_ids))
-    rows = (
-        await session.execute(
-            select(
-                Fulfillment.id,
-                Fulfillment.shop_id,
-                Fulfillment.status,
-                Fulfillment.last_event_at,
-                Fulfillment.last_event_status,
-                Fulfillment.cancelled_at,
-                Fulfillment.order_id,
-                Order.version,
-            )
-            .join(Order, Order.id == Fulfillment.order_id)
-            .where(Fulfillment.order_id.in_(orders_of))
-            .order_by(Fulfillment.id)
-            .with_for_update()
-        )
-    ).all()
+    rows = (await session.execute(_LOCK, {"ids": sorted(fulfillment_ids)})).all()
     shipments: dict[int, _Shipment] = {}
     orders: dict[int, int] = {}
     for row in rows:
@@ -304,35 +337,21 @@ async def _save(
     if not changed:
         return
     now = datetime.now(UTC)
-    # Core statements executed many: one round of compiling for any number of rows.
-    shipments_table = cast(Table, Fulfillment.__table__)
+    # Statements built once and executed many: one round trip for any number of rows.
     await session.execute(
-        update(shipments_table)
-        .where(shipments_table.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("b_status"),
-            last_event_at=bindparam("b_last_at"),
-            last_event_status=bindparam("b_last_status"),
-            updated_at=bindparam("b_now"),
-        ),
+        _SAVE_SHIPMENT,
         [
             {
                 "b_id": s.id,
                 "b_status": s.state.status.value,
                 "b_last_at": s.state.last.occurred_at if s.state.last else None,
                 "b_last_status": s.state.last.status.value if s.state.last else None,
+                "b_estimate": s.estimate,
                 "b_now": now,
             }
             for s in changed
         ],
     )
-    for shipment in changed:
-        if shipment.estimate is not None:
-            await session.execute(
-                update(shipments_table)
-                .where(shipments_table.c.id == shipment.id)
-                .values(estimated_delivery=shipment.estimate)
-            )
     order_rows = []
     for order_id in sorted({s.order_id for s in changed}):
         version = orders[order_id]
@@ -344,29 +363,22 @@ async def _save(
             {"b_id": order_id, "b_version": version + 1, "b_summary": new_summary, "b_now": now}
         )
         note_order_changed(session, order_id, version + 1)
-    orders_table = cast(Table, Order.__table__)
-    await session.execute(
-        update(orders_table)
-        .where(orders_table.c.id == bindparam("b_id"))
-        .values(
-            version=bindparam("b_version"),
-            delivery_status=bindparam("b_summary"),
-            updated_at=bindparam("b_now"),
-        ),
-        order_rows,
+    await session.execute(_SAVE_ORDER, order_rows)
+    await outbox.statuses_changed(
+        session,
+        [
+            outbox.StatusChange(
+                shop_id=s.shop_id,
+                fulfillment_id=s.id,
+                previous=s.before,
+                status=s.state.status,
+                occurred_at=s.latest_event.occurred_at,
+                event_id=s.latest_event.id,
+            )
+            for s in changed
+            if s.state.status is not s.before and s.latest_event is not None
+        ],
     )
-    for shipment in changed:
-        if shipment.state.status is shipment.before or shipment.latest_event is None:
-            continue
-        await outbox.status_changed(
-            session,
-            shop_id=shipment.shop_id,
-            fulfillment_id=shipment.id,
-            previous=shipment.before,
-            status=shipment.state.status,
-            occurred_at=shipment.latest_event.occurred_at,
-            event_id=shipment.latest_event.id,
-        )
 
 
 async def _stored_duplicates(
