@@ -1,16 +1,20 @@
-"""Coalescing tracking events that arrive together into one transaction.
+"""Coalescing writes that arrive together into one transaction.
 
 Carriers and integrators post events in bursts. Recording each in its own transaction
 spends most of the time on the transaction itself; recording the ones that arrive while
 the previous batch is being written in the next single transaction serves many more per
 second with the same guarantees: each caller still gets its own answer only after the
-commit that made its event durable.
+commit that made its write durable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.db.engine import Database
@@ -19,57 +23,53 @@ from orderstatus.services.tracking import EventItem, RecordedEvent, record_event
 
 log = logging.getLogger(__name__)
 
-Waiting = tuple[EventItem, "asyncio.Future[RecordedEvent]"]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+Apply = Callable[[AsyncSession, list[Item]], Awaitable[list[Result | DomainError]]]
+"""Writes a batch in the given transaction: one result (or the item's own error) per item."""
 
 
-class EventBatcher:
+class WriteBatcher(Generic[Item, Result]):
     MAX_BATCH = 200
 
-    def __init__(self, database: Database, gazetteer: Gazetteer | None = None) -> None:
+    def __init__(self, database: Database, apply: Apply[Item, Result], *, name: str) -> None:
         self.database = database
-        self.gazetteer = gazetteer
-        self._waiting: list[Waiting] = []
+        self.apply = apply
+        self.name = name
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._runner: asyncio.Task[None] | None = None
 
-    async def record(self, item: EventItem) -> RecordedEvent:
-        """Record one event (in a batch with others); raises the item's DomainError."""
-        future: asyncio.Future[RecordedEvent] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: Item) -> Result:
+        """Write one item (in a batch with others); raises the item's DomainError."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._drain(), name="event-batcher")
+            self._runner = asyncio.create_task(self._drain(), name=self.name)
         return await future
 
     async def _drain(self) -> None:
-        if self.gazetteer is not None and not self.gazetteer.loaded:
-            try:
-                await self.gazetteer.load()  # once per process
-            except Exception:
-                log.exception("could not read the gazetteer; events are stored unplaced")
         while self._waiting:
             batch = self._waiting[: self.MAX_BATCH]
             del self._waiting[: self.MAX_BATCH]
             try:
                 async with self.database.write() as session:
-                    results = await record_events(
-                        session=session, items=[item for item, _ in batch], gazetteer=self.gazetteer
-                    )
+                    results = await self.apply(session, [item for item, _ in batch])
             except Exception:
                 # Something failed the whole transaction (a deadlock with another
-                # process, a lost connection): try each alone, so one bad event or one
+                # process, a lost connection): try each alone, so one bad item or one
                 # unlucky moment costs only its own caller.
-                log.warning("a batch of %d events failed; retrying one by one", len(batch))
+                log.warning("%s: a batch of %d failed; retrying one by one", self.name, len(batch))
                 await self._one_by_one(batch)
                 continue
             for (_item, future), result in zip(batch, results, strict=True):
                 _settle(future, result)
 
-    async def _one_by_one(self, batch: list[Waiting]) -> None:
+    async def _one_by_one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         for item, future in batch:
             try:
                 async with self.database.write() as session:
-                    [result] = await record_events(
-                        session=session, items=[item], gazetteer=self.gazetteer
-                    )
+                    [result] = await self.apply(session, [item])
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)
@@ -77,10 +77,28 @@ class EventBatcher:
             _settle(future, result)
 
 
-def _settle(future: asyncio.Future[RecordedEvent], result: RecordedEvent | DomainError) -> None:
+def _settle(future: asyncio.Future[Result], result: Result | DomainError) -> None:
     if future.done():  # the caller went away
         return
     if isinstance(result, DomainError):
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+class EventBatcher(WriteBatcher[EventItem, RecordedEvent]):
+    """Tracking events from the API, recorded together."""
+
+    def __init__(self, database: Database, gazetteer: Gazetteer | None = None) -> None:
+        super().__init__(database, self._record, name="event-batcher")
+        self.gazetteer = gazetteer
+
+    async def record(self, item: EventItem) -> RecordedEvent:
+        if self.gazetteer is not None and not self.gazetteer.loaded:
+            await self.gazetteer.load()  # once per process, before the first event
+        return await self.submit(item)
+
+    async def _record(
+        self, session: AsyncSession, items: list[EventItem]
+    ) -> list[RecordedEvent | DomainError]:
+        return await record_events(session=session, items=items, gazetteer=self.gazetteer)
