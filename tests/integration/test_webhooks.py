@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -278,3 +279,63 @@ def test_payload_samples_are_json() -> None:
     for source, build in samples.BUILDERS.items():
         assert json.loads(build("1Z", samples.JOURNEY_HOME))
         assert source in registry()
+
+
+async def test_webhooks_arriving_together_each_get_their_own_answer(
+    api: ShopClient, database: Database
+) -> None:
+    """Webhooks that arrive at once are written together; each sender still hears what
+    became of its own, and the same delivery sent twice at once counts once."""
+    await secrets_for_all(database, api.shop_id)
+    numbers = [f"1ZTOGETHER{n}" for n in range(6)]
+    shipments = [await shipment(api, number) for number in numbers]
+    bodies = [samples.easypost(number, samples.JOURNEY_HOME[:3]) for number in numbers]
+    unknown = samples.easypost("1ZNOBODY99", samples.JOURNEY_HOME[:2])
+    answers = await asyncio.gather(
+        *(post(api.http, "easypost", body) for body in bodies + bodies + [unknown])
+    )
+    assert all(a.status_code == 200 for a in answers)
+    replies = [a.json() for a in answers]
+    for n in range(len(numbers)):
+        pair = (replies[n], replies[n + len(numbers)])
+        assert sum(r["accepted"] for r in pair) == 3
+        assert sum(r["duplicates"] for r in pair) == 3
+        assert all(r["unmatched"] == [] for r in pair)
+    assert replies[-1] == {"accepted": 0, "duplicates": 0, "unmatched": ["1ZNOBODY99"]}
+    for fulfillment in shipments:
+        current = await status(api, fulfillment["order_id"])
+        assert current["status"] == "in_transit" and len(current["events"]) == 3
+
+
+async def test_a_new_estimate_alone_moves_the_page(api: ShopClient, database: Database) -> None:
+    await secrets_for_all(database, api.shop_id)
+    fulfillment = await shipment(api, "1ZLATER001")
+    body = samples.easypost("1ZLATER001", samples.JOURNEY_HOME[:3])
+    await post(api.http, "easypost", body)
+    order = (await api.http.get(f"/api/v1/orders/{fulfillment['order_id']}")).json()
+    later = json.loads(body)
+    later["result"]["est_delivery_date"] = samples.iso(96)
+    again = await post(api.http, "easypost", json.dumps(later).encode())
+    assert again.json() == {"accepted": 0, "duplicates": 3, "unmatched": []}
+    assert (await status(api, fulfillment["order_id"]))["estimated_delivery"] == samples.iso(96)
+    page = await api.http.get(order["status_page_url"])
+    assert "Leveringsdatoen er endret" in page.text  # the order is in Norwegian
+
+
+async def test_a_secret_changed_elsewhere_works_at_once(
+    api: ShopClient, database: Database
+) -> None:
+    """Secrets are kept for a few seconds per process; a webhook signed with a secret set
+    meanwhile (by another process) is still accepted at once."""
+    await secrets_for_all(database, api.shop_id)
+    await shipment(api, "1ZROTATE01")
+    body = samples.easypost("1ZROTATE01", samples.JOURNEY_HOME[:2])
+    assert (await post(api.http, "easypost", body)).status_code == 200
+    new = "whsec_" + "n" * 32
+    async with database.write() as session:
+        await set_webhook_secret(session, shop_id=api.shop_id, source="easypost", secret=new)
+    later = samples.easypost("1ZROTATE01", samples.JOURNEY_HOME[:3])
+    response = await post(api.http, "easypost", later, **signed("easypost", later, secret=new))
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    wrong = signed("easypost", later, secret="whsec_" + "w" * 32)
+    assert (await post(api.http, "easypost", later, **wrong)).status_code == 401

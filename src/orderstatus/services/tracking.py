@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -74,6 +75,7 @@ _LOCK = (
         _SHIPMENTS.c.last_event_status,
         _SHIPMENTS.c.cancelled_at,
         _SHIPMENTS.c.order_id,
+        _SHIPMENTS.c.estimated_delivery,
         _ORDERS.c.version,
     )
     .join(_ORDERS, _ORDERS.c.id == _SHIPMENTS.c.order_id)
@@ -149,8 +151,17 @@ class _Shipment:
     before: EventStatus
     state: Derived
     rederive: bool = False
+    estimated: datetime | None = None
+    """The estimated delivery stored."""
     latest_event: TrackingEvent | None = None
     estimate: datetime | None = None
+    """A new estimated delivery reported in this batch."""
+
+    @property
+    def changed(self) -> bool:
+        return self.latest_event is not None or (
+            self.estimate is not None and self.estimate != self.estimated
+        )
 
 
 async def record_event(
@@ -173,7 +184,11 @@ async def record_event(
 
 
 async def record_events(
-    *, session: AsyncSession, items: list[EventItem], gazetteer: Gazetteer | None = None
+    *,
+    session: AsyncSession,
+    items: list[EventItem],
+    gazetteer: Gazetteer | None = None,
+    estimates: Mapping[int, datetime] | None = None,
 ) -> list[RecordedEvent | DomainError]:
     """Store events and bring their shipments' and orders' statuses up to date.
 
@@ -184,8 +199,18 @@ async def record_events(
     their events one after another. Events for many shipments are written together,
     with a handful of statements whatever their number: one result per item, in order;
     an unknown or cancelled shipment is that item's error, not the batch's.
+
+    ``estimates``: estimated deliveries reported for shipments (by id, of shops the
+    caller has checked), with or without events; a changed one is shown on the page.
     """
-    shipments, orders = await _lock(session, {item.fulfillment_id for item in items})
+    estimates = estimates or {}
+    shipments, orders = await _lock(
+        session, {item.fulfillment_id for item in items} | set(estimates)
+    )
+    for fulfillment_id, when in estimates.items():
+        shipment = shipments.get(fulfillment_id)
+        if shipment is not None and not shipment.cancelled:
+            shipment.estimate = _aware(when)[0]
     results: list[RecordedEvent | DomainError | None] = [None] * len(items)
     rows: list[dict[str, Any]] = []
     valid: list[int] = []
@@ -274,6 +299,7 @@ async def _lock(
             cancelled=row.cancelled_at is not None,
             before=status,
             state=Derived(status, last),
+            estimated=row.estimated_delivery,
         )
         orders[row.order_id] = row.version
     return shipments, orders
@@ -333,7 +359,7 @@ async def _save(
 ) -> None:
     """Write the new statuses, move each changed order's page on, and queue the
     notifications the changes call for, all in the caller's transaction."""
-    changed = [s for s in shipments.values() if s.latest_event is not None]
+    changed = [s for s in shipments.values() if s.changed]
     if not changed:
         return
     now = datetime.now(UTC)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.carriers.sources import TrackingUpdate
-from orderstatus.db.models import Fulfillment, Shop, WebhookSecret
+from orderstatus.db.models import Fulfillment, Shop, TrackingEvent, WebhookSecret
 from orderstatus.domain.errors import DomainError
 from orderstatus.domain.inputs import normalize_tracking_number
-from orderstatus.services.orders import bump_order
 from orderstatus.services.tracking import EventItem, record_events
 
 log = logging.getLogger(__name__)
@@ -62,34 +62,127 @@ async def set_webhook_secret(
     return value
 
 
-async def _matching(session: AsyncSession, shop_id: int, update_: TrackingUpdate) -> list[int]:
-    """Live fulfilments of the shop with this tracking number; with several, the ones
-    of the reported carrier."""
-    number = normalize_tracking_number(update_.tracking_number)
-    rows = (
-        await session.execute(
-            select(Fulfillment.id, Fulfillment.carrier_code).where(
-                Fulfillment.shop_id == shop_id,
-                Fulfillment.tracking_number == number,
-                Fulfillment.cancelled_at.is_(None),
-            )
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One authenticated webhook: what it says, for which shop."""
+
+    shop_id: int
+    source: str
+    updates: list[TrackingUpdate]
+
+
+class _Live(NamedTuple):
+    id: int
+    carrier_code: str | None
+
+
+_LIVE_BY_NUMBER = select(
+    Fulfillment.id, Fulfillment.shop_id, Fulfillment.tracking_number, Fulfillment.carrier_code
+).where(
+    Fulfillment.tracking_number.in_(bindparam("numbers", expanding=True)),
+    Fulfillment.shop_id.in_(bindparam("shops", expanding=True)),
+    Fulfillment.cancelled_at.is_(None),
+)
+_KNOWN_IDS = select(
+    TrackingEvent.fulfillment_id, TrackingEvent.source, TrackingEvent.source_event_id
+).where(
+    TrackingEvent.fulfillment_id.in_(bindparam("fulfillments", expanding=True)),
+    TrackingEvent.source_event_id.in_(bindparam("ids", expanding=True)),
+)
+
+
+async def _matching(
+    session: AsyncSession, deliveries: list[Delivery]
+) -> dict[tuple[int, str], list[_Live]]:
+    """Live fulfilments by (shop, tracking number), for every number of the deliveries."""
+    numbers = {normalize_tracking_number(u.tracking_number) for d in deliveries for u in d.updates}
+    found: dict[tuple[int, str], list[_Live]] = {}
+    if not numbers:
+        return found
+    rows = await session.execute(
+        _LIVE_BY_NUMBER,
+        {"numbers": sorted(numbers), "shops": sorted({d.shop_id for d in deliveries})},
+    )
+    for row in rows:
+        found.setdefault((row.shop_id, row.tracking_number), []).append(
+            _Live(row.id, row.carrier_code)
         )
-    ).all()
+    return found
+
+
+def _targets(rows: list[_Live], update_: TrackingUpdate) -> list[int]:
+    """With several shipments under one number, the ones of the reported carrier."""
     if len(rows) > 1 and update_.carrier:
-        same_carrier = [r for r in rows if r.carrier_code == update_.carrier]
-        rows = same_carrier or rows
+        rows = [r for r in rows if r.carrier_code == update_.carrier] or rows
     return [r.id for r in rows]
 
 
-async def _estimate(session: AsyncSession, fulfillment_id: int, when: datetime) -> None:
-    fulfillment = await session.get_one(Fulfillment, fulfillment_id)
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    if fulfillment.estimated_delivery == when:
-        return
-    fulfillment.estimated_delivery = when
-    if fulfillment.first_estimated_delivery is None:
-        fulfillment.first_estimated_delivery = when
-    await bump_order(session, fulfillment.order_id)
+async def _known(session: AsyncSession, items: list[EventItem]) -> set[tuple[int, str, str]]:
+    """The items' (shipment, source, sender id) already stored: webhooks repeat the
+    whole history each time, so most of what they carry is known."""
+    ids = {i.data.external_id for i in items if i.data.external_id}
+    if not ids:
+        return set()
+    rows = await session.execute(
+        _KNOWN_IDS,
+        {"fulfillments": sorted({i.fulfillment_id for i in items}), "ids": sorted(ids)},
+    )
+    return {(r.fulfillment_id, r.source, r.source_event_id) for r in rows}
+
+
+async def ingest_many(
+    session: AsyncSession, deliveries: list[Delivery], gazetteer: Gazetteer | None = None
+) -> list[IngestResult | DomainError]:
+    """Record every event of every delivery, in the caller's transaction, with a handful
+    of statements for any number of webhooks. An unknown tracking number is noted, not
+    an error, so that the sender does not retry it for ever."""
+    matches = await _matching(session, deliveries)
+    results = [IngestResult() for _ in deliveries]
+    owners: list[int] = []
+    """Which delivery each candidate event came from."""
+    candidates: list[EventItem] = []
+    estimates: dict[int, datetime] = {}
+    for index, delivery in enumerate(deliveries):
+        for update_ in delivery.updates:
+            number = normalize_tracking_number(update_.tracking_number)
+            targets = _targets(matches.get((delivery.shop_id, number), []), update_)
+            if not targets:
+                log.info(
+                    "webhook %s: no fulfilment with tracking number %s",
+                    delivery.source,
+                    update_.tracking_number,
+                )
+                results[index].unmatched.append(update_.tracking_number)
+                continue
+            for fulfillment_id in targets:
+                for event in update_.events:
+                    candidates.append(
+                        EventItem(delivery.shop_id, fulfillment_id, event, delivery.source)
+                    )
+                    owners.append(index)
+                if update_.estimated_delivery is not None:
+                    estimates[fulfillment_id] = update_.estimated_delivery
+    known = await _known(session, candidates)
+    fresh: list[EventItem] = []
+    fresh_owners: list[int] = []
+    for item, owner in zip(candidates, owners, strict=True):
+        if (item.fulfillment_id, item.source, item.data.external_id) in known:
+            results[owner].duplicates += 1
+        else:
+            fresh.append(item)
+            fresh_owners.append(owner)
+    if fresh or estimates:
+        recorded = await record_events(
+            session=session, items=fresh, gazetteer=gazetteer, estimates=estimates
+        )
+        for outcome, owner in zip(recorded, fresh_owners, strict=True):
+            if isinstance(outcome, DomainError):
+                continue  # a cancelled shipment: acknowledged, nothing to record
+            if outcome.created:
+                results[owner].accepted += 1
+            else:
+                results[owner].duplicates += 1
+    return list(results)
 
 
 async def ingest(
@@ -100,32 +193,7 @@ async def ingest(
     updates: list[TrackingUpdate],
     gazetteer: Gazetteer | None = None,
 ) -> IngestResult:
-    """Record every event of every update; an unknown tracking number is noted, not an
-    error, so that the sender does not retry it for ever."""
-    result = IngestResult()
-    events: list[EventItem] = []
-    estimates: list[tuple[int, datetime]] = []
-    for item in updates:
-        targets = await _matching(session, shop_id, item)
-        if not targets:
-            log.info(
-                "webhook %s: no fulfilment with tracking number %s", source, item.tracking_number
-            )
-            result.unmatched.append(item.tracking_number)
-            continue
-        for fulfillment_id in targets:
-            events += [EventItem(shop_id, fulfillment_id, e, source) for e in item.events]
-            if item.estimated_delivery is not None:
-                estimates.append((fulfillment_id, item.estimated_delivery))
-    if events:
-        recorded = await record_events(session=session, items=events, gazetteer=gazetteer)
-        for outcome in recorded:
-            if isinstance(outcome, DomainError):
-                continue  # a cancelled shipment: acknowledged, nothing to record
-            if outcome.created:
-                result.accepted += 1
-            else:
-                result.duplicates += 1
-    for fulfillment_id, when in estimates:
-        await _estimate(session, fulfillment_id, when)
+    """One webhook's updates (:func:`ingest_many` for one delivery)."""
+    [result] = await ingest_many(session, [Delivery(shop_id, source, updates)], gazetteer)
+    assert isinstance(result, IngestResult)
     return result

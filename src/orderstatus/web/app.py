@@ -28,6 +28,7 @@ from orderstatus.web.middleware import BodySizeLimit
 from orderstatus.web.pages import Pages
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
+from orderstatus.web.webhooks import WebhookIntake
 from orderstatus.web.webhooks import router as webhook_router
 
 
@@ -80,6 +81,7 @@ def create_app(
     broker.hub.listeners.append(app.state.pages.keys.changed)
     app.state.gazetteer = gazetteer
     app.state.event_batcher = EventBatcher(db, gazetteer)
+    app.state.webhooks = WebhookIntake(db, gazetteer)
     errors.install(app)
     app.include_router(api_router)
     app.include_router(health_router)

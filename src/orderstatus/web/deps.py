@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Hashable
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,33 +18,41 @@ from orderstatus.services.security import api_key_digest
 
 API_KEY_CACHE_SECONDS = 10.0
 
+Key = TypeVar("Key", bound=Hashable)
+Value = TypeVar("Value")
 
-class ApiKeyCache:
-    """Recently checked keys (by digest) → shop id, for a few seconds.
 
-    Saves a database round trip on every API call; a revoked key stops working in
-    every process within :data:`API_KEY_CACHE_SECONDS` (at once in the process that
-    revoked it, which calls :meth:`clear`).
-    """
+class TtlCache(Generic[Key, Value]):
+    """Values kept for a few seconds: saves a database round trip on every request,
+    while a change made in another process is seen within ``ttl`` seconds."""
 
-    def __init__(self, ttl: float = API_KEY_CACHE_SECONDS, size: int = 1024) -> None:
+    def __init__(self, ttl: float, size: int = 1024) -> None:
         self.ttl = ttl
         self.size = size
-        self._entries: dict[str, tuple[int, float]] = {}
+        self._entries: dict[Key, tuple[Value, float]] = {}
 
-    def get(self, key: str) -> int | None:
+    def get(self, key: Key) -> Value | None:
         entry = self._entries.get(key)
         if entry is None or entry[1] < time.monotonic():
             return None
         return entry[0]
 
-    def put(self, key: str, shop_id: int) -> None:
+    def put(self, key: Key, value: Value) -> None:
         if len(self._entries) >= self.size:
             self._entries.clear()
-        self._entries[key] = (shop_id, time.monotonic() + self.ttl)
+        self._entries[key] = (value, time.monotonic() + self.ttl)
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+class ApiKeyCache(TtlCache[str, int]):
+    """Recently checked keys (by digest) → shop id. A revoked key stops working in
+    every process within :data:`API_KEY_CACHE_SECONDS` (at once in the process that
+    revoked it, which calls :meth:`clear`)."""
+
+    def __init__(self, ttl: float = API_KEY_CACHE_SECONDS, size: int = 1024) -> None:
+        super().__init__(ttl, size)
 
 
 async def get_settings(request: Request) -> Settings:

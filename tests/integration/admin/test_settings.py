@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from orderstatus.db.engine import Database
 from orderstatus.db.models import ApiKey, WebhookSecret
+from orderstatus.services.webhooks import set_webhook_secret
+from tests.carriers import samples
 from tests.conftest import ShopClient
 from tests.factories import order_payload
 from tests.integration.admin.conftest import Staff
@@ -47,12 +49,23 @@ async def test_webhook_secrets_are_set_generated_and_shown_once(
     page = await staff.http.get("/admin/settings")
     assert "https://status.example.test/webhooks/easypost/acme" in page.text
     assert "https://status.example.test/webhooks/shippo/acme?token=" in page.text
+    async with database.write() as session:
+        await set_webhook_secret(
+            session, shop_id=staff.shop_id, source="shippo", secret="old-shippo-token-123456"
+        )
+    hook = {"content": samples.shippo("1ZNOTOURS1", samples.JOURNEY_HOME[:1])}
+    old = {"token": "old-shippo-token-123456"}
+    assert (await staff.http.post("/webhooks/shippo/acme", params=old, **hook)).status_code == 200
     generated = await staff.post("/admin/settings/webhooks/shippo", {"action": "generate"})
     assert generated.status_code == 200
     async with database.read() as session:
         row = await session.scalar(select(WebhookSecret).where(WebhookSecret.source == "shippo"))
     assert row is not None and len(row.secret) >= 32
     assert f"/webhooks/shippo/acme?token={row.secret}" in generated.text
+    # The replaced secret stops working at once; the new one works.
+    assert (await staff.http.post("/webhooks/shippo/acme", params=old, **hook)).status_code == 401
+    new = {"token": row.secret}
+    assert (await staff.http.post("/webhooks/shippo/acme", params=new, **hook)).status_code == 200
     later = await staff.http.get("/admin/settings")
     assert row.secret not in later.text and row.secret[-4:] in later.text
     given = await staff.post(

@@ -162,6 +162,7 @@ async def set_secret(
                     secret=given or None,
                     actor=staff.actor,
                 )
+        request.app.state.webhooks.forget()  # the old secret stops working here at once
     except Invalid:
         return await _settings_page(
             request,
