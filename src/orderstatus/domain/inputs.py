@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any, Self
 
 import phonenumbers
@@ -71,9 +72,15 @@ def normalize_locale(value: str) -> str:
     return "-".join(p for p in (locale.language, locale.script, locale.territory) if p)
 
 
+@cache
+def _countries() -> frozenset[str]:
+    """ISO 3166 alpha-2 codes (CLDR's territories of two letters)."""
+    return frozenset(c for c in Locale("en").territories if isinstance(c, str) and len(c) == 2)
+
+
 def normalize_country(value: str) -> str:
     code = value.strip().upper()
-    if len(code) != 2 or code not in Locale("en").territories:
+    if len(code) != 2 or code not in _countries():
         raise ValueError(f"unknown ISO 3166 country code {value!r}")
     return code
 
