@@ -13,12 +13,18 @@ from collections.abc import Callable
 
 
 class Subscription:
-    __slots__ = ("_hub", "order_id", "wake")
+    __slots__ = ("_hub", "beaten", "order_id", "wake")
 
     def __init__(self, hub: Hub, order_id: int) -> None:
         self._hub = hub
         self.order_id = order_id
         self.wake = asyncio.Event()
+        self.beaten = False
+        """Woken by its heartbeat timer rather than by news."""
+
+    def beat(self) -> None:
+        self.beaten = True
+        self.wake.set()
 
     def latest(self) -> int:
         return self._hub.latest.get(self.order_id, 0)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from orderstatus.carriers.registry import get_carrier
-from orderstatus.db.models import Activity, Fulfillment, Order, PageMessage, Shop, TrackingEvent
+from orderstatus.db.models import (
+    Activity,
+    Fulfillment,
+    FulfillmentItem,
+    LineItem,
+    Order,
+    PageMessage,
+    Shop,
+    TrackingEvent,
+)
 from orderstatus.domain.errors import Invalid, NotFound
 from orderstatus.domain.inputs import normalize_email, normalize_order_number
 from orderstatus.domain.markdown import render_markdown
@@ -66,6 +75,11 @@ async def page_key_by_id(session: AsyncSession, *, order_id: int) -> PageKey | N
 
 
 def shop_data(shop: Shop, base_url: str) -> ShopData:
+    return _shop_data(shop, base_url)
+
+
+def _shop_data(shop: Any, base_url: str) -> ShopData:
+    """From a Shop or a row of the shops table."""
     return ShopData(
         handle=shop.handle,
         name=shop.name,
@@ -78,52 +92,160 @@ def shop_data(shop: Shop, base_url: str) -> ShopData:
     )
 
 
-async def load_page(
-    session: AsyncSession, *, order_id: int, base_url: str
-) -> tuple[OrderData, ShopData]:
-    """Everything the order's page shows, for any viewer (the view builder filters)."""
-    order = await session.scalar(
-        select(Order)
-        .where(Order.id == order_id)
-        .options(
-            selectinload(Order.line_items),
-            selectinload(Order.fulfillments).selectinload(Fulfillment.items),
-        )
+_ORDERS = cast(Table, Order.__table__)
+_SHOPS = cast(Table, Shop.__table__)
+_LINES = cast(Table, LineItem.__table__)
+_SHIPMENTS = cast(Table, Fulfillment.__table__)
+_SHIPPED = cast(Table, FulfillmentItem.__table__)
+_EVENTS = cast(Table, TrackingEvent.__table__)
+_MESSAGES = cast(Table, PageMessage.__table__)
+_ORDER: BindParameter[int] = bindparam("order_id")
+
+# A page is read on every change for every open stream's order: plain statements, built
+# once, each row straight into the view builder's data (no ORM objects in between).
+_PAGE_ORDER = select(_ORDERS).where(_ORDERS.c.id == _ORDER)
+_PAGE_SHOP = select(_SHOPS).where(_SHOPS.c.id == bindparam("shop_id"))
+_PAGE_LINES = (
+    select(
+        _LINES.c.id,
+        _LINES.c.title,
+        _LINES.c.variant,
+        _LINES.c.quantity,
+        _LINES.c.unit_price,
+        _LINES.c.image_url,
     )
+    .where(_LINES.c.order_id == _ORDER)
+    .order_by(_LINES.c.position)
+)
+_PAGE_SHIPMENTS = (
+    select(
+        _SHIPMENTS.c.id,
+        _SHIPMENTS.c.carrier_code,
+        _SHIPMENTS.c.tracking_number,
+        _SHIPMENTS.c.tracking_url,
+        _SHIPMENTS.c.estimated_delivery,
+        _SHIPMENTS.c.first_estimated_delivery,
+        _SHIPMENTS.c.created_at,
+        _SHIPPED.c.line_item_id,
+        _SHIPPED.c.quantity,
+    )
+    .outerjoin(_SHIPPED, _SHIPPED.c.fulfillment_id == _SHIPMENTS.c.id)
+    .where(_SHIPMENTS.c.order_id == _ORDER, _SHIPMENTS.c.cancelled_at.is_(None))
+    .order_by(_SHIPMENTS.c.id, _SHIPPED.c.id)
+)
+"""A row per shipped item (one, without item, for a shipment of none)."""
+_PAGE_EVENTS = (
+    select(
+        _EVENTS.c.fulfillment_id,
+        _EVENTS.c.id,
+        _EVENTS.c.status,
+        _EVENTS.c.occurred_at,
+        _EVENTS.c.message,
+        _EVENTS.c.city,
+        _EVENTS.c.region,
+        _EVENTS.c.country_code,
+        _EVENTS.c.latitude,
+        _EVENTS.c.longitude,
+    )
+    .join(_SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.fulfillment_id)
+    .where(_SHIPMENTS.c.order_id == _ORDER, _SHIPMENTS.c.cancelled_at.is_(None))
+)
+_PAGE_MESSAGES = (
+    select(
+        _MESSAGES.c.placement, _MESSAGES.c.body_markdown, _MESSAGES.c.statuses, _MESSAGES.c.locale
+    )
+    .where(
+        _MESSAGES.c.shop_id == bindparam("shop_id"),
+        _MESSAGES.c.active.is_(True),
+        _MESSAGES.c.order_id.is_(None) | (_MESSAGES.c.order_id == _ORDER),
+    )
+    .order_by(_MESSAGES.c.order_id.is_not(None), _MESSAGES.c.position, _MESSAGES.c.id)
+)
+
+
+class PageParts:
+    """The parts of pages that rarely change, kept between reads of the same orders: a
+    shop's data by its version, an order's line items (never changed after checkout)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.shops: dict[tuple[int, int], ShopData] = {}
+        self.items: dict[int, list[ItemData]] = {}
+
+    def keep_shop(self, key: tuple[int, int], shop: ShopData) -> None:
+        self.shops = {k: v for k, v in self.shops.items() if k[0] != key[0]}
+        self.shops[key] = shop
+
+    def keep_items(self, order_id: int, items: list[ItemData]) -> None:
+        if len(self.items) >= self.size:
+            self.items.clear()
+        self.items[order_id] = items
+
+
+async def load_page(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    base_url: str,
+    parts: PageParts | None = None,
+    shop_version: int | None = None,
+    with_messages: bool = True,
+) -> tuple[OrderData, ShopData]:
+    """Everything the order's page shows, for any viewer (the view builder filters).
+
+    ``parts``: kept parts to reuse (the shop's when ``shop_version`` says which);
+    ``with_messages``: False leaves out the merchant's notes (for a live update, which
+    does not show them)."""
+    which = {"order_id": order_id}
+    order = (await session.execute(_PAGE_ORDER, which)).first()
     if order is None:
         raise NotFound("no such order")
-    shop = await session.get_one(Shop, order.shop_id)
-    live = [f for f in order.fulfillments if f.cancelled_at is None]
-    events: dict[int, list[EventData]] = {f.id: [] for f in live}
-    if live:
-        rows = await session.scalars(
-            select(TrackingEvent).where(TrackingEvent.fulfillment_id.in_(list(events)))
-        )
-        for e in rows:
-            events[e.fulfillment_id].append(
-                EventData(
-                    id=e.id,
-                    status=EventStatus(e.status),
-                    occurred_at=e.occurred_at,
-                    message=e.message,
-                    city=e.city,
-                    region=e.region,
-                    country_code=e.country_code,
-                    latitude=e.latitude,
-                    longitude=e.longitude,
-                )
+    shop_key = (order.shop_id, shop_version if shop_version is not None else -1)
+    shop = parts.shops.get(shop_key) if parts else None
+    if shop is None:
+        row = (await session.execute(_PAGE_SHOP, {"shop_id": order.shop_id})).one()
+        shop = _shop_data(row, base_url)
+        if parts and shop_version is not None and row.version == shop_version:
+            parts.keep_shop(shop_key, shop)
+    items = parts.items.get(order_id) if parts else None
+    if items is None:
+        items = [
+            ItemData(
+                id=i.id,
+                title=i.title,
+                variant=i.variant,
+                quantity=i.quantity,
+                unit_price=i.unit_price,
+                image_url=i.image_url,
             )
-    messages = await session.scalars(
-        select(PageMessage)
-        .where(
-            PageMessage.shop_id == order.shop_id,
-            PageMessage.active.is_(True),
-            (PageMessage.order_id.is_(None)) | (PageMessage.order_id == order.id),
+            for i in await session.execute(_PAGE_LINES, which)
+        ]
+        if parts:
+            parts.keep_items(order_id, items)
+    events: dict[int, list[EventData]] = {}
+    for e in await session.execute(_PAGE_EVENTS, which):
+        events.setdefault(e.fulfillment_id, []).append(
+            EventData(
+                id=e.id,
+                status=EventStatus(e.status),
+                occurred_at=e.occurred_at,
+                message=e.message,
+                city=e.city,
+                region=e.region,
+                country_code=e.country_code,
+                latitude=e.latitude,
+                longitude=e.longitude,
+            )
         )
-        .order_by(PageMessage.order_id.is_not(None), PageMessage.position, PageMessage.id)
-    )
+    rows: dict[int, Any] = {}
+    shipped: dict[int, list[tuple[int, int]]] = {}
+    for f in await session.execute(_PAGE_SHIPMENTS, which):
+        rows.setdefault(f.id, f)
+        items_of = shipped.setdefault(f.id, [])
+        if f.line_item_id is not None:
+            items_of.append((f.line_item_id, f.quantity))
     shipments = []
-    for f in live:
+    for f in rows.values():
         carrier = get_carrier(f.carrier_code)
         shipments.append(
             ShipmentData(
@@ -131,15 +253,26 @@ async def load_page(
                 carrier_code=f.carrier_code,
                 carrier_name=carrier.name if carrier and carrier.code != "other" else None,
                 tracking_number=f.tracking_number,
-                tracking_url=_tracking_url(f, order),
+                tracking_url=_tracking_url(
+                    f.carrier_code,
+                    f.tracking_number,
+                    f.tracking_url,
+                    order.shipping_address,
+                    order.locale,
+                ),
                 live_tracking=bool(carrier and carrier.live),
                 estimated_delivery=f.estimated_delivery,
                 first_estimated_delivery=f.first_estimated_delivery,
                 created_at=f.created_at,
-                items=[(i.line_item_id, i.quantity) for i in f.items],
-                events=events[f.id],
+                items=shipped[f.id],
+                events=events.get(f.id, []),
             )
         )
+    messages = (
+        await session.execute(_PAGE_MESSAGES, which | {"shop_id": order.shop_id})
+        if with_messages
+        else ()
+    )
     data = OrderData(
         id=order.id,
         number=order.number,
@@ -164,17 +297,7 @@ async def load_page(
         total=order.total,
         fulfillment_status=order.fulfillment_status,
         delivery_status=order.delivery_status,
-        items=[
-            ItemData(
-                id=i.id,
-                title=i.title,
-                variant=i.variant,
-                quantity=i.quantity,
-                unit_price=i.unit_price,
-                image_url=i.image_url,
-            )
-            for i in order.line_items
-        ],
+        items=items,
         shipments=shipments,
         messages=[
             MessageData(
@@ -186,22 +309,27 @@ async def load_page(
             for m in messages
         ],
     )
-    return data, shop_data(shop, base_url)
+    return data, shop
 
 
-def _tracking_url(fulfillment: Fulfillment, order: Order) -> str | None:
+def _tracking_url(
+    carrier_code: str | None,
+    tracking_number: str | None,
+    merchant_url: str | None,
+    address: dict[str, Any],
+    locale: str | None,
+) -> str | None:
     from orderstatus.carriers.registry import tracking_link
 
-    if not fulfillment.tracking_number and not fulfillment.tracking_url:
+    if not tracking_number and not merchant_url:
         return None
-    address = order.shipping_address
     return tracking_link(
-        fulfillment.carrier_code,
-        fulfillment.tracking_number or "",
+        carrier_code,
+        tracking_number or "",
         postcode=address.get("zip"),
         country=address.get("country_code"),
-        locale=order.locale,
-        merchant_url=fulfillment.tracking_url,
+        locale=locale,
+        merchant_url=merchant_url,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -131,6 +132,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _CATALOGS.get(_current.get(), _CATALOGS[SOURCE_LOCALE]).ngettext(singular, plural, n)
 
 
+@lru_cache(maxsize=64)
 def _babel_locale(tag: str) -> Locale:
     try:
         return Locale.parse(tag, sep="-")
@@ -138,6 +140,7 @@ def _babel_locale(tag: str) -> Locale:
         return Locale.parse(SOURCE_LOCALE)
 
 
+@lru_cache(maxsize=256)
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -145,16 +148,28 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+# Formatting is cached by its inputs: a status page shows the same event times to every
+# viewer in every update, and Babel's formatting costs more than rendering around it.
+
+
 def fmt_datetime(value: datetime, tz: str | None, style: str = "medium") -> str:
     """Date and time in the viewer's language and the shop's time zone."""
-    tag = current()
+    return _fmt_datetime(value, tz, style, current())
+
+
+@lru_cache(maxsize=8192)
+def _fmt_datetime(value: datetime, tz: str | None, style: str, tag: str) -> str:
     patterns = _SHORT if style == "short" else _DATETIME
     pattern = patterns.get(tag, patterns[SOURCE_LOCALE])
     return format_datetime(value.astimezone(zone(tz)), pattern, locale=_babel_locale(tag))
 
 
 def fmt_date(value: datetime, tz: str | None) -> str:
-    tag = current()
+    return _fmt_date(value, tz, current())
+
+
+@lru_cache(maxsize=8192)
+def _fmt_date(value: datetime, tz: str | None, tag: str) -> str:
     pattern = _DATE.get(tag, _DATE[SOURCE_LOCALE])
     return format_date(value.astimezone(zone(tz)), pattern, locale=_babel_locale(tag))
 
@@ -165,7 +180,12 @@ def fmt_time(value: datetime, tz: str | None) -> str:
 
 def country_name(code: str) -> str:
     """A country's name in the viewer's language ("NO" → "Norway" / "Norge")."""
-    return str(_babel_locale(current()).territories.get(code.upper(), code))
+    return _country_name(code.upper(), current())
+
+
+@lru_cache(maxsize=2048)
+def _country_name(code: str, tag: str) -> str:
+    return str(_babel_locale(tag).territories.get(code, code))
 
 
 def fmt_money(amount: Decimal, currency: str) -> str:

@@ -45,9 +45,11 @@ class Live:
         self.database = database
         self.broker = broker
         self._messages = PageCache(size=8192)
-        self._loaded: dict[tuple[int, int, int], asyncio.Future[Any]] = {}
+        self._loaded: dict[int, tuple[tuple[int, int], asyncio.Future[Any]]] = {}
+        """Per order: the versions (order, shop) last read, and the reading."""
         self.heartbeat = HEARTBEAT_SECONDS
         self._building: dict[tuple[Any, ...], asyncio.Future[str]] = {}
+        self._parts = status_pages.PageParts()
 
     async def message(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
         cache_key = (key.order_id, key.order_version, key.shop_version, viewer, locale, base_path)
@@ -73,29 +75,31 @@ class Live:
 
     async def _load(self, key: PageKey) -> Any:
         """The order's page data, read once per version however many views are built."""
-        version = (key.order_id, key.order_version, key.shop_version)
-        loading = self._loaded.get(version)
-        if loading is None:
-            loading = asyncio.ensure_future(self._read(key))
-            self._loaded = {
-                k: v for k, v in self._loaded.items() if k[0] != key.order_id or k == version
-            }
-            self._loaded[version] = loading
-            if len(self._loaded) > 4096:
-                self._loaded = {version: loading}
-        return await asyncio.shield(loading)
+        version = (key.order_version, key.shop_version)
+        entry = self._loaded.get(key.order_id)
+        if entry is None or entry[0] != version:
+            if len(self._loaded) >= 4096:
+                self._loaded.clear()
+            entry = (version, asyncio.ensure_future(self._read(key)))
+            self._loaded[key.order_id] = entry
+        return await asyncio.shield(entry[1])
 
     async def _read(self, key: PageKey) -> Any:
         async with self.database.read() as session:
             return await status_pages.load_page(
-                session, order_id=key.order_id, base_url=self.pages.settings.base_url
+                session,
+                order_id=key.order_id,
+                base_url=self.pages.settings.base_url,
+                parts=self._parts,
+                shop_version=key.shop_version,
+                with_messages=False,  # the cards a message carries do not show them
             )
 
     async def _build(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
         try:
             data, shop = await self._load(key)
         except Exception:
-            self._loaded.pop((key.order_id, key.order_version, key.shop_version), None)
+            self._loaded.pop(key.order_id, None)
             raise
         view = build_view(data, shop, viewer, locale=locale)
         context = {"view": view, "shop": shop, "base_path": base_path}
@@ -124,32 +128,31 @@ class Live:
             if key.order_version > seen:
                 yield await self.message(key, viewer, locale, base_path)
                 seen = key.order_version
+            loop = asyncio.get_running_loop()
             while True:
+                # A timer per stream, not a task per wait: ten thousand idle streams
+                # cost ten thousand timer entries.
+                timer = loop.call_later(self.heartbeat, subscription.beat)
                 try:
-                    await asyncio.wait_for(subscription.wake.wait(), self.heartbeat)
-                except TimeoutError:
-                    if not self.broker.healthy:
-                        fresh = await self.current_key(key)
-                        if fresh is None:
-                            return
-                        if fresh.order_version > seen:
-                            key, seen = fresh, fresh.order_version
-                            yield await self.message(key, viewer, locale, base_path)
-                            continue
-                    yield ": ping\n\n"
-                    continue
+                    await subscription.wake.wait()
+                finally:
+                    timer.cancel()
                 subscription.wake.clear()
+                beat, subscription.beaten = subscription.beaten, False
                 latest = subscription.latest()
-                if latest <= seen:
+                if latest <= seen and (not beat or not self.broker.healthy):
+                    # Told to look (the broker is back) or the broker is away: ask the
+                    # database what the page's version is now.
                     fresh = await self.current_key(key)
                     if fresh is None:
                         return
-                    latest = fresh.order_version
-                    key = fresh
+                    key, latest = fresh, fresh.order_version
                 if latest > seen:
                     key = dataclasses.replace(key, order_version=latest)
                     yield await self.message(key, viewer, locale, base_path)
                     seen = latest
+                elif beat:
+                    yield ": ping\n\n"
         finally:
             subscription.close()
 
