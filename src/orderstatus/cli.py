@@ -23,6 +23,7 @@ from orderstatus.db import migrate as migrations
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import DomainError
 from orderstatus.realtime.broker import create_broker
+from orderstatus.runtime import tune_collector
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
@@ -78,6 +79,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
     # On SQLite this one process is the writer, so it delivers notifications too.
     app = create_app(settings, run_worker=settings.is_sqlite)
+    tune_collector()
     uvicorn.run(
         app,
         host=host,

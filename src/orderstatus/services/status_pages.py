@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Table, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orderstatus.carriers.registry import get_carrier
 from orderstatus.db.models import (
@@ -183,7 +183,7 @@ class PageParts:
 
 
 async def load_page(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     order_id: int,
     base_url: str,

@@ -17,6 +17,7 @@ from orderstatus.config import Settings
 from orderstatus.db.engine import Database
 from orderstatus.notify.worker import start_in_background
 from orderstatus.realtime.broker import create_broker
+from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
 from orderstatus.web import admin, errors
 from orderstatus.web.api.routes import router as api_router
@@ -98,4 +99,6 @@ def create_app(
 
 def app_factory() -> FastAPI:
     """For ``uvicorn --factory`` in each worker process: settings from the environment."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    tune_collector()
+    return app

@@ -85,9 +85,9 @@ class Live:
         return await asyncio.shield(entry[1])
 
     async def _read(self, key: PageKey) -> Any:
-        async with self.database.read() as session:
+        async with self.database.reading() as connection:
             return await status_pages.load_page(
-                session,
+                connection,
                 order_id=key.order_id,
                 base_url=self.pages.settings.base_url,
                 parts=self._parts,
