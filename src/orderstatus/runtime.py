@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-GC_THRESHOLDS = (10_000, 10, 100)
+GC_THRESHOLDS = (5_000, 10, 1_000)
 """Young collections every 10,000 net allocations instead of 700, and a full collection
 considered after 100 middle ones instead of 10."""
 

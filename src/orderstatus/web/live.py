@@ -32,7 +32,7 @@ from orderstatus.web.storefront.status import key_for_token
 router = APIRouter(include_in_schema=False)
 
 RETRY_MS = 3000
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_SECONDS = 25.0
 """Often enough that proxies keep the connection open; also how often a page checks the
 database itself while the broker is away."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from orderstatus.web import i18n
+from orderstatus.web import i18n, labels
 
 
 def map_points(positions: list[Any], tz: str | None) -> list[dict[str, Any]]:
@@ -50,6 +50,8 @@ def create_environment() -> Environment:
     env.filters["country"] = i18n.country_name
     env.globals["languages"] = i18n.LANGUAGES
     env.globals["map_points"] = map_points
+    env.globals["status_label"] = labels.status_label
+    env.globals["step_label"] = labels.step_label
     return env
 
 
