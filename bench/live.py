@@ -1,7 +1,8 @@
 """Live status pages: many open event streams on ONE server process — its memory, and how
 soon a tracking event reaches the open pages.
 
-Starts one ``orderstatus serve`` process on a fresh database (SQLite by default), creates
+Starts one ``orderstatus serve`` process on a fresh database (PostgreSQL by default: ten
+thousand open pages is a production load, and production runs on PostgreSQL), creates
 ``--orders`` orders with one fulfilment each through the REST API and gives each fulfilment
 a first in-transit scan (not measured), then opens ``--streams`` Server-Sent Event streams
 (``GET /orders/{token}/events?v=<version>``, as a rendered page does) spread evenly over the
@@ -35,8 +36,8 @@ processes inherit it (the bench checks the server's limit in /proc/<pid>/limits)
 
 Run it from the project folder (it is not part of the test suite)::
 
-    .venv/bin/python bench/live.py                       # 10,000 streams, 1,000 orders, SQLite
-    .venv/bin/python bench/live.py --backend postgresql --streams 2000 --orders 200 --rate 100
+    .venv/bin/python bench/live.py                       # 10,000 streams, 1,000 orders
+    .venv/bin/python bench/live.py --backend sqlite --streams 2000 --orders 200 --rate 100
 
 PostgreSQL: a database ``orderstatus_bench_<random>`` is created through ``--pg-url`` and
 dropped at the end. The server, the client processes, the temporary folder and the database
@@ -851,7 +852,7 @@ def report(figures: Figures, args: argparse.Namespace) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument(
         "--pg-url",
         default=DEFAULT_PG_URL,
