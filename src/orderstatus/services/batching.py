@@ -33,19 +33,25 @@ Apply = Callable[[AsyncSession, list[Item]], Awaitable[list[Result | DomainError
 class WriteBatcher(Generic[Item, Result]):
     MAX_BATCH = 200
 
-    def __init__(self, database: Database, apply: Apply[Item, Result], *, name: str) -> None:
+    def __init__(
+        self, database: Database, apply: Apply[Item, Result], *, name: str, writers: int = 1
+    ) -> None:
         self.database = database
         self.apply = apply
         self.name = name
+        self.writers = 1 if database.is_sqlite else writers
+        """Batches in flight at once (SQLite has one writer)."""
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._runners: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
         """Write one item (in a batch with others); raises the item's DomainError."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._drain(), name=self.name)
+        if len(self._runners) < self.writers:
+            runner = asyncio.create_task(self._drain(), name=self.name)
+            self._runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
         return await future
 
     async def _drain(self) -> None:

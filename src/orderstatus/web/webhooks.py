@@ -36,7 +36,7 @@ class WebhookIntake:
         self.gazetteer = gazetteer
         self.secrets: TtlCache[tuple[str, str], tuple[int, str]] = TtlCache(SECRET_CACHE_SECONDS)
         self.batcher: WriteBatcher[Delivery, IngestResult] = WriteBatcher(
-            database, self._ingest, name="webhook-batcher"
+            database, self._ingest, name="webhook-batcher", writers=2
         )
 
     async def shop_and_secret(
