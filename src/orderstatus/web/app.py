@@ -84,11 +84,12 @@ def create_app(
     app.state.event_batcher = EventBatcher(db, gazetteer)
     app.state.webhooks = WebhookIntake(db, gazetteer)
     errors.install(app)
+    # Matched in this order: the busiest routes first (API, webhooks).
     app.include_router(api_router)
+    app.include_router(webhook_router)
     app.include_router(health_router)
     app.include_router(status_router)
     app.include_router(shop_router)
-    app.include_router(webhook_router)
     app.include_router(live_router)
     admin.install(app)
     app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
