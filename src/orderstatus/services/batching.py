@@ -48,10 +48,11 @@ class WriteBatcher(Generic[Item, Result]):
         """Write one item (in a batch with others); raises the item's DomainError."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
+        # A finished runner leaves the set only when its done-callback runs, later: count
+        # the running ones, or an item arriving in between would wait for ever.
+        self._runners = {r for r in self._runners if not r.done()}
         if len(self._runners) < self.writers:
-            runner = asyncio.create_task(self._drain(), name=self.name)
-            self._runners.add(runner)
-            runner.add_done_callback(self._runners.discard)
+            self._runners.add(asyncio.create_task(self._drain(), name=self.name))
         return await future
 
     async def _drain(self) -> None:

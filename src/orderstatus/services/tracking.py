@@ -31,8 +31,33 @@ from orderstatus.notify import outbox
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A row of tracking_events as stored (a plain record: built for every event
+    recorded, where an ORM object would cost more than writing the row)."""
+
+    id: int
+    shop_id: int
+    fulfillment_id: int
+    status: str
+    occurred_at: datetime
+    occurred_at_guessed: bool
+    received_at: datetime
+    message: str | None
+    city: str | None
+    region: str | None
+    postal_code: str | None
+    country_code: str | None
+    latitude: float | None
+    longitude: float | None
+    source: str
+    source_event_id: str | None
+    content_key: str
+    raw: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    event: TrackingEvent
+    event: StoredEvent
     created: bool
     """False when the event was a duplicate and nothing changed."""
     status: EventStatus
@@ -153,7 +178,7 @@ class _Shipment:
     rederive: bool = False
     estimated: datetime | None = None
     """The estimated delivery stored."""
-    latest_event: TrackingEvent | None = None
+    latest_event: StoredEvent | None = None
     estimate: datetime | None = None
     """A new estimated delivery reported in this batch."""
 
@@ -225,13 +250,13 @@ async def record_events(
         rows.append(_event_row(item, gazetteer))
         valid.append(index)
 
-    inserted: dict[tuple[int, str], TrackingEvent] = {}
+    inserted: dict[tuple[int, str], StoredEvent] = {}
     if rows:
         # Executed many, so the statement is compiled once whatever the batch size.
         dialect = session.get_bind().dialect.name
         created = await session.execute(_INSERT_EVENTS[dialect], rows)
         for columns in created.mappings():
-            stored_event = TrackingEvent(**columns)
+            stored_event = StoredEvent(**columns)
             inserted[(stored_event.fulfillment_id, stored_event.content_key)] = stored_event
 
     duplicates: list[int] = []
@@ -409,23 +434,22 @@ async def _save(
 
 async def _stored_duplicates(
     session: AsyncSession, wanted: list[tuple[EventItem, str]]
-) -> list[TrackingEvent]:
+) -> list[StoredEvent]:
     """The stored events that repeated items duplicate (by id or by content), in one query."""
     if not wanted:
         return []
     fulfillment_ids = {item.fulfillment_id for item, _key in wanted}
     keys = {key for _item, key in wanted}
     external = {item.data.external_id for item, _key in wanted if item.data.external_id}
-    condition: ColumnElement[bool] = TrackingEvent.content_key.in_(keys)
+    condition: ColumnElement[bool] = _EVENTS.c.content_key.in_(keys)
     if external:
-        condition = or_(condition, TrackingEvent.source_event_id.in_(external))
-    candidates = (
-        await session.scalars(
-            select(TrackingEvent)
-            .where(TrackingEvent.fulfillment_id.in_(fulfillment_ids), condition)
-            .order_by(TrackingEvent.id)
-        )
-    ).all()
+        condition = or_(condition, _EVENTS.c.source_event_id.in_(external))
+    rows = await session.execute(
+        select(_EVENTS)
+        .where(_EVENTS.c.fulfillment_id.in_(fulfillment_ids), condition)
+        .order_by(_EVENTS.c.id)
+    )
+    candidates = [StoredEvent(**columns) for columns in rows.mappings()]
     found = []
     for item, key in wanted:
         match = next(

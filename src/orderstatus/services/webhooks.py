@@ -6,9 +6,9 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.carriers.geocode import Gazetteer
@@ -76,37 +76,63 @@ class _Live(NamedTuple):
     carrier_code: str | None
 
 
-_LIVE_BY_NUMBER = select(
-    Fulfillment.id, Fulfillment.shop_id, Fulfillment.tracking_number, Fulfillment.carrier_code
-).where(
-    Fulfillment.tracking_number.in_(bindparam("numbers", expanding=True)),
-    Fulfillment.shop_id.in_(bindparam("shops", expanding=True)),
-    Fulfillment.cancelled_at.is_(None),
-)
-_KNOWN_IDS = select(
-    TrackingEvent.fulfillment_id, TrackingEvent.source, TrackingEvent.source_event_id
-).where(
-    TrackingEvent.fulfillment_id.in_(bindparam("fulfillments", expanding=True)),
-    TrackingEvent.source_event_id.in_(bindparam("ids", expanding=True)),
+class _Matches(NamedTuple):
+    shipments: dict[tuple[int, str], list[_Live]]
+    """Live fulfilments by (shop, tracking number)."""
+    known: set[tuple[int, str, str]]
+    """(fulfilment, source, sender id) of the events of theirs already stored."""
+
+
+_EVENTS = cast(Table, TrackingEvent.__table__)
+_SHIPMENTS = cast(Table, Fulfillment.__table__)
+# One statement finds the shipments of every tracking number in a batch of webhooks and
+# the events of theirs already stored (webhooks repeat the whole history each time, so
+# most of what they carry is known): a row per known event, or one for a shipment
+# without any.
+_MATCH = (
+    select(
+        _SHIPMENTS.c.id,
+        _SHIPMENTS.c.shop_id,
+        _SHIPMENTS.c.tracking_number,
+        _SHIPMENTS.c.carrier_code,
+        _EVENTS.c.source,
+        _EVENTS.c.source_event_id,
+    )
+    .outerjoin(
+        _EVENTS,
+        (_EVENTS.c.fulfillment_id == _SHIPMENTS.c.id)
+        & _EVENTS.c.source_event_id.in_(bindparam("ids", expanding=True)),
+    )
+    .where(
+        _SHIPMENTS.c.tracking_number.in_(bindparam("numbers", expanding=True)),
+        _SHIPMENTS.c.shop_id.in_(bindparam("shops", expanding=True)),
+        _SHIPMENTS.c.cancelled_at.is_(None),
+    )
 )
 
 
-async def _matching(
-    session: AsyncSession, deliveries: list[Delivery]
-) -> dict[tuple[int, str], list[_Live]]:
-    """Live fulfilments by (shop, tracking number), for every number of the deliveries."""
+async def _matching(session: AsyncSession, deliveries: list[Delivery]) -> _Matches:
+    found = _Matches({}, set())
     numbers = {normalize_tracking_number(u.tracking_number) for d in deliveries for u in d.updates}
-    found: dict[tuple[int, str], list[_Live]] = {}
     if not numbers:
         return found
+    ids = {e.external_id for d in deliveries for u in d.updates for e in u.events}
     rows = await session.execute(
-        _LIVE_BY_NUMBER,
-        {"numbers": sorted(numbers), "shops": sorted({d.shop_id for d in deliveries})},
+        _MATCH,
+        {
+            "numbers": sorted(numbers),
+            "shops": sorted({d.shop_id for d in deliveries}),
+            "ids": sorted(i for i in ids if i) or [""],
+        },
     )
+    seen: set[int] = set()
     for row in rows:
-        found.setdefault((row.shop_id, row.tracking_number), []).append(
-            _Live(row.id, row.carrier_code)
-        )
+        if row.id not in seen:
+            seen.add(row.id)
+            live = _Live(row.id, row.carrier_code)
+            found.shipments.setdefault((row.shop_id, row.tracking_number), []).append(live)
+        if row.source_event_id is not None:
+            found.known.add((row.id, row.source, row.source_event_id))
     return found
 
 
@@ -115,19 +141,6 @@ def _targets(rows: list[_Live], update_: TrackingUpdate) -> list[int]:
     if len(rows) > 1 and update_.carrier:
         rows = [r for r in rows if r.carrier_code == update_.carrier] or rows
     return [r.id for r in rows]
-
-
-async def _known(session: AsyncSession, items: list[EventItem]) -> set[tuple[int, str, str]]:
-    """The items' (shipment, source, sender id) already stored: webhooks repeat the
-    whole history each time, so most of what they carry is known."""
-    ids = {i.data.external_id for i in items if i.data.external_id}
-    if not ids:
-        return set()
-    rows = await session.execute(
-        _KNOWN_IDS,
-        {"fulfillments": sorted({i.fulfillment_id for i in items}), "ids": sorted(ids)},
-    )
-    return {(r.fulfillment_id, r.source, r.source_event_id) for r in rows}
 
 
 async def ingest_many(
@@ -145,7 +158,7 @@ async def ingest_many(
     for index, delivery in enumerate(deliveries):
         for update_ in delivery.updates:
             number = normalize_tracking_number(update_.tracking_number)
-            targets = _targets(matches.get((delivery.shop_id, number), []), update_)
+            targets = _targets(matches.shipments.get((delivery.shop_id, number), []), update_)
             if not targets:
                 log.info(
                     "webhook %s: no fulfilment with tracking number %s",
@@ -162,7 +175,7 @@ async def ingest_many(
                     owners.append(index)
                 if update_.estimated_delivery is not None:
                     estimates[fulfillment_id] = update_.estimated_delivery
-    known = await _known(session, candidates)
+    known = matches.known
     fresh: list[EventItem] = []
     fresh_owners: list[int] = []
     for item, owner in zip(candidates, owners, strict=True):

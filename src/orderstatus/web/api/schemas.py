@@ -12,6 +12,7 @@ from orderstatus.db.models import Fulfillment, LineItem, Order, TrackingEvent
 from orderstatus.domain.money import format_amount
 from orderstatus.domain.statuses import EventStatus, headline, headline_text
 from orderstatus.services.orders import fulfilled_quantities, live_fulfillments
+from orderstatus.services.tracking import StoredEvent
 
 
 class ErrorBody(BaseModel):
@@ -206,7 +207,7 @@ def order_out(order: Order, *, base_url: str) -> OrderOut:
     )
 
 
-def event_out(event: TrackingEvent) -> EventOut:
+def event_out(event: TrackingEvent | StoredEvent) -> EventOut:
     has_place = any(
         v is not None
         for v in (event.city, event.region, event.postal_code, event.country_code, event.latitude)
