@@ -48,8 +48,8 @@ class WriteBatcher(Generic[Item, Result]):
         """Write one item (in a batch with others); raises the item's DomainError."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        # A finished runner leaves the set only when its done-callback runs, later: count
-        # the running ones, or an item arriving in between would wait for ever.
+        # Count only runners still running: one that has just ended will not look at
+        # the queue again, and an item counted against it would wait for ever.
         self._runners = {r for r in self._runners if not r.done()}
         if len(self._runners) < self.writers:
             self._runners.add(asyncio.create_task(self._drain(), name=self.name))
