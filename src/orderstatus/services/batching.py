@@ -101,8 +101,8 @@ class EventBatcher(WriteBatcher[EventItem, RecordedEvent]):
         self.gazetteer = gazetteer
 
     async def record(self, item: EventItem) -> RecordedEvent:
-        if self.gazetteer is not None and not self.gazetteer.loaded:
-            await self.gazetteer.load()  # once per process, before the first event
+        if self.gazetteer is not None:
+            await self.gazetteer.load()  # read once per process; at once afterwards
         return await self.submit(item)
 
     async def _record(

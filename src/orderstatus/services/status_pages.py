@@ -74,11 +74,7 @@ async def page_key_by_id(session: AsyncSession, *, order_id: int) -> PageKey | N
     return PageKey(*row) if row else None
 
 
-def shop_data(shop: Shop, base_url: str) -> ShopData:
-    return _shop_data(shop, base_url)
-
-
-def _shop_data(shop: Any, base_url: str) -> ShopData:
+def shop_data(shop: Shop | Any, base_url: str) -> ShopData:
     """From a Shop or a row of the shops table."""
     return ShopData(
         handle=shop.handle,
@@ -204,7 +200,7 @@ async def load_page(
     shop = parts.shops.get(shop_key) if parts else None
     if shop is None:
         row = (await session.execute(_PAGE_SHOP, {"shop_id": order.shop_id})).one()
-        shop = _shop_data(row, base_url)
+        shop = shop_data(row, base_url)
         if parts and shop_version is not None and row.version == shop_version:
             parts.keep_shop(shop_key, shop)
     items = parts.items.get(order_id) if parts else None

@@ -55,8 +55,7 @@ class WebhookIntake:
         self.secrets.clear()
 
     async def record(self, delivery: Delivery) -> IngestResult:
-        if not self.gazetteer.loaded:
-            await self.gazetteer.load()  # once per process, before the first webhook
+        await self.gazetteer.load()  # read once per process; at once afterwards
         return await self.batcher.submit(delivery)
 
     async def _ingest(
