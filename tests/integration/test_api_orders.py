@@ -198,3 +198,8 @@ async def test_openapi_describes_the_api(app_http: Any) -> None:
     spec = (await app_http.get("/api/openapi.json")).json()
     assert "/api/v1/fulfillments/{fulfillment_id}/events" in spec["paths"]
     assert "OrderInput" in spec["components"]["schemas"]
+    webhook = spec["paths"]["/webhooks/{source}/{handle}"]["post"]
+    assert webhook["responses"]["401"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorOut"
+    }
+    assert "ErrorOut" in spec["components"]["schemas"]

@@ -146,6 +146,10 @@ async def test_no_secret_unknown_shop_or_source(api: ShopClient) -> None:
     response = await api.http.post("/webhooks/easypost/no-such-shop", content=body)
     assert response.status_code == 404
     assert (await api.http.post("/webhooks/pigeon/acme", content=body)).status_code == 404
+    wrong_method = await api.http.get("/webhooks/easypost/acme")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,7 @@ from orderstatus.web.middleware import BodySizeLimit
 from orderstatus.web.pages import Pages
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
-from orderstatus.web.webhooks import WebhookIntake
-from orderstatus.web.webhooks import router as webhook_router
+from orderstatus.web.webhooks import WebhookIntake, WebhookLane, document
 
 
 def create_app(
@@ -84,9 +83,8 @@ def create_app(
     app.state.event_batcher = EventBatcher(db, gazetteer)
     app.state.webhooks = WebhookIntake(db, gazetteer)
     errors.install(app)
-    # Matched in this order: the busiest routes first (API, webhooks).
+    # Matched in this order: the busiest routes first (the API; webhooks never get here).
     app.include_router(api_router)
-    app.include_router(webhook_router)
     app.include_router(health_router)
     app.include_router(status_router)
     app.include_router(shop_router)
@@ -94,7 +92,9 @@ def create_app(
     admin.install(app)
     app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
-    app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)
+    app.add_middleware(WebhookLane, intake=app.state.webhooks)
+    app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
+    document(app)
     return app
 
 

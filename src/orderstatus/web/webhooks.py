@@ -1,10 +1,22 @@
-"""Carrier webhooks: /webhooks/{source}/{shop handle}."""
+"""Carrier webhooks: ``POST /webhooks/{source}/{shop handle}``.
+
+Carriers send these in bursts of thousands, so they skip the framework: :class:`WebhookLane`
+answers them straight from ASGI (no routing, dependency solving or validation of the
+request), and the OpenAPI description gets the route from :func:`document`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.carriers.sources import PayloadError, SignatureError, SignedRequest, registry
@@ -16,8 +28,9 @@ from orderstatus.services.webhooks import Delivery, IngestResult
 from orderstatus.web.deps import TtlCache
 from orderstatus.web.errors import error_response
 
-router = APIRouter(tags=["webhooks"])
 SOURCES = registry()
+PATH = "/webhooks/{source}/{handle}"
+_PREFIX = "/webhooks/"
 
 SECRET_CACHE_SECONDS = 10.0
 
@@ -54,9 +67,44 @@ class WebhookIntake:
     def forget(self) -> None:
         self.secrets.clear()
 
-    async def record(self, delivery: Delivery) -> IngestResult:
+    async def receive(self, source: str, handle: str, signed: SignedRequest) -> Response:
+        """Authenticate, parse and record one webhook; the answer for its sender."""
+        module = SOURCES.get(source)
+        if module is None:
+            return error_response(404, "not_found", f"unknown source; use one of {sorted(SOURCES)}")
+        shop_id, secret = await self.shop_and_secret(handle, source)
+        if shop_id is None:
+            return error_response(404, "not_found", "no such shop")
+        if secret is None:
+            return error_response(401, "unauthorized", f"no {source} webhook secret is set up")
+        try:
+            try:
+                module.verify(signed, secret)
+            except SignatureError:
+                # The secret may have been changed since it was kept: check the stored one.
+                stored_shop, stored_secret = await self.shop_and_secret(handle, source, fresh=True)
+                if stored_shop is None or stored_secret is None or stored_secret == secret:
+                    raise
+                module.verify(signed, stored_secret)
+                shop_id = stored_shop
+        except SignatureError as exc:
+            return error_response(401, "bad_signature", str(exc))
+        try:
+            updates = module.parse(signed.body)
+        except PayloadError as exc:
+            return error_response(400, "malformed", str(exc))
         await self.gazetteer.load()  # read once per process; at once afterwards
-        return await self.batcher.submit(delivery)
+        try:
+            result = await self.batcher.submit(Delivery(shop_id, source, updates))
+        except DomainError as exc:
+            return error_response(exc.status_code, exc.code, exc.message, exc.fields)
+        return JSONResponse(
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "unmatched": result.unmatched,
+            }
+        )
 
     async def _ingest(
         self, session: AsyncSession, deliveries: list[Delivery]
@@ -64,49 +112,117 @@ class WebhookIntake:
         return await webhooks.ingest_many(session, deliveries, self.gazetteer)
 
 
-@router.post(
-    "/webhooks/{source}/{handle}",
-    summary="Receive a tracking webhook",
-    description="Point EasyPost, Shippo, AfterShip or your own system (source `custom`) here. "
-    "Bad signature: 401; malformed body: 400; an unknown tracking number is acknowledged.",
-)
-async def receive(source: str, handle: str, request: Request) -> Response:
-    module = SOURCES.get(source)
-    if module is None:
-        return error_response(404, "not_found", f"unknown source; use one of {sorted(SOURCES)}")
-    intake: WebhookIntake = request.app.state.webhooks
-    body = await request.body()
-    shop_id, secret = await intake.shop_and_secret(handle, source)
-    if shop_id is None:
-        return error_response(404, "not_found", "no such shop")
-    if secret is None:
-        return error_response(401, "unauthorized", f"no {source} webhook secret is set up")
-    signed = SignedRequest(
-        body=body,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query_params),
-    )
-    try:
-        try:
-            module.verify(signed, secret)
-        except SignatureError:
-            # The secret may have been changed since it was kept: check the stored one.
-            stored_shop, stored_secret = await intake.shop_and_secret(handle, source, fresh=True)
-            if stored_shop is None or stored_secret is None or stored_secret == secret:
-                raise
-            module.verify(signed, stored_secret)
-            shop_id = stored_shop
-    except SignatureError as exc:
-        return error_response(401, "bad_signature", str(exc))
-    try:
-        updates = module.parse(body)
-    except PayloadError as exc:
-        return error_response(400, "malformed", str(exc))
-    result = await intake.record(Delivery(shop_id, source, updates))
-    return JSONResponse(
-        {
-            "accepted": result.accepted,
-            "duplicates": result.duplicates,
-            "unmatched": result.unmatched,
-        }
-    )
+class WebhookLane:
+    """ASGI middleware that answers ``POST /webhooks/{source}/{handle}`` itself and hands
+    every other request on. Install it inside the body size limit."""
+
+    def __init__(self, app: ASGIApp, intake: WebhookIntake) -> None:
+        self.app = app
+        self.intake = intake
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts = _webhook_path(scope)
+        if parts is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            response: Response = error_response(
+                405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
+            )
+        else:
+            try:
+                body = await _body(receive)
+            except HTTPException as exc:  # the body size limit
+                response = error_response(exc.status_code, "payload_too_large", exc.detail)
+            else:
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+                query = dict(parse_qsl(scope["query_string"].decode("latin-1"), True))
+                signed = SignedRequest(body=body, headers=headers, query=query)
+                response = await self.intake.receive(parts[0], parts[1], signed)
+        await response(scope, receive, send)
+
+
+def _webhook_path(scope: Scope) -> tuple[str, str] | None:
+    """(source, handle) of a webhook request, or None for any other request."""
+    if scope["type"] != "http" or not scope["path"].startswith(_PREFIX):
+        return None
+    parts = scope["path"][len(_PREFIX) :].split("/")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        return None
+    return parts[0], parts[1]
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+
+
+def document(app: FastAPI) -> None:
+    """Add the webhook route, which :class:`WebhookLane` serves, to the app's OpenAPI (its
+    error shape is the API's ``ErrorOut``)."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = build()
+        spec["paths"].setdefault(PATH, _OPERATION)
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_OPERATION: dict[str, Any] = {
+    "post": {
+        "tags": ["webhooks"],
+        "summary": "Receive a tracking webhook",
+        "description": "Point EasyPost, Shippo, AfterShip or your own system (source `custom`) "
+        "here. The body and its signature are the source's own (see the README). Bad "
+        "signature: 401; malformed body: 400; an unknown tracking number is acknowledged.",
+        "operationId": "receive_webhook",
+        "parameters": [
+            {
+                "name": "source",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": sorted(SOURCES)},
+            },
+            {
+                "name": "handle",
+                "in": "path",
+                "required": True,
+                "description": "The shop's handle",
+                "schema": {"type": "string"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "responses": {
+            "200": {
+                "description": "Recorded; unknown tracking numbers are acknowledged and listed",
+                "content": {
+                    "application/json": {"schema": TypeAdapter(IngestResult).json_schema()}
+                },
+            },
+            "400": _error("The body is not what this source sends; the message says why"),
+            "401": _error("No secret is set up for this source, or the signature is wrong"),
+            "404": _error("No such shop or source"),
+            "405": _error("Only POST"),
+            "413": _error("The body is larger than 1 MiB"),
+        },
+    }
+}
