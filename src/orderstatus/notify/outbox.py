@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from orderstatus.db.models import Fulfillment, Notification, Order, Shop
+from orderstatus.db.statements import dialect_of, in_list, insert, per_dialect
 from orderstatus.domain.notifications import (
     SHIPMENT_KINDS,
     Contacts,
@@ -47,12 +48,13 @@ def preferences(kinds_off: Iterable[str] | None, sms_confirmation_with_email: bo
 
 
 _NOTIFICATIONS = cast(Table, Notification.__table__)
-_INSERT = {
-    name: dialect.insert(_NOTIFICATIONS)
-    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    .returning(_NOTIFICATIONS.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_INSERT = per_dialect(
+    lambda dialect: (
+        insert(_NOTIFICATIONS, dialect)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_NOTIFICATIONS.c.id)
+    )
+)
 
 
 def _rows(
@@ -86,7 +88,7 @@ async def _insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> int
     """Insert outbox rows (a repeat of a queued message is skipped); how many were new."""
     if not rows:
         return 0
-    inserted = await session.execute(_INSERT[session.get_bind().dialect.name], rows)
+    inserted = await session.execute(_INSERT[dialect_of(session)], rows)
     return len(inserted.all())
 
 
@@ -173,24 +175,28 @@ class _ShipmentMessage:
     cause: dict[str, Any] | None = None
 
 
-_SHIPMENT_CONTACTS = (
-    select(
-        Fulfillment.id,
-        Fulfillment.shop_id,
-        Fulfillment.order_id,
-        Fulfillment.created_at,
-        Fulfillment.notify_customer,
-        Fulfillment.cancelled_at,
-        Order.email,
-        Order.phone,
-        Order.update_email,
-        Shop.notification_kinds_off,
-        Shop.sms_confirmation_with_email,
+def _contacts_statement(dialect: str) -> Executable:
+    return (
+        select(
+            Fulfillment.id,
+            Fulfillment.shop_id,
+            Fulfillment.order_id,
+            Fulfillment.created_at,
+            Fulfillment.notify_customer,
+            Fulfillment.cancelled_at,
+            Order.email,
+            Order.phone,
+            Order.update_email,
+            Shop.notification_kinds_off,
+            Shop.sms_confirmation_with_email,
+        )
+        .join(Order, Order.id == Fulfillment.order_id)
+        .join(Shop, Shop.id == Fulfillment.shop_id)
+        .where(in_list(cast(ColumnElement[Any], Fulfillment.id), "ids", dialect))
     )
-    .join(Order, Order.id == Fulfillment.order_id)
-    .join(Shop, Shop.id == Fulfillment.shop_id)
-    .where(Fulfillment.id.in_(bindparam("ids", expanding=True)))
-)
+
+
+_SHIPMENT_CONTACTS = per_dialect(_contacts_statement)
 
 
 async def _shipment_messages(session: AsyncSession, wanted: Sequence[_ShipmentMessage]) -> int:
@@ -200,7 +206,8 @@ async def _shipment_messages(session: AsyncSession, wanted: Sequence[_ShipmentMe
     found = {
         row.id: row
         for row in await session.execute(
-            _SHIPMENT_CONTACTS, {"ids": sorted({w.fulfillment_id for w in wanted})}
+            _SHIPMENT_CONTACTS[dialect_of(session)],
+            {"ids": sorted({w.fulfillment_id for w in wanted})},
         )
     }
     rows: list[dict[str, Any]] = []

@@ -11,12 +11,13 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from orderstatus.carriers.geocode import Gazetteer, Place
 from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Fulfillment, Order, TrackingEvent
+from orderstatus.db.statements import dialect_of, in_list, insert, per_dialect
 from orderstatus.domain.errors import Conflict, DomainError, NotFound
 from orderstatus.domain.inputs import TrackingEventInput
 from orderstatus.domain.statuses import (
@@ -87,33 +88,33 @@ _SHIPMENTS = cast(Table, Fulfillment.__table__)
 _ORDERS = cast(Table, Order.__table__)
 
 # The statements of the hot path are built once: building one costs more than running it.
-_INSERT_EVENTS = {
-    name: dialect.insert(_EVENTS).on_conflict_do_nothing().returning(*_EVENTS.c)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
-_LOCK = (
-    select(
-        _SHIPMENTS.c.id,
-        _SHIPMENTS.c.shop_id,
-        _SHIPMENTS.c.status,
-        _SHIPMENTS.c.last_event_at,
-        _SHIPMENTS.c.last_event_status,
-        _SHIPMENTS.c.cancelled_at,
-        _SHIPMENTS.c.order_id,
-        _SHIPMENTS.c.estimated_delivery,
-        _ORDERS.c.version,
-    )
-    .join(_ORDERS, _ORDERS.c.id == _SHIPMENTS.c.order_id)
-    .where(
-        _SHIPMENTS.c.order_id.in_(
-            select(_SHIPMENTS.c.order_id).where(
-                _SHIPMENTS.c.id.in_(bindparam("ids", expanding=True))
-            )
-        )
-    )
-    .order_by(_SHIPMENTS.c.id)
-    .with_for_update()
+_INSERT_EVENTS = per_dialect(
+    lambda dialect: insert(_EVENTS, dialect).on_conflict_do_nothing().returning(*_EVENTS.c)
 )
+
+
+def _lock_statement(dialect: str) -> Executable:
+    shipment_ids = in_list(_SHIPMENTS.c.id, "ids", dialect)
+    return (
+        select(
+            _SHIPMENTS.c.id,
+            _SHIPMENTS.c.shop_id,
+            _SHIPMENTS.c.status,
+            _SHIPMENTS.c.last_event_at,
+            _SHIPMENTS.c.last_event_status,
+            _SHIPMENTS.c.cancelled_at,
+            _SHIPMENTS.c.order_id,
+            _SHIPMENTS.c.estimated_delivery,
+            _ORDERS.c.version,
+        )
+        .join(_ORDERS, _ORDERS.c.id == _SHIPMENTS.c.order_id)
+        .where(_SHIPMENTS.c.order_id.in_(select(_SHIPMENTS.c.order_id).where(shipment_ids)))
+        .order_by(_SHIPMENTS.c.id)
+        .with_for_update()
+    )
+
+
+_LOCK = per_dialect(_lock_statement)
 _ESTIMATE = bindparam("b_estimate", type_=_SHIPMENTS.c.estimated_delivery.type)
 _SAVE_SHIPMENT = (
     update(_SHIPMENTS)
@@ -253,8 +254,7 @@ async def record_events(
     inserted: dict[tuple[int, str], StoredEvent] = {}
     if rows:
         # Executed many, so the statement is compiled once whatever the batch size.
-        dialect = session.get_bind().dialect.name
-        created = await session.execute(_INSERT_EVENTS[dialect], rows)
+        created = await session.execute(_INSERT_EVENTS[dialect_of(session)], rows)
         for columns in created.mappings():
             stored_event = StoredEvent(**columns)
             inserted[(stored_event.fulfillment_id, stored_event.content_key)] = stored_event
@@ -307,7 +307,8 @@ async def _lock(
 ) -> tuple[dict[int, _Shipment], dict[int, int]]:
     """Lock every shipment of the orders concerned (in id order, so two writers never
     wait on each other in a circle); their state, and each order's page version."""
-    rows = (await session.execute(_LOCK, {"ids": sorted(fulfillment_ids)})).all()
+    statement = _LOCK[dialect_of(session)]
+    rows = (await session.execute(statement, {"ids": sorted(fulfillment_ids)})).all()
     shipments: dict[int, _Shipment] = {}
     orders: dict[int, int] = {}
     for row in rows:

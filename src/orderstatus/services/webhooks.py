@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.carriers.sources import TrackingUpdate
 from orderstatus.db.models import Fulfillment, Shop, TrackingEvent, WebhookSecret
+from orderstatus.db.statements import dialect_of, in_list, per_dialect
 from orderstatus.domain.errors import DomainError
 from orderstatus.domain.inputs import normalize_tracking_number
 from orderstatus.services.tracking import EventItem, record_events
@@ -85,30 +87,36 @@ class _Matches(NamedTuple):
 
 _EVENTS = cast(Table, TrackingEvent.__table__)
 _SHIPMENTS = cast(Table, Fulfillment.__table__)
+
+
 # One statement finds the shipments of every tracking number in a batch of webhooks and
 # the events of theirs already stored (webhooks repeat the whole history each time, so
 # most of what they carry is known): a row per known event, or one for a shipment
 # without any.
-_MATCH = (
-    select(
-        _SHIPMENTS.c.id,
-        _SHIPMENTS.c.shop_id,
-        _SHIPMENTS.c.tracking_number,
-        _SHIPMENTS.c.carrier_code,
-        _EVENTS.c.source,
-        _EVENTS.c.source_event_id,
+def _match_statement(dialect: str) -> Executable:
+    return (
+        select(
+            _SHIPMENTS.c.id,
+            _SHIPMENTS.c.shop_id,
+            _SHIPMENTS.c.tracking_number,
+            _SHIPMENTS.c.carrier_code,
+            _EVENTS.c.source,
+            _EVENTS.c.source_event_id,
+        )
+        .outerjoin(
+            _EVENTS,
+            (_EVENTS.c.fulfillment_id == _SHIPMENTS.c.id)
+            & in_list(_EVENTS.c.source_event_id, "ids", dialect),
+        )
+        .where(
+            in_list(_SHIPMENTS.c.tracking_number, "numbers", dialect),
+            in_list(_SHIPMENTS.c.shop_id, "shops", dialect),
+            _SHIPMENTS.c.cancelled_at.is_(None),
+        )
     )
-    .outerjoin(
-        _EVENTS,
-        (_EVENTS.c.fulfillment_id == _SHIPMENTS.c.id)
-        & _EVENTS.c.source_event_id.in_(bindparam("ids", expanding=True)),
-    )
-    .where(
-        _SHIPMENTS.c.tracking_number.in_(bindparam("numbers", expanding=True)),
-        _SHIPMENTS.c.shop_id.in_(bindparam("shops", expanding=True)),
-        _SHIPMENTS.c.cancelled_at.is_(None),
-    )
-)
+
+
+_MATCH = per_dialect(_match_statement)
 
 
 async def _matching(session: AsyncSession, deliveries: list[Delivery]) -> _Matches:
@@ -118,7 +126,7 @@ async def _matching(session: AsyncSession, deliveries: list[Delivery]) -> _Match
         return found
     ids = {e.external_id for d in deliveries for u in d.updates for e in u.events}
     rows = await session.execute(
-        _MATCH,
+        _MATCH[dialect_of(session)],
         {
             "numbers": sorted(numbers),
             "shops": sorted({d.shop_id for d in deliveries}),
