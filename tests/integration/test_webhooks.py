@@ -311,6 +311,27 @@ async def test_webhooks_arriving_together_each_get_their_own_answer(
         assert current["status"] == "in_transit" and len(current["events"]) == 3
 
 
+async def test_a_bad_new_event_refuses_its_whole_delivery_and_only_that(
+    api: ShopClient, database: Database
+) -> None:
+    """Events are validated when they are new: one bad event refuses its webhook (nothing
+    of it is kept), while a webhook written in the same transaction is recorded."""
+    await secrets_for_all(database, api.shop_id)
+    bad_one, good_one = await shipment(api, "1ZBAD00001"), await shipment(api, "1ZGOOD0001")
+    bad = json.loads(samples.custom("1ZBAD00001", samples.JOURNEY_HOME[:3]))
+    bad["events"][2]["location"] = {"city": "Oslo", "latitude": 59.9}  # no longitude
+    good = samples.custom("1ZGOOD0001", samples.JOURNEY_HOME[:3])
+    refused, recorded = await asyncio.gather(
+        post(api.http, "custom", json.dumps(bad).encode()), post(api.http, "custom", good)
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "malformed"
+    assert "latitude and longitude" in refused.json()["error"]["message"]
+    assert recorded.json() == {"accepted": 3, "duplicates": 0, "unmatched": []}
+    assert (await status(api, bad_one["order_id"]))["events"] == []
+    assert len((await status(api, good_one["order_id"]))["events"]) == 3
+
+
 async def test_a_new_estimate_alone_moves_the_page(api: ShopClient, database: Database) -> None:
     await secrets_for_all(database, api.shop_id)
     fulfillment = await shipment(api, "1ZLATER001")

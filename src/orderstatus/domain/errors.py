@@ -15,6 +15,13 @@ class DomainError(Exception):
         self.fields = fields
 
 
+class Malformed(DomainError):
+    """A body that is not what its sender's format says (a webhook's, say)."""
+
+    status_code = 400
+    code = "malformed"
+
+
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from orderstatus.carriers.geocode import Gazetteer
-from orderstatus.carriers.sources import TrackingUpdate
+from orderstatus.carriers.sources import PayloadError, TrackingUpdate
 from orderstatus.db.models import Fulfillment, Shop, TrackingEvent, WebhookSecret
 from orderstatus.db.statements import dialect_of, in_list, per_dialect
-from orderstatus.domain.errors import DomainError
+from orderstatus.domain.errors import DomainError, Malformed
 from orderstatus.domain.inputs import normalize_tracking_number
 from orderstatus.services.tracking import EventItem, record_events
 
@@ -156,54 +156,74 @@ async def ingest_many(
 ) -> list[IngestResult | DomainError]:
     """Record every event of every delivery, in the caller's transaction, with a handful
     of statements for any number of webhooks. An unknown tracking number is noted, not
-    an error, so that the sender does not retry it for ever."""
+    an error, so that the sender does not retry it for ever. A delivery with a new event
+    that is not valid is that delivery's :class:`Malformed` error (nothing of it is
+    recorded); events already stored are not validated again."""
     matches = await _matching(session, deliveries)
-    results = [IngestResult() for _ in deliveries]
+    results: list[IngestResult | DomainError] = []
     owners: list[int] = []
-    """Which delivery each candidate event came from."""
-    candidates: list[EventItem] = []
+    """Which delivery each new event came from."""
+    fresh: list[EventItem] = []
     estimates: dict[int, datetime] = {}
     for index, delivery in enumerate(deliveries):
-        for update_ in delivery.updates:
-            number = normalize_tracking_number(update_.tracking_number)
-            targets = _targets(matches.shipments.get((delivery.shop_id, number), []), update_)
-            if not targets:
-                log.info(
-                    "webhook %s: no fulfilment with tracking number %s",
-                    delivery.source,
-                    update_.tracking_number,
-                )
-                results[index].unmatched.append(update_.tracking_number)
-                continue
-            for fulfillment_id in targets:
-                for event in update_.events:
-                    candidates.append(
-                        EventItem(delivery.shop_id, fulfillment_id, event, delivery.source)
-                    )
-                    owners.append(index)
-                if update_.estimated_delivery is not None:
-                    estimates[fulfillment_id] = update_.estimated_delivery
-    known = matches.known
-    fresh: list[EventItem] = []
-    fresh_owners: list[int] = []
-    for item, owner in zip(candidates, owners, strict=True):
-        if (item.fulfillment_id, item.source, item.data.external_id) in known:
-            results[owner].duplicates += 1
-        else:
-            fresh.append(item)
-            fresh_owners.append(owner)
+        result = IngestResult()
+        try:
+            items, reported = _new_events(delivery, matches, result)
+        except PayloadError as exc:
+            results.append(Malformed(str(exc)))  # nothing of it is recorded
+            continue
+        results.append(result)
+        fresh += items
+        owners += [index] * len(items)
+        estimates |= reported
     if fresh or estimates:
         recorded = await record_events(
             session=session, items=fresh, gazetteer=gazetteer, estimates=estimates
         )
-        for outcome, owner in zip(recorded, fresh_owners, strict=True):
+        for outcome, owner in zip(recorded, owners, strict=True):
+            counts = results[owner]
+            assert isinstance(counts, IngestResult)
             if isinstance(outcome, DomainError):
                 continue  # a cancelled shipment: acknowledged, nothing to record
             if outcome.created:
-                results[owner].accepted += 1
+                counts.accepted += 1
             else:
-                results[owner].duplicates += 1
-    return list(results)
+                counts.duplicates += 1
+    return results
+
+
+def _new_events(
+    delivery: Delivery, matches: _Matches, result: IngestResult
+) -> tuple[list[EventItem], dict[int, datetime]]:
+    """The events of a delivery not stored yet (validated), and the estimates it reports;
+    counts its known events and unknown numbers in ``result``. Raises PayloadError for
+    an event that is not valid, unless it is stored already."""
+    items: list[EventItem] = []
+    estimates: dict[int, datetime] = {}
+    for update_ in delivery.updates:
+        number = normalize_tracking_number(update_.tracking_number)
+        targets = _targets(matches.shipments.get((delivery.shop_id, number), []), update_)
+        if not targets:
+            for reported in update_.events:
+                reported.validated()  # so that a sender still testing hears what is wrong
+            log.info(
+                "webhook %s: no fulfilment with tracking number %s",
+                delivery.source,
+                update_.tracking_number,
+            )
+            result.unmatched.append(update_.tracking_number)
+            continue
+        for fulfillment_id in targets:
+            for reported in update_.events:
+                external_id = reported.external_id
+                if external_id and (fulfillment_id, delivery.source, external_id) in matches.known:
+                    result.duplicates += 1
+                    continue
+                data = reported.validated()
+                items.append(EventItem(delivery.shop_id, fulfillment_id, data, delivery.source))
+            if update_.estimated_delivery is not None:
+                estimates[fulfillment_id] = update_.estimated_delivery
+    return items, estimates
 
 
 async def ingest(
@@ -214,7 +234,8 @@ async def ingest(
     updates: list[TrackingUpdate],
     gazetteer: Gazetteer | None = None,
 ) -> IngestResult:
-    """One webhook's updates (:func:`ingest_many` for one delivery)."""
+    """One webhook's updates (:func:`ingest_many` for one delivery); raises Malformed."""
     [result] = await ingest_many(session, [Delivery(shop_id, source, updates)], gazetteer)
-    assert isinstance(result, IngestResult)
+    if isinstance(result, DomainError):
+        raise result
     return result

@@ -40,13 +40,42 @@ class SignedRequest:
     query: Mapping[str, str] = field(default_factory=dict)
 
 
+class ReportedEvent:
+    """One event as a source reported it: its id at once, validated when first needed.
+
+    A webhook repeats the shipment's whole history, and most of it was recorded before:
+    only the events that turn out to be new are validated (:meth:`validated`)."""
+
+    __slots__ = ("_valid", "fields")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+        self._valid: TrackingEventInput | None = None
+
+    @property
+    def external_id(self) -> str | None:
+        value = self.fields.get("external_id")
+        return value if isinstance(value, str) and value else None
+
+    def validated(self) -> TrackingEventInput:
+        """The event, or a PayloadError that names what was wrong."""
+        if self._valid is None:
+            try:
+                self._valid = TrackingEventInput.model_validate(self.fields)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise PayloadError(f"event {where}: {first['msg']}") from None
+        return self._valid
+
+
 @dataclass(frozen=True, slots=True)
 class TrackingUpdate:
     """What one webhook says about one shipment."""
 
     tracking_number: str
     carrier: str | None
-    events: list[TrackingEventInput]
+    events: list[ReportedEvent]
     estimated_delivery: datetime | None = None
 
 
@@ -66,14 +95,9 @@ def require(mapping: Any, key: str, where: str) -> Any:
     return mapping[key]
 
 
-def event(**fields: Any) -> TrackingEventInput:
-    """A validated event, or a PayloadError that names what was wrong."""
-    try:
-        return TrackingEventInput.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PayloadError(f"event {where}: {first['msg']}") from None
+def event(**fields: Any) -> ReportedEvent:
+    """An event with our fields (those of ``TrackingEventInput``), validated when needed."""
+    return ReportedEvent(fields)
 
 
 def parse_time(value: Any, where: str) -> datetime | None:
