@@ -244,6 +244,7 @@ def test_redis_stopped_and_started_again_the_page_recovers(
         pytest.skip("Redis restart test: redis-server is not installed")
     port = free_port()
     own = f"redis://127.0.0.1:{port}/0"
+    started: list[subprocess.Popen[bytes]] = []
 
     def start_redis() -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
@@ -260,6 +261,7 @@ def test_redis_stopped_and_started_again_the_page_recovers(
             ],
             stdout=subprocess.DEVNULL,
         )
+        started.append(process)
         for _ in range(100):
             try:
                 import socket
@@ -282,7 +284,9 @@ def test_redis_stopped_and_started_again_the_page_recovers(
             redis.wait(10)
             asyncio.run(_through_an_outage(one, key, start_redis))
     finally:
-        redis.terminate()
+        for process in started:  # the first and the one started again
+            process.terminate()
+            process.wait(10)
 
 
 async def _through_an_outage(base: str, key: str, start_redis: Any) -> None:
