@@ -32,3 +32,34 @@ async def test_every_item_is_answered_whenever_it_arrives(database: Database) ->
     for i, answer in enumerate(answers):
         assert isinstance(answer, NotFound) if i % 2 else answer == i * 10
     assert len(batches) < 10 + 40
+
+
+async def test_a_second_writer_starts_only_for_a_backlog(database: Database) -> None:
+    if database.is_sqlite:
+        return  # SQLite has one writer
+    in_flight: list[int] = []
+    most = 0
+    sizes: list[int] = []
+
+    async def apply(_session: AsyncSession, items: list[int]) -> list[int | DomainError]:
+        nonlocal most
+        in_flight.append(len(items))
+        most = max(most, len(in_flight))
+        sizes.append(len(items))
+        await asyncio.sleep(0.05)
+        in_flight.pop()
+        return list(items)
+
+    batcher: WriteBatcher[int, int] = WriteBatcher(database, apply, name="test", writers=2)
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0.01)  # the first batch is being written
+    few = WriteBatcher.FURTHER_WRITER_AT - 1
+    assert await asyncio.gather(first, *(batcher.submit(i) for i in range(1, few + 1))) == list(
+        range(few + 1)
+    )
+    assert most == 1 and sizes == [1, few]  # they waited for the running writer
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0.01)
+    many = list(range(1, 3 * WriteBatcher.FURTHER_WRITER_AT))
+    assert await asyncio.gather(first, *(batcher.submit(i) for i in many)) == [0, *many]
+    assert most == 2  # a backlog: a second writer took some
