@@ -366,7 +366,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--orders",
         type=positive(int),
-        default=3_000,
+        default=6_000,
         help="orders (trackers) to set up; each takes 6 to 11 webhooks before it is delivered",
     )
     return parser.parse_args(argv)
