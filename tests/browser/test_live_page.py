@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def test_an_open_page_updates_within_a_second_without_reloading(
         headers=auth,
         json={
             "status": "delivered",
-            "occurred_at": "2026-11-26T07:45:00+01:00",
+            "occurred_at": datetime.now(UTC).isoformat(timespec="seconds"),  # newer than the demo's
             "message": "Handed to the recipient",
             "location": {"city": "ÅLESUND", "country_code": "NO"},
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def test_the_marker_moves_to_the_city_of_a_new_event(
         headers=auth,
         json={
             "status": "in_transit",
-            "occurred_at": "2026-11-26T06:00:00+01:00",
+            "occurred_at": datetime.now(UTC).isoformat(timespec="seconds"),  # newer than the demo's
             "message": "Arrived at terminal",
             "location": {"city": "TROMSØ", "country_code": "NO"},
         },
