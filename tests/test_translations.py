@@ -7,8 +7,10 @@ place in the source. Run scripts/translations.sh, translate the new entries, and
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,10 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 
+from orderstatus.domain.statuses import EventStatus
+from orderstatus.domain.view import EventView
 from orderstatus.web import i18n
-from orderstatus.web.templating import create_environment
+from orderstatus.web.templating import create_environment, map_points
 
 ROOT = Path(__file__).resolve().parents[1]
 BABEL_CFG = ROOT / "babel.cfg"
@@ -210,3 +214,62 @@ def test_norwegian_in_templates() -> None:
     assert template.render(number="#1001", n=3) == (
         "Bestilling #1001 | Vis 3 tidligere oppdateringer"
     )
+
+
+@pytest.mark.usefixtures("restore_locale")
+def test_cached_timeline_entries_follow_the_language() -> None:
+    env = create_environment()
+    entry = env.from_string("{{ event(e, 'Europe/Oslo') }}")
+    scan = EventView(
+        id=1,
+        status=EventStatus.DELIVERED,
+        occurred_at=datetime(2026, 3, 3, 13, 5, tzinfo=UTC),
+        message="Left at <door>",
+        city="Oslo",
+        region=None,
+        country_code="NO",
+        latitude=None,
+        longitude=None,
+    )
+    i18n.activate("en")
+    english = entry.render(e=scan)
+    i18n.activate("nb")
+    norwegian = entry.render(e=scan)
+    assert "Delivered" in english and "Norway" in english
+    assert "Levert" in norwegian and "Norge" in norwegian
+    assert "Left at &lt;door&gt;" in norwegian  # cached, and still escaped
+    i18n.activate("en")
+    assert entry.render(e=scan) == english
+
+
+@pytest.mark.usefixtures("restore_locale")
+def test_plural_with_its_own_number_and_escaped_values() -> None:
+    env = create_environment()
+    i18n.activate("en")
+    template = env.from_string(
+        '{{ ngettext("%(num)d of %(total)d shipment delivered", '
+        '"%(num)d of %(total)d shipments delivered", total, total=total, num=done) }} | '
+        '{{ _("Thank you, %(name)s!", name=name) }}'
+    )
+    assert template.render(total=2, done=1, name="<b>Kari</b>") == (
+        "1 of 2 shipments delivered | Thank you, &lt;b&gt;Kari&lt;/b&gt;!"
+    )
+
+
+def test_map_points_are_json_that_cannot_close_the_script() -> None:
+    spot = EventView(
+        id=1,
+        status=EventStatus.IN_TRANSIT,
+        occurred_at=datetime(2026, 3, 3, 13, 5, tzinfo=UTC),
+        message=None,
+        city="</script><script>alert(1)",
+        region=None,
+        country_code=None,
+        latitude=59.91,
+        longitude=10.75,
+    )
+    text = str(map_points([spot, spot], "UTC"))
+    assert "</script>" not in text
+    [first, second] = json.loads(text)
+    assert first == second
+    assert first["lat"] == 59.91 and first["label"].startswith("</script><script>alert(1) · ")
