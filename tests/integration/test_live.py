@@ -141,12 +141,31 @@ async def test_heartbeats_keep_the_connection_open(
     order = await create_order(api.http)
     token = order["status_page_url"].rsplit("/", 1)[1]
     async with serving(settings, database) as (url, app):
-        app.state.live.heartbeat = 0.2  # type: ignore[attr-defined]
+        app.state.live.broker.hub.heartbeat = 0.2  # type: ignore[attr-defined]
         async with httpx.AsyncClient(base_url=url, timeout=10) as browser:
             stream, context = await open_stream(browser, f"/orders/{token}/events?v=99")
             await stream.next_event()
             assert (await stream.next_event(timeout=2))["comment"] == "ping"
             await context.__aexit__(None, None, None)
+
+
+async def test_a_closed_page_stops_listening(
+    api: ShopClient, settings: Settings, database: Database
+) -> None:
+    order = await create_order(api.http)
+    token = order["status_page_url"].rsplit("/", 1)[1]
+    async with serving(settings, database) as (url, app):
+        hub = app.state.live.broker.hub  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(base_url=url, timeout=10) as browser:
+            stream, context = await open_stream(browser, f"/orders/{token}/events?v=0")
+            await stream.next_update()
+            assert hub.streams == 1
+            await context.__aexit__(None, None, None)
+        for _ in range(100):  # the server hears of the closed connection
+            if hub.streams == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert hub.streams == 0
 
 
 async def test_unknown_tokens_have_no_stream(base: str) -> None:

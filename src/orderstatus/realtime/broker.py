@@ -53,7 +53,7 @@ class LocalBroker:
         return None
 
     async def stop(self) -> None:
-        return None
+        await self.hub.stop()
 
     async def publish(self, changed: dict[int, int]) -> None:
         for order_id, version in changed.items():
@@ -104,6 +104,7 @@ class RedisBroker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        await self.hub.stop()
         await self._client.aclose()
 
     async def publish(self, changed: dict[int, int]) -> None:

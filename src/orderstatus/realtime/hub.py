@@ -1,30 +1,43 @@
 """Fan-out inside one process: the pages open here wait on the orders they show.
 
-A subscriber holds no queue, only a wake-up flag: what it sends next is the order's
-latest version, so a burst of changes costs one render, and ten thousand idle pages
-cost ten thousand small objects.
+A subscriber holds no queue, only a callback: what it sends next is the order's latest
+version, so a burst of changes costs one render, and ten thousand idle pages cost ten
+thousand small objects.
+
+Nothing waits per subscriber between changes (no future, no timer re-armed on every
+update; one ticker beats every heartbeat): with ten thousand pages open, whatever each
+update left alive until the next would be what the garbage collector walks in its young
+generation, pausing every page while it does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 
+HEARTBEAT_SECONDS = 25.0
+"""Often enough that proxies keep a stream open; also how often a page checks the
+database itself while the broker is away."""
+HEARTBEAT_SLOTS = 25
+"""Streams are spread over this many slots, and the ticker beats one slot at a time, so
+that heartbeats do not all fall in the same moment."""
+
+
+Listener = Callable[[bool], None]
+"""Called (in the event loop) when an order a listener follows may have changed;
+``True`` when it is the listener's heartbeat instead."""
+
 
 class Subscription:
-    __slots__ = ("_hub", "beaten", "order_id", "wake")
+    __slots__ = ("_hub", "_listener", "_slot", "order_id")
 
-    def __init__(self, hub: Hub, order_id: int) -> None:
+    def __init__(self, hub: Hub, order_id: int, slot: int, listener: Listener) -> None:
         self._hub = hub
+        self._slot = slot
+        self._listener = listener
         self.order_id = order_id
-        self.wake = asyncio.Event()
-        self.beaten = False
-        """Woken by its heartbeat timer rather than by news."""
-
-    def beat(self) -> None:
-        self.beaten = True
-        self.wake.set()
 
     def latest(self) -> int:
         return self._hub.latest.get(self.order_id, 0)
@@ -36,17 +49,30 @@ class Subscription:
 class Hub:
     def __init__(self) -> None:
         self._subscribers: defaultdict[int, set[Subscription]] = defaultdict(set)
+        self._slots: list[set[Subscription]] = [set() for _ in range(HEARTBEAT_SLOTS)]
+        self._next_slot = 0
+        self._ticker: asyncio.Task[None] | None = None
+        self.heartbeat = HEARTBEAT_SECONDS
+        """Seconds between two heartbeats of a stream."""
         self.latest: dict[int, int] = {}
         """The newest page version heard of per watched order."""
         self.listeners: list[Callable[[int, int], None]] = []
         """Told of every change heard, watched or not (caches of page versions)."""
 
-    def subscribe(self, order_id: int) -> Subscription:
-        subscription = Subscription(self, order_id)
+    def subscribe(self, order_id: int, listener: Listener) -> Subscription:
+        """Call ``listener`` on changes of an order, and on its heartbeat (in a running
+        event loop; the listener must not block)."""
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % HEARTBEAT_SLOTS
+        subscription = Subscription(self, order_id, slot, listener)
         self._subscribers[order_id].add(subscription)
+        self._slots[slot].add(subscription)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="heartbeats")
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:
+        self._slots[subscription._slot].discard(subscription)
         watchers = self._subscribers.get(subscription.order_id)
         if watchers is None:
             return
@@ -54,6 +80,15 @@ class Hub:
         if not watchers:
             del self._subscribers[subscription.order_id]
             self.latest.pop(subscription.order_id, None)
+
+    async def _tick(self) -> None:
+        """Beat one slot after another while anyone listens."""
+        slot = 0
+        while self._subscribers:
+            await asyncio.sleep(self.heartbeat / HEARTBEAT_SLOTS)
+            for subscription in list(self._slots[slot]):
+                subscription._listener(True)
+            slot = (slot + 1) % HEARTBEAT_SLOTS
 
     def changed(self, order_id: int, version: int) -> None:
         """An order's page moved to ``version``: wake whoever shows it here."""
@@ -64,14 +99,22 @@ class Hub:
             return
         if version > self.latest.get(order_id, 0):
             self.latest[order_id] = version
-        for subscription in watchers:
-            subscription.wake.set()
+        for subscription in list(watchers):
+            subscription._listener(False)
 
     def wake_all(self) -> None:
         """Let every page check for itself (after the broker was away for a while)."""
-        for watchers in self._subscribers.values():
-            for subscription in watchers:
-                subscription.wake.set()
+        for watchers in list(self._subscribers.values()):
+            for subscription in list(watchers):
+                subscription._listener(False)
+
+    async def stop(self) -> None:
+        """Stop the heartbeats (the process is shutting down)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
 
     @property
     def streams(self) -> int:

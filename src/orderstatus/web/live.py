@@ -12,29 +12,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from orderstatus.db.engine import Database
 from orderstatus.domain.view import Viewer, build_view
 from orderstatus.realtime.broker import Broker
+from orderstatus.realtime.hub import Subscription
 from orderstatus.services import status_pages
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web import i18n
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.pages import PageCache, Pages, PagesDep
 from orderstatus.web.security import OWNER_COOKIE, order_path
+from orderstatus.web.sse import PING, EventStream
 from orderstatus.web.storefront.status import key_for_token
 
 router = APIRouter(include_in_schema=False)
-
-RETRY_MS = 3000
-HEARTBEAT_SECONDS = 25.0
-"""Often enough that proxies keep the connection open; also how often a page checks the
-database itself while the broker is away."""
 
 
 class Live:
@@ -47,12 +43,14 @@ class Live:
         self._messages = PageCache(size=8192)
         self._loaded: dict[int, tuple[tuple[int, int], asyncio.Future[Any]]] = {}
         """Per order: the versions (order, shop) last read, and the reading."""
-        self.heartbeat = HEARTBEAT_SECONDS
         self._building: dict[tuple[Any, ...], asyncio.Future[str]] = {}
         self._parts = status_pages.PageParts()
 
-    async def message(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
-        cache_key = (key.order_id, key.order_version, key.shop_version, viewer, locale, base_path)
+    async def message(
+        self, key: PageKey, version: int, viewer: Viewer, locale: str, base_path: str
+    ) -> str:
+        """The stream message for the page of ``key`` at ``version``."""
+        cache_key = (key.order_id, version, key.shop_version, viewer, locale, base_path)
         cached = self._messages.get(cache_key)
         if cached is not None:
             return cached
@@ -62,6 +60,8 @@ class Live:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._building[cache_key] = future
         try:
+            if version != key.order_version:
+                key = dataclasses.replace(key, order_version=version)
             text = await self._build(key, viewer, locale, base_path)
             self._messages.put(cache_key, text)
             future.set_result(text)
@@ -119,42 +119,43 @@ class Live:
         async with self.database.read() as session:
             return await status_pages.page_key_by_id(session, order_id=key.order_id)
 
-    async def events(
-        self, key: PageKey, viewer: Viewer, locale: str, base_path: str, seen: int
-    ) -> AsyncIterator[str]:
-        subscription = self.broker.hub.subscribe(key.order_id)
-        try:
-            yield f"retry: {RETRY_MS}\n\n"
-            if key.order_version > seen:
-                yield await self.message(key, viewer, locale, base_path)
-                seen = key.order_version
-            loop = asyncio.get_running_loop()
-            while True:
-                # A timer per stream, not a task per wait: ten thousand idle streams
-                # cost ten thousand timer entries.
-                timer = loop.call_later(self.heartbeat, subscription.beat)
-                try:
-                    await subscription.wake.wait()
-                finally:
-                    timer.cancel()
-                subscription.wake.clear()
-                beat, subscription.beaten = subscription.beaten, False
-                latest = subscription.latest()
-                if latest <= seen and (not beat or not self.broker.healthy):
-                    # Told to look (the broker is back) or the broker is away: ask the
-                    # database what the page's version is now.
-                    fresh = await self.current_key(key)
-                    if fresh is None:
-                        return
-                    key, latest = fresh, fresh.order_version
-                if latest > seen:
-                    key = dataclasses.replace(key, order_version=latest)
-                    yield await self.message(key, viewer, locale, base_path)
-                    seen = latest
-                elif beat:
-                    yield ": ping\n\n"
-        finally:
-            subscription.close()
+
+class PageStream(EventStream):
+    """A status page's stream: the page's changed parts whenever its version moves on."""
+
+    def __init__(
+        self, live: Live, key: PageKey, viewer: Viewer, locale: str, base_path: str, seen: int
+    ) -> None:
+        super().__init__(live.broker.hub, key.order_id, {"Referrer-Policy": "no-referrer"})
+        self.live = live
+        self.key = key
+        self.viewer = viewer
+        self.locale = locale
+        self.base_path = base_path
+        self.seen = seen
+
+    async def opening(self) -> str | None:
+        return await self._send_from(self.key.order_version)
+
+    async def update(self, subscription: Subscription, beat: bool) -> str | None:
+        latest = subscription.latest()
+        if latest <= self.seen and (not beat or not self.live.broker.healthy):
+            # Told to look (the broker is back) or the broker is away: ask the database
+            # what the page's version is now.
+            fresh = await self.live.current_key(self.key)
+            if fresh is None:
+                self.ended = True
+                return None
+            self.key, latest = fresh, fresh.order_version
+        message = await self._send_from(latest)
+        return PING if message is None and beat else message
+
+    async def _send_from(self, version: int) -> str | None:
+        """The message for ``version`` if the page does not show it yet."""
+        if version <= self.seen:
+            return None
+        self.seen = version
+        return await self.live.message(self.key, version, self.viewer, self.locale, self.base_path)
 
 
 async def get_live(request: Request) -> Live:
@@ -177,15 +178,7 @@ def _seen(request: Request) -> int:
 def _stream(request: Request, live: Live, key: PageKey, viewer: Viewer, base_path: str) -> Response:
     locale = live.pages.locale(request, order=key.locale, shop=key.shop_locale)
     i18n.activate(locale)
-    return StreamingResponse(
-        live.events(key, viewer, locale, base_path, _seen(request)),
-        media_type="text/event-stream",
-        headers={
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return PageStream(live, key, viewer, locale, base_path, _seen(request))
 
 
 @router.get("/orders/{token}/events")

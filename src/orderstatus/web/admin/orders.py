@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +12,6 @@ from fastapi.responses import (
     JSONResponse,
     PlainTextResponse,
     Response,
-    StreamingResponse,
 )
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -34,6 +31,7 @@ from orderstatus.domain.admin import (
 from orderstatus.domain.errors import Conflict, Invalid
 from orderstatus.domain.inputs import FulfillmentInput, FulfillmentItemInput, TrackingEventInput
 from orderstatus.domain.notifications import RESENDABLE
+from orderstatus.realtime.hub import Hub, Subscription
 from orderstatus.services import admin_orders, fulfillments, notifications
 from orderstatus.services.orders import fulfilled_quantities, load_order
 from orderstatus.services.staff import Staff
@@ -56,6 +54,7 @@ from orderstatus.web.admin.session import StaffDep
 from orderstatus.web.deps import DatabaseDep, GazetteerDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
+from orderstatus.web.sse import PING, EventStream
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -723,31 +722,27 @@ async def order_events(
     if version is None:
         return PlainTextResponse("not found", status_code=404)
     seen = request.query_params.get("v", "")
-    live = request.app.state.live
-    return StreamingResponse(
-        _changes(live, order_id, int(seen) if seen.isdigit() else 0, version),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    hub = request.app.state.live.broker.hub
+    return OrderChanges(hub, order_id, int(seen) if seen.isdigit() else 0, version)
 
 
-async def _changes(live: Any, order_id: int, seen: int, current: int) -> AsyncIterator[str]:
-    subscription = live.broker.hub.subscribe(order_id)
-    try:
-        yield "retry: 3000\n\n"
-        if current > seen:
-            yield f"id: {current}\nevent: changed\ndata: {current}\n\n"
-            seen = current
-        while True:
-            try:
-                await asyncio.wait_for(subscription.wake.wait(), live.heartbeat)
-            except TimeoutError:
-                yield ": ping\n\n"
-                continue
-            subscription.wake.clear()
-            latest = subscription.latest()
-            if latest > seen:
-                seen = latest
-                yield f"id: {latest}\nevent: changed\ndata: {latest}\n\n"
-    finally:
-        subscription.close()
+class OrderChanges(EventStream):
+    """The order's new version whenever it moves on; the page fetches what changed."""
+
+    def __init__(self, hub: Hub, order_id: int, seen: int, current: int) -> None:
+        super().__init__(hub, order_id, {})
+        self.seen = seen
+        self.current = current
+
+    async def opening(self) -> str | None:
+        return self._changed(self.current)
+
+    async def update(self, subscription: Subscription, beat: bool) -> str | None:
+        message = self._changed(subscription.latest())
+        return PING if message is None and beat else message
+
+    def _changed(self, version: int) -> str | None:
+        if version <= self.seen:
+            return None
+        self.seen = version
+        return f"id: {version}\nevent: changed\ndata: {version}\n\n"
