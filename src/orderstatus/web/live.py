@@ -27,7 +27,7 @@ from orderstatus.web import i18n
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.pages import PageCache, Pages, PagesDep
 from orderstatus.web.security import OWNER_COOKIE, order_path
-from orderstatus.web.sse import PING, EventStream
+from orderstatus.web.sse import EventStream
 from orderstatus.web.storefront.status import key_for_token
 
 router = APIRouter(include_in_schema=False)
@@ -147,8 +147,7 @@ class PageStream(EventStream):
                 self.ended = True
                 return None
             self.key, latest = fresh, fresh.order_version
-        message = await self._send_from(latest)
-        return PING if message is None and beat else message
+        return await self._send_from(latest)
 
     async def _send_from(self, version: int) -> str | None:
         """The message for ``version`` if the page does not show it yet."""

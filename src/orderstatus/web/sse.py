@@ -50,8 +50,8 @@ class EventStream(Response):
         raise NotImplementedError
 
     async def update(self, subscription: Subscription, beat: bool) -> str | None:
-        """What to send on a wake-up (``beat``: the heartbeat woke it), or None; sets
-        :attr:`ended` to close the stream."""
+        """What to send on a wake-up (``beat``: the heartbeat woke it), or None (then a
+        heartbeat sends a ping); sets :attr:`ended` to close the stream."""
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,8 +110,8 @@ class EventStream(Response):
                 if self.ended:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     self._finish()
-                elif text is not None:
-                    await self._write(send, text)
+                elif text is not None or beat:
+                    await self._write(send, PING if text is None else text)
         except Exception as exc:
             self._finish(exc)  # the stream fails (and is logged) as a whole
         finally:

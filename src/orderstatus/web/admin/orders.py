@@ -54,7 +54,7 @@ from orderstatus.web.admin.session import StaffDep
 from orderstatus.web.deps import DatabaseDep, GazetteerDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
-from orderstatus.web.sse import PING, EventStream
+from orderstatus.web.sse import EventStream
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -738,8 +738,7 @@ class OrderChanges(EventStream):
         return self._changed(self.current)
 
     async def update(self, subscription: Subscription, beat: bool) -> str | None:
-        message = self._changed(subscription.latest())
-        return PING if message is None and beat else message
+        return self._changed(subscription.latest())
 
     def _changed(self, version: int) -> str | None:
         if version <= self.seen:
