@@ -65,10 +65,6 @@ class RecordedEvent:
     previous_status: EventStatus
     order_id: int
 
-    @property
-    def status_changed(self) -> bool:
-        return self.status is not self.previous_status
-
 
 def content_key(occurred_at: datetime, data: TrackingEventInput) -> str:
     """Identity of an event's content, so the same report from two senders counts once."""
