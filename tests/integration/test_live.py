@@ -16,6 +16,7 @@ import pytest
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
+from orderstatus.services import status_pages
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order, fulfil
 from tests.integration.live_server import serving
@@ -166,6 +167,34 @@ async def test_a_closed_page_stops_listening(
                 break
             await asyncio.sleep(0.02)
         assert hub.streams == 0
+
+
+async def test_pages_told_to_look_share_one_read_per_order(
+    api: ShopClient, settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = await create_order(api.http)
+    token = order["status_page_url"].rsplit("/", 1)[1]
+    reads: list[int] = []
+    real = status_pages.page_key_by_id
+
+    async def counted(session: Any, *, order_id: int) -> Any:
+        reads.append(order_id)
+        return await real(session, order_id=order_id)
+
+    monkeypatch.setattr(status_pages, "page_key_by_id", counted)
+    async with serving(settings, database) as (url, app):
+        hub = app.state.live.broker.hub  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(base_url=url, timeout=10) as browser:
+            opened = [await open_stream(browser, f"/orders/{token}/events?v=0") for _ in range(5)]
+            for stream, _context in opened:
+                await stream.next_update()
+            hub.wake_all()  # as when the broker comes back: every page checks
+            for stream, _context in opened:
+                with pytest.raises(TimeoutError):  # nothing changed, nothing sent
+                    await stream.next_update(timeout=0.3)
+            assert reads == [order["id"]]
+            for _stream, context in opened:
+                await context.__aexit__(None, None, None)
 
 
 async def test_unknown_tokens_have_no_stream(base: str) -> None:

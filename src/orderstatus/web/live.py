@@ -44,6 +44,7 @@ class Live:
         self._loaded: dict[int, tuple[tuple[int, int], asyncio.Future[Any]]] = {}
         """Per order: the versions (order, shop) last read, and the reading."""
         self._building: dict[tuple[Any, ...], asyncio.Future[str]] = {}
+        self._checking: dict[int, asyncio.Future[PageKey | None]] = {}
         self._parts = status_pages.PageParts()
 
     async def message(
@@ -116,8 +117,18 @@ class Live:
         return f"id: {key.order_version}\nevent: update\ndata: {data_line}\n\n"
 
     async def current_key(self, key: PageKey) -> PageKey | None:
+        """The page's key now, from the database. Streams that ask at the same time (every
+        open page, when the broker comes back) share one read per order."""
+        reading = self._checking.get(key.order_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._current_key(key.order_id))
+            self._checking[key.order_id] = reading
+            reading.add_done_callback(lambda _: self._checking.pop(key.order_id, None))
+        return await asyncio.shield(reading)
+
+    async def _current_key(self, order_id: int) -> PageKey | None:
         async with self.database.read() as session:
-            return await status_pages.page_key_by_id(session, order_id=key.order_id)
+            return await status_pages.page_key_by_id(session, order_id=order_id)
 
 
 class PageStream(EventStream):
