@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
+from orderstatus.realtime.hub import Hub
 from orderstatus.services import status_pages
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order, fulfil
@@ -136,44 +138,51 @@ async def test_resuming_with_last_event_id_sends_only_what_was_missed(
         await context.__aexit__(None, None, None)
 
 
-async def test_heartbeats_keep_the_connection_open(
-    api: ShopClient, settings: Settings, database: Database
-) -> None:
-    order = await create_order(api.http)
-    token = order["status_page_url"].rsplit("/", 1)[1]
-    async with serving(settings, database) as (url, app):
-        app.state.live.broker.hub.heartbeat = 0.2  # type: ignore[attr-defined]
-        async with httpx.AsyncClient(base_url=url, timeout=10) as browser:
-            stream, context = await open_stream(browser, f"/orders/{token}/events?v=99")
-            await stream.next_event()
-            assert (await stream.next_event(timeout=2))["comment"] == "ping"
-            await context.__aexit__(None, None, None)
+@dataclass
+class OnePage:
+    order: dict[str, Any]
+    token: str
+    hub: Hub
+    browser: httpx.AsyncClient
 
 
-async def test_a_closed_page_stops_listening(
+@pytest.fixture
+async def one_page(
     api: ShopClient, settings: Settings, database: Database
-) -> None:
+) -> AsyncIterator[OnePage]:
+    """An order's page served over HTTP, its server's hub, and a browser."""
     order = await create_order(api.http)
     token = order["status_page_url"].rsplit("/", 1)[1]
-    async with serving(settings, database) as (url, app):
-        hub = app.state.live.broker.hub  # type: ignore[attr-defined]
-        async with httpx.AsyncClient(base_url=url, timeout=10) as browser:
-            stream, context = await open_stream(browser, f"/orders/{token}/events?v=0")
-            await stream.next_update()
-            assert hub.streams == 1
-            await context.__aexit__(None, None, None)
-        for _ in range(100):  # the server hears of the closed connection
-            if hub.streams == 0:
-                break
-            await asyncio.sleep(0.02)
-        assert hub.streams == 0
+    async with (
+        serving(settings, database) as (url, app),
+        httpx.AsyncClient(base_url=url, timeout=10) as browser,
+    ):
+        yield OnePage(order, token, app.state.live.broker.hub, browser)  # type: ignore[attr-defined]
+
+
+async def test_heartbeats_keep_the_connection_open(one_page: OnePage) -> None:
+    one_page.hub.heartbeat = 0.2
+    stream, context = await open_stream(one_page.browser, f"/orders/{one_page.token}/events?v=99")
+    await stream.next_event()
+    assert (await stream.next_event(timeout=2))["comment"] == "ping"
+    await context.__aexit__(None, None, None)
+
+
+async def test_a_closed_page_stops_listening(one_page: OnePage) -> None:
+    stream, context = await open_stream(one_page.browser, f"/orders/{one_page.token}/events?v=0")
+    await stream.next_update()
+    assert one_page.hub.streams == 1
+    await context.__aexit__(None, None, None)
+    for _ in range(100):  # the server hears of the closed connection
+        if one_page.hub.streams == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert one_page.hub.streams == 0
 
 
 async def test_pages_told_to_look_share_one_read_per_order(
-    api: ShopClient, settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+    one_page: OnePage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    order = await create_order(api.http)
-    token = order["status_page_url"].rsplit("/", 1)[1]
     reads: list[int] = []
     real = status_pages.page_key_by_id
 
@@ -182,19 +191,17 @@ async def test_pages_told_to_look_share_one_read_per_order(
         return await real(session, order_id=order_id)
 
     monkeypatch.setattr(status_pages, "page_key_by_id", counted)
-    async with serving(settings, database) as (url, app):
-        hub = app.state.live.broker.hub  # type: ignore[attr-defined]
-        async with httpx.AsyncClient(base_url=url, timeout=10) as browser:
-            opened = [await open_stream(browser, f"/orders/{token}/events?v=0") for _ in range(5)]
-            for stream, _context in opened:
-                await stream.next_update()
-            hub.wake_all()  # as when the broker comes back: every page checks
-            for stream, _context in opened:
-                with pytest.raises(TimeoutError):  # nothing changed, nothing sent
-                    await stream.next_update(timeout=0.3)
-            assert reads == [order["id"]]
-            for _stream, context in opened:
-                await context.__aexit__(None, None, None)
+    path = f"/orders/{one_page.token}/events?v=0"
+    opened = [await open_stream(one_page.browser, path) for _ in range(5)]
+    for stream, _context in opened:
+        await stream.next_update()
+    one_page.hub.wake_all()  # as when the broker comes back: every page checks
+    for stream, _context in opened:
+        with pytest.raises(TimeoutError):  # nothing changed, nothing sent
+            await stream.next_update(timeout=0.3)
+    assert reads == [one_page.order["id"]]
+    for _stream, context in opened:
+        await context.__aexit__(None, None, None)
 
 
 async def test_unknown_tokens_have_no_stream(base: str) -> None:
