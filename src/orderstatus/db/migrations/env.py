@@ -19,15 +19,39 @@ def _url() -> str:
     return str(url) if url else Settings.from_env().database_url
 
 
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """Set outside any transaction (SQLite ignores the pragma inside one), on the driver's
+    connection so that SQLAlchemy does not begin one first."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
 def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    """On SQLite an altered table is rebuilt and the old copy dropped; with foreign keys
+    on, that drop would cascade to every row that refers to it (a shop's orders), so they
+    are off while migrating and checked before the commit."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _sqlite_foreign_keys(connection, on=False)
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows without their parent: {broken}")
+    finally:
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=True)
 
 
 async def _online() -> None:
