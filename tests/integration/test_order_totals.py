@@ -179,7 +179,7 @@ async def test_the_page_says_taxes_are_included_and_never_adds_them(
     assert "Tax " not in summary
     norwegian = summary_of(await open_as_owner(owner, order, "nb"))
     assert norwegian.startswith(
-        "Delsum 747,00 kr Frakt 99,00 kr Rabatt -100,00 kr Totalt 746,00 kr "
+        "Delsum 747,00 kr Frakt 99,00 kr Rabatt \u2212100,00 kr Totalt 746,00 kr "
         "Inkludert 149,20 kr i mva."
     )
     assert "Mva. " not in norwegian

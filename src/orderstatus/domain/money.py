@@ -101,11 +101,17 @@ def format_money(amount: Decimal, currency: str, locale: Locale) -> str:
     """The amount as CLDR writes money in the locale: "NOK 1,788.00" in English,
     "1 788,00 kr" in Norwegian, "$1,788.00" for dollars in English.
 
-    Babel applies the locale's pattern but not CLDR's currency spacing (the same in every
-    locale): a no-break space goes between digits and a currency symbol that ends, on
-    the digits' side, in a letter ("NOK1,788.00" would otherwise read as one word).
+    Babel applies the locale's pattern but neither its minus sign nor CLDR's currency
+    spacing (the same in every locale): a no-break space goes between digits and a
+    currency symbol that ends, on the digits' side, in a letter ("NOK1,788.00" would
+    otherwise read as one word).
     """
     text = format_currency(amount, currency, locale=locale)
+    minus = locale.number_symbols.get("latn", {}).get("minusSign", "-")
+    if amount < 0 and minus != "-":
+        # The "-" of a pattern stands for the locale's minus sign (U+2212 in Norwegian),
+        # which Babel leaves as it is.
+        text = text.replace("-", minus, 1)
     symbol = get_currency_symbol(currency, locale=locale)
     at = text.find(symbol) if symbol else -1
     if at < 0:
