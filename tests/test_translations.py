@@ -22,6 +22,7 @@ from babel.messages.pofile import read_po
 
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.domain.view import EventView
+from orderstatus.notify.templates import Renderer
 from orderstatus.web import i18n
 from orderstatus.web.templating import create_environment, map_points
 
@@ -90,19 +91,25 @@ def test_babel_cfg_parses_templates_like_the_page_environment() -> None:
     methods = dict(method_map)
     assert "python" in methods.values()
     assert "jinja2" in methods.values()
-    [jinja_pattern] = [pattern for pattern, method in method_map if method == "jinja2"]
-    options = options_map[jinja_pattern]
+    patterns = [pattern for pattern, method in method_map if method == "jinja2"]
+    # The pages' templates, and the e-mail layout that every language shares.
+    assert len(patterns) == 2
+    envs = {
+        patterns[0]: create_environment(),
+        patterns[1]: Renderer()._html,
+    }
+    for pattern, env in envs.items():
+        options = options_map[pattern]
 
-    def flag(name: str) -> bool:
-        return options.get(name, "false").lower() in {"1", "on", "yes", "true"}
+        def flag(name: str, options: dict[str, str] = options) -> bool:
+            return options.get(name, "false").lower() in {"1", "on", "yes", "true"}
 
-    env = create_environment()
-    assert "jinja2.ext.i18n" in {e.strip() for e in options.get("extensions", "").split(",")}
-    assert "jinja2.ext.InternationalizationExtension" in env.extensions
-    assert flag("newstyle_gettext") is bool(getattr(env, "newstyle_gettext", False))
-    assert flag("trim_blocks") is env.trim_blocks
-    assert flag("lstrip_blocks") is env.lstrip_blocks
-    assert flag("keep_trailing_newline") is env.keep_trailing_newline
+        assert "jinja2.ext.i18n" in {e.strip() for e in options.get("extensions", "").split(",")}
+        assert "jinja2.ext.InternationalizationExtension" in env.extensions
+        assert flag("newstyle_gettext") is bool(getattr(env, "newstyle_gettext", False))
+        assert flag("trim_blocks") is env.trim_blocks
+        assert flag("lstrip_blocks") is env.lstrip_blocks
+        assert flag("keep_trailing_newline") is env.keep_trailing_newline
 
 
 def test_extraction_finds_strings_in_every_kind_of_source(extracted: Catalog) -> None:

@@ -27,7 +27,9 @@ async def test_create_order_returns_it_with_item_ids_and_the_status_page(api: Sh
     assert order["totals"] == {
         "subtotal": "747.00",
         "shipping": "0.00",
+        "discount": "0.00",
         "tax": "0.00",
+        "taxes_included": False,
         "total": "747.00",
     }
     assert order["fulfillment_status"] == "unfulfilled"

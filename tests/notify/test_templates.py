@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib import resources
 
 import pytest
 
 from orderstatus.domain.notifications import Kind, sms_length
 from orderstatus.notify import context as ctx
 from orderstatus.notify.templates import (
+    LANGUAGES,
     Renderer,
     TemplateError,
     TemplateSource,
     default_source,
     language_of,
 )
+from orderstatus.web import i18n
 
 BASE = "https://status.example.com"
 SHOP = ctx.ShopFacts(
@@ -51,6 +54,27 @@ def test_norwegian_reads_norwegian() -> None:
     assert email.subject == "Oppdatering om bestillingen din #1001"
     assert "Transportøren prøvde å levere" in email.text
     assert "Se bestillingen din" in email.html and 'lang="nb"' in email.html
+
+
+def test_one_layout_serves_every_language_through_the_catalog() -> None:
+    folder = resources.files("orderstatus.notify") / "default_templates"
+    copies = [f"{lang}/{name}" for lang in LANGUAGES for name in ("layout.html", "layout.txt")]
+    assert not [c for c in copies if (folder / c).is_file()], "a layout copied per language"
+    for language in LANGUAGES:
+        values = ctx.sample(Kind.ORDER_CONFIRMATION, language, shop=SHOP, base_url=BASE)
+        email = renderer.email(default_source(Kind.ORDER_CONFIRMATION, language), values)
+        i18n.activate(language)
+        view, summary, reply = (
+            i18n.gettext("View your order"),
+            i18n.gettext("Order summary"),
+            i18n.gettext("Questions? Reply to this e-mail or write to %(address)s."),
+        )
+        assert f"{view}: {BASE}/orders/preview" in email.text
+        assert f"{summary}:" in email.text and f">{summary}</h2>" in email.html
+        assert reply % {"address": "hello@fjord.example"} in email.text
+        assert f'lang="{language}"' in email.html
+    assert view == "Se bestillingen din"
+    assert 'skriv til <a href="mailto:hello@fjord.example"' in email.html
 
 
 @pytest.mark.parametrize("language", ["en", "nb"])

@@ -72,6 +72,8 @@ class Shop(Base):
         Boolean, default=False, server_default=false()
     )
     """Also text the order confirmation to a customer who gave both e-mail and phone."""
+    taxes_included: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether the shop's prices include tax, for an order that does not say."""
 
 
 class StaffUser(Base):
@@ -145,7 +147,10 @@ class Order(Base):
     payment_last4: Mapped[str | None] = mapped_column(String(4))
     subtotal: Mapped[Decimal]
     shipping_total: Mapped[Decimal]
+    discount_total: Mapped[Decimal] = mapped_column(default=Decimal(0), server_default="0")
     tax_total: Mapped[Decimal]
+    taxes_included: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The tax is part of the prices (shown as "including …"), not added to the total."""
     total: Mapped[Decimal]
     fulfillment_status: Mapped[str] = mapped_column(String(16), default="unfulfilled")
     delivery_status: Mapped[str | None] = mapped_column(String(32))

@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from orderstatus.carriers.registry import get_carrier
-from orderstatus.domain.money import check_amount, normalize_currency
+from orderstatus.domain.errors import Invalid
+from orderstatus.domain.money import OrderTotals, check_amount, normalize_currency, totals_errors
 from orderstatus.domain.statuses import EventStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -149,8 +150,14 @@ class LineItemInput(Strict):
 class Totals(Strict):
     subtotal: Amount
     shipping: Amount = Decimal(0)
+    discount: Amount = Field(default=Decimal(0), description="Taken off the subtotal and shipping")
     tax: Amount = Decimal(0)
-    total: Amount
+    taxes_included: bool | None = Field(
+        default=None,
+        description="Whether the prices include the tax (as in most of Europe); "
+        "omitted: the shop's setting",
+    )
+    total: Amount = Field(description="subtotal + shipping - discount, + tax unless taxes_included")
 
 
 class OrderInput(Strict):
@@ -203,32 +210,41 @@ class OrderInput(Strict):
             raise ValueError("; ".join(errors))
         return checked
 
-    @field_validator("totals")
-    @classmethod
-    def _totals(cls, totals: Totals | None, info: ValidationInfo) -> Totals | None:
-        currency = info.data.get("currency")
-        if totals is None or currency is None:
-            return totals
-        amounts = {}
-        for name in ("subtotal", "shipping", "tax", "total"):
-            try:
-                amounts[name] = check_amount(getattr(totals, name), currency)
-            except ValueError as exc:
-                raise ValueError(f"{name} {exc}") from None
-        return Totals(**amounts)
-
     @model_validator(mode="after")
     def _contact(self) -> Self:
         if self.email is None and self.phone is None:
             raise ValueError("give an email or a phone number (or both)")
         return self
 
-    def computed_totals(self) -> Totals:
-        """The given totals, or the sum of the items with no shipping or tax."""
-        if self.totals is not None:
-            return self.totals
-        subtotal = sum((i.price * i.quantity for i in self.line_items), Decimal(0))
-        return Totals(subtotal=subtotal, total=subtotal)
+    def checked_totals(self, *, taxes_included: bool) -> OrderTotals:
+        """The given totals, or the sum of the items with no shipping or tax;
+        ``taxes_included`` is the shop's setting, for totals that do not say. An amount
+        finer than the currency's minor unit, or totals that do not add up, are refused
+        naming the field (``totals.total``), so they are checked here, where the shop's
+        setting is known, rather than field by field."""
+        if self.totals is None:
+            subtotal = sum((i.price * i.quantity for i in self.line_items), Decimal(0))
+            zero = Decimal(0)
+            return OrderTotals(subtotal, zero, zero, zero, subtotal, taxes_included)
+        given = self.totals
+        amounts: dict[str, Decimal] = {}
+        errors: dict[str, str] = {}
+        for name in ("subtotal", "shipping", "discount", "tax", "total"):
+            try:
+                amounts[name] = check_amount(getattr(given, name), self.currency)
+            except ValueError as exc:
+                errors[name] = str(exc)
+        if not errors:
+            included = given.taxes_included
+            totals = OrderTotals(
+                **amounts, taxes_included=taxes_included if included is None else included
+            )
+            errors = totals_errors(totals, self.currency)
+        if errors:
+            fields = {f"totals.{name}": message for name, message in errors.items()}
+            summary = "; ".join(f"{name}: {message}" for name, message in fields.items())
+            raise Invalid(f"Some fields are not valid: {summary}", fields=fields)
+        return totals
 
 
 class FulfillmentItemInput(Strict):

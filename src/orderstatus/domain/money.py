@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal
 
-from babel.numbers import get_currency_precision, list_currencies
+from babel import Locale
+from babel.numbers import (
+    format_currency,
+    get_currency_precision,
+    get_currency_symbol,
+    list_currencies,
+)
 
 _CURRENCIES = frozenset(list_currencies())
 
@@ -42,3 +50,75 @@ def format_amount(amount: Decimal, currency: str) -> str:
     """The amount as a plain decimal string with the currency's decimals ("12.50")."""
     digits = precision(currency)
     return str(amount.quantize(Decimal(1).scaleb(-digits)))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTotals:
+    """An order's amounts. With ``taxes_included`` the tax is part of the prices (most of
+    Europe), so it is shown as "including …" and not added; otherwise it adds."""
+
+    subtotal: Decimal
+    shipping: Decimal
+    discount: Decimal
+    tax: Decimal
+    total: Decimal
+    taxes_included: bool
+
+    @property
+    def expected_total(self) -> Decimal:
+        added_tax = Decimal(0) if self.taxes_included else self.tax
+        return self.subtotal + self.shipping - self.discount + added_tax
+
+
+def totals_errors(totals: OrderTotals, currency: str) -> dict[str, str]:
+    """What does not add up, by field: the total must be subtotal + shipping - discount
+    (+ tax when it is not included), exactly to the currency's minor unit."""
+    errors: dict[str, str] = {}
+    if totals.taxes_included and totals.tax > totals.total:
+        errors["tax"] = (
+            f"is more than the total it is included in ({format_amount(totals.total, currency)})"
+        )
+    expected = totals.expected_total
+    if totals.total != expected:
+        rule = "subtotal + shipping - discount" + ("" if totals.taxes_included else " + tax")
+        included = " (taxes included)" if totals.taxes_included else ""
+        errors["total"] = (
+            f"must be {rule} = {format_amount(expected, currency)}{included},"
+            f" not {format_amount(totals.total, currency)}"
+        )
+    return errors
+
+
+_SPACE = "\u00a0"
+
+
+def _letter_like(char: str) -> bool:
+    """CLDR's currencyMatch ``[[:^S:]&[:^Z:]]``: neither a symbol nor a space."""
+    return unicodedata.category(char)[0] not in "SZ"
+
+
+def format_money(amount: Decimal, currency: str, locale: Locale) -> str:
+    """The amount as CLDR writes money in the locale: "NOK 1,788.00" in English,
+    "1 788,00 kr" in Norwegian, "$1,788.00" for dollars in English.
+
+    Babel applies the locale's pattern but neither its minus sign nor CLDR's currency
+    spacing (the same in every locale): a no-break space goes between digits and a
+    currency symbol that ends, on the digits' side, in a letter ("NOK1,788.00" would
+    otherwise read as one word).
+    """
+    text = format_currency(amount, currency, locale=locale)
+    minus = locale.number_symbols.get("latn", {}).get("minusSign", "-")
+    if amount < 0 and minus != "-":
+        # The "-" of a pattern stands for the locale's minus sign (U+2212 in Norwegian),
+        # which Babel leaves as it is.
+        text = text.replace("-", minus, 1)
+    symbol = get_currency_symbol(currency, locale=locale)
+    at = text.find(symbol) if symbol else -1
+    if at < 0:
+        return text
+    end = at + len(symbol)
+    if end < len(text) and text[end].isdigit() and _letter_like(symbol[-1]):
+        text = text[:end] + _SPACE + text[end:]
+    if at > 0 and text[at - 1].isdigit() and _letter_like(symbol[0]):
+        text = text[:at] + _SPACE + text[at:]
+    return text

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from orderstatus.domain.money import OrderTotals
 from orderstatus.domain.statuses import (
     ALERTS,
     EventStatus,
@@ -118,7 +119,9 @@ class OrderData:
     payment_last4: str | None
     subtotal: Decimal
     shipping_total: Decimal
+    discount_total: Decimal
     tax_total: Decimal
+    taxes_included: bool
     total: Decimal
     fulfillment_status: str
     delivery_status: str | None
@@ -200,14 +203,6 @@ class OwnerDetails:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
-    subtotal: Decimal
-    shipping: Decimal
-    tax: Decimal
-    total: Decimal
-
-
-@dataclass(frozen=True, slots=True)
 class OrderView:
     viewer: Viewer
     shop: ShopData
@@ -225,7 +220,7 @@ class OrderView:
     first_name: str | None
     """For "Thank you, Kari!": owner and staff only."""
     owner: OwnerDetails | None
-    totals: Totals | None
+    totals: OrderTotals | None
     items: list[LineView] = field(default_factory=list)
     """Everything ordered: with prices for owner and staff, without for the public."""
 
@@ -394,7 +389,14 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
         messages_bottom=_messages(order, "bottom", locale),
         first_name=order.first_name if private else None,
         owner=owner,
-        totals=Totals(order.subtotal, order.shipping_total, order.tax_total, order.total)
+        totals=OrderTotals(
+            subtotal=order.subtotal,
+            shipping=order.shipping_total,
+            discount=order.discount_total,
+            tax=order.tax_total,
+            total=order.total,
+            taxes_included=order.taxes_included,
+        )
         if private
         else None,
         items=[_line(item, item.quantity, private) for item in order.items],

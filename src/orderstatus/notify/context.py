@@ -77,7 +77,9 @@ class OrderFacts:
     created_at: datetime
     subtotal: Decimal
     shipping_total: Decimal
+    discount_total: Decimal
     tax_total: Decimal
+    taxes_included: bool
     total: Decimal
     fulfillment_status: str
     shipping_zip: str | None
@@ -194,8 +196,11 @@ def build(
             "last_name": order.last_name,
             "subtotal": money(order.subtotal),
             "shipping": money(order.shipping_total),
+            "discount": money(-order.discount_total),
+            "has_discount": order.discount_total != 0,
             "tax": money(order.tax_total),
             "has_tax": order.tax_total != 0,
+            "taxes_included": order.taxes_included,
             "total": money(order.total),
             "fully_shipped": order.fulfillment_status == "fulfilled",
             "items": order_items,
@@ -226,7 +231,9 @@ def sample(kind: Kind, language: str, *, shop: ShopFacts, base_url: str) -> dict
         created_at=now - timedelta(days=2),
         subtotal=Decimal("1097.00"),
         shipping_total=Decimal("99.00"),
+        discount_total=Decimal("0.00"),
         tax_total=Decimal("239.20"),
+        taxes_included=True,
         total=Decimal("1196.00"),
         fulfillment_status="fulfilled",
         shipping_zip="0155",

@@ -23,6 +23,7 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orderstatus.domain.notifications import Kind, fit_sms, sms_length
+from orderstatus.web import i18n
 
 LANGUAGES = ("en", "nb")
 """Languages with default templates; any other order language gets English."""
@@ -33,6 +34,10 @@ MAX_SOURCE = 100_000
 _PACKAGE = "orderstatus.notify"
 _FOLDER = "default_templates"
 _FILES = {"subject": "subject.txt", "text": "text.txt", "html": "html.html", "sms": "sms.txt"}
+LAYOUT = "layout.html"
+TEXT_LAYOUT = "layout.txt"
+"""The frame every e-mail extends, one for all languages: its words come from the
+catalogs (web/translations), so a new language is a catalog, not a copy."""
 
 
 class TemplateError(Exception):
@@ -95,15 +100,20 @@ def default_source(kind: Kind, language: str) -> TemplateSource:
 
 
 def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         loader=PackageLoader(_PACKAGE, _FOLDER),
         autoescape=html,
+        extensions=["jinja2.ext.i18n"],
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
         auto_reload=False,
     )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+    return env
 
 
 def _tidy_text(text: str) -> str:
@@ -148,12 +158,9 @@ class Renderer:
             raise TemplateError(part, f"failed: {type(exc).__name__}: {exc}") from None
 
     def email(self, source: TemplateSource, context: dict[str, Any]) -> RenderedEmail:
-        language = context.get("locale", DEFAULT_LANGUAGE)
-        context = {
-            **context,
-            "layout": f"{language}/layout.html",
-            "text_layout": f"{language}/layout.txt",
-        }
+        # Rendering never awaits, so the language cannot leak into another task's render.
+        i18n.activate(context.get("locale", DEFAULT_LANGUAGE))
+        context = {**context, "layout": LAYOUT, "text_layout": TEXT_LAYOUT}
         subject = " ".join(self._render("subject", source.subject, context, html=False).split())
         if not subject:
             raise TemplateError("subject", "renders to nothing")

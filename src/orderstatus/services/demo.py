@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from orderstatus.db.engine import Database
 from orderstatus.db.models import ApiKey, Order, Shop, StaffUser
 from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
+from orderstatus.domain.money import OrderTotals, precision
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.services.accounts import create_api_key, create_shop, create_staff
 from orderstatus.services.fulfillments import create_fulfillment
@@ -47,6 +48,37 @@ CATALOG: dict[str, Product] = {
     )
 }
 """What the demo storefront sells (any shop's storefront shows it)."""
+
+SHIPPING = Decimal("99.00")
+"""The demo's flat shipping price."""
+VAT_RATE = Decimal("0.25")
+"""Norway's standard VAT, charged on the demo's goods."""
+
+
+def demo_totals(subtotal: Decimal, currency: str, *, taxes_included: bool) -> OrderTotals:
+    """What a demo checkout charges: the goods, flat shipping and VAT on the goods, which
+    is part of the prices when the shop's prices include tax, else added to them."""
+    quantum = Decimal(1).scaleb(-precision(currency))
+    if taxes_included:
+        tax = (subtotal * VAT_RATE / (1 + VAT_RATE)).quantize(quantum, ROUND_HALF_UP)
+        total = subtotal + SHIPPING
+    else:
+        tax = (subtotal * VAT_RATE).quantize(quantum, ROUND_HALF_UP)
+        total = subtotal + SHIPPING + tax
+    return OrderTotals(subtotal, SHIPPING, Decimal(0), tax, total, taxes_included)
+
+
+def totals_payload(totals: OrderTotals) -> dict[str, Any]:
+    """Totals as a checkout sends them (OrderInput's ``totals``)."""
+    return {
+        "subtotal": str(totals.subtotal),
+        "shipping": str(totals.shipping),
+        "discount": str(totals.discount),
+        "tax": str(totals.tax),
+        "taxes_included": totals.taxes_included,
+        "total": str(totals.total),
+    }
+
 
 # (city, region, postcode, country, latitude, longitude)
 _PLACES = {
@@ -104,8 +136,6 @@ def _order(
         "country_code": place[3],
     }
     subtotal = sum((CATALOG[key].price * qty for key, qty in items), Decimal(0))
-    shipping = Decimal("99.00")
-    tax = (subtotal * Decimal("0.2")).quantize(Decimal("0.01"))
     data: dict[str, Any] = {
         "number": number,
         "email": email,
@@ -126,12 +156,7 @@ def _order(
             }
             for key, qty in items
         ],
-        "totals": {
-            "subtotal": str(subtotal),
-            "shipping": str(shipping),
-            "tax": str(tax),
-            "total": str(subtotal + shipping),
-        },
+        "totals": totals_payload(demo_totals(subtotal, "NOK", taxes_included=True)),
     }
     return OrderInput.model_validate(data)
 
@@ -375,6 +400,7 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
                 session=session, handle=DEMO_HANDLE, name="Fjord & Wool", currency="NOK"
             )
             shop.contact_email = "hello@demo.example"
+            shop.taxes_included = True
             shop.timezone = "Europe/Oslo"
             for index, spec in enumerate(_scenarios()):
                 await _seed_order(session, shop, spec, now, index, base_url)

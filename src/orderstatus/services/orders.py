@@ -63,6 +63,7 @@ async def _next_number(session: AsyncSession, shop_id: int) -> str:
 
 async def create_order(*, session: AsyncSession, shop: Shop, data: OrderInput, actor: str) -> Order:
     """Store a new order with its items; the caller's transaction commits it."""
+    totals = data.checked_totals(taxes_included=shop.taxes_included)
     if data.number is not None:
         exists = await session.scalar(
             select(Order.id).where(Order.shop_id == shop.id, Order.number == data.number)
@@ -70,7 +71,6 @@ async def create_order(*, session: AsyncSession, shop: Shop, data: OrderInput, a
         if exists is not None:
             raise Conflict(f"order #{data.number} already exists", fields={"number": "taken"})
     number = data.number or await _next_number(session, shop.id)
-    totals = data.computed_totals()
     order = Order(
         shop_id=shop.id,
         number=number,
@@ -90,7 +90,9 @@ async def create_order(*, session: AsyncSession, shop: Shop, data: OrderInput, a
         payment_last4=data.payment.last4,
         subtotal=totals.subtotal,
         shipping_total=totals.shipping,
+        discount_total=totals.discount,
         tax_total=totals.tax,
+        taxes_included=totals.taxes_included,
         total=totals.total,
         fulfillment_status=FulfillmentStatus.UNFULFILLED.value,
     )

@@ -93,6 +93,29 @@ async def update_branding(
     return shop
 
 
+async def set_taxes_included(
+    *, session: AsyncSession, shop_id: int, taxes_included: bool, actor: str
+) -> Shop:
+    """Whether the shop's prices include tax: the default for orders that do not say.
+    Orders already placed keep what they were placed with."""
+    shop = await session.get(Shop, shop_id, with_for_update=True)
+    if shop is None:
+        raise NotFound("no such shop")
+    if shop.taxes_included == taxes_included:
+        return shop
+    shop.taxes_included = taxes_included
+    await session.flush()
+    await _bump_shop(session, shop_id)
+    _audit(
+        session,
+        shop_id,
+        actor,
+        "prices_changed",
+        "Prices now include taxes" if taxes_included else "Prices now exclude taxes",
+    )
+    return shop
+
+
 def store_logo(var_dir: Path, handle: str, data: bytes) -> str:
     """Keep an uploaded logo under the media folder; returns its file name.
 
@@ -305,10 +328,15 @@ async def change_webhook_secret(
 
 
 def sample_order(
-    status: str, *, messages: Sequence[MessageData], now: datetime | None = None
+    status: str,
+    *,
+    messages: Sequence[MessageData],
+    taxes_included: bool = False,
+    now: datetime | None = None,
 ) -> OrderData:
     """An order at ``status`` ("confirmed", or a shipment status) to preview the page with:
-    the shop's look and notes on a page staff can see without a real order."""
+    the shop's look and notes on a page staff can see without a real order; its tax is
+    20 % of the total when the shop's prices include it (Norway's 25 % VAT)."""
     now = now or datetime.now(UTC)
     created = now - timedelta(days=2)
     items = [
@@ -393,7 +421,9 @@ def sample_order(
         payment_last4="4242",
         subtotal=Decimal("1097.00"),
         shipping_total=Decimal("99.00"),
-        tax_total=Decimal("0.00"),
+        discount_total=Decimal("0.00"),
+        tax_total=Decimal("239.20") if taxes_included else Decimal("0.00"),
+        taxes_included=taxes_included,
         total=Decimal("1196.00"),
         fulfillment_status=fulfillment_status,
         delivery_status=delivery,

@@ -19,8 +19,9 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
 from babel.support import NullTranslations, Translations
+
+from orderstatus.domain.money import format_money
 
 SOURCE_LOCALE = "en"
 LANGUAGES: dict[str, str] = {"en": "English", "nb": "Norsk bokmål"}
@@ -189,4 +190,10 @@ def _country_name(code: str, tag: str) -> str:
 
 
 def fmt_money(amount: Decimal, currency: str) -> str:
-    return format_currency(amount, currency, locale=_babel_locale(current()))
+    """Money as CLDR writes it in the viewer's language ("NOK 1,788.00", "1 788,00 kr")."""
+    return _fmt_money(amount, currency, current())
+
+
+@lru_cache(maxsize=4096)
+def _fmt_money(amount: Decimal, currency: str, tag: str) -> str:
+    return format_money(amount, currency, _babel_locale(tag))

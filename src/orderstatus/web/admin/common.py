@@ -31,6 +31,7 @@ DONE: dict[str, str] = {
     "note": N_("Note saved."),
     "resent": N_("The message will be sent again."),
     "branding": N_("Branding saved."),
+    "prices": N_("Prices saved."),
     "logo": N_("Logo saved."),
     "logo_removed": N_("Logo removed."),
     "message": N_("Note saved."),

@@ -146,6 +146,7 @@ async def _page(
         title=gettext(N_("Status page")),
         shop=shop_data(shop, pages.settings.base_url),
         branding=saved | (branding or {}),
+        taxes_included=shop.taxes_included,
         branding_errors=branding_errors or {},
         logo_error=logo_error,
         messages=[
@@ -197,6 +198,23 @@ async def save_branding(
             session=session, shop_id=staff.shop_id, data=data, actor=staff.actor
         )
     return redirect(request, "/admin/page?done=branding")
+
+
+@router.post("/prices", response_class=HTMLResponse)
+async def save_prices(
+    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+) -> Response:
+    form = await read_form(request)
+    if not genuine(request, form):
+        return form_expired(request, pages, staff)
+    async with database.write() as session:
+        await shop_settings.set_taxes_included(
+            session=session,
+            shop_id=staff.shop_id,
+            taxes_included=form.get("taxes_included") == "1",
+            actor=staff.actor,
+        )
+    return redirect(request, "/admin/page?done=prices")
 
 
 async def _read_upload(upload: UploadFile) -> bytes:
@@ -424,7 +442,9 @@ async def preview(
                 None,
             )
         )
-    order = shop_settings.sample_order(status, messages=messages)
+    order = shop_settings.sample_order(
+        status, messages=messages, taxes_included=shop.taxes_included
+    )
     locale = pages.locale(request, order=None, shop=shop.default_locale)
     view = build_view(order, data, Viewer.STAFF, locale=locale)
     i18n.activate(locale)

@@ -77,7 +77,9 @@ class FulfillmentOut(BaseModel):
 class Money(BaseModel):
     subtotal: str
     shipping: str
+    discount: str
     tax: str
+    taxes_included: bool
     total: str
 
 
@@ -197,7 +199,9 @@ def order_out(order: Order, *, base_url: str) -> OrderOut:
         totals=Money(
             subtotal=_money(order.subtotal, order.currency),
             shipping=_money(order.shipping_total, order.currency),
+            discount=_money(order.discount_total, order.currency),
             tax=_money(order.tax_total, order.currency),
+            taxes_included=order.taxes_included,
             total=_money(order.total, order.currency),
         ),
         fulfillment_status=order.fulfillment_status,

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from orderstatus.domain.errors import DomainError, NotFound
 from orderstatus.domain.inputs import OrderInput
+from orderstatus.domain.money import OrderTotals
 from orderstatus.services import orders, status_pages
-from orderstatus.services.demo import CATALOG
+from orderstatus.services.demo import CATALOG, demo_totals, totals_payload
 from orderstatus.web import i18n
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.i18n import N_
@@ -104,37 +105,44 @@ async def storefront(
         locale,
         shop=shop,
         products=list(CATALOG.values()),
-        currency=await _currency(database, handle),
+        currency=(await _pricing(database, handle))[0],
         max_quantity=MAX_QUANTITY,
     )
     return pages.respond(request, html)
 
 
-async def _currency(database: Any, handle: str) -> str:
+async def _pricing(database: Any, handle: str) -> tuple[str, bool]:
+    """The shop's currency, and whether its prices include tax."""
     async with database.read() as session:
-        return (await orders.get_shop(session, handle)).currency
+        shop = await orders.get_shop(session, handle)
+        return shop.currency, shop.taxes_included
+
+
+def _totals(cart: dict[str, int], base_url: str, pricing: tuple[str, bool]) -> OrderTotals:
+    currency, taxes_included = pricing
+    lines = _cart_lines(cart, base_url)
+    subtotal = sum((line["line_total"] for line in lines), Decimal(0))
+    return demo_totals(subtotal, currency, taxes_included=taxes_included)
 
 
 def _checkout_page(
     request: Request,
     pages: Pages,
     shop: Any,
-    currency: str,
+    pricing: tuple[str, bool],
     cart: dict[str, int],
     values: dict[str, str],
     errors: dict[str, str],
     status_code: int = 200,
 ) -> HTMLResponse:
     locale = pages.locale(request, order=None, shop=shop.default_locale)
-    lines = _cart_lines(cart, pages.settings.base_url)
-    total = sum((line["line_total"] for line in lines), Decimal(0))
     html = pages.render(
         "checkout.html",
         locale,
         shop=shop,
-        currency=currency,
-        lines=lines,
-        total=total,
+        currency=pricing[0],
+        lines=_cart_lines(cart, pages.settings.base_url),
+        totals=_totals(cart, pages.settings.base_url, pricing),
         values=values,
         errors=errors,
         countries=COUNTRIES,
@@ -153,11 +161,16 @@ async def checkout_form(
     if not cart:
         return RedirectResponse(f"/shop/{handle}/", status_code=303)
     values = {"country_code": "NO", "payment": "card"}
-    return _checkout_page(request, pages, shop, await _currency(database, handle), cart, values, {})
+    pricing = await _pricing(database, handle)
+    return _checkout_page(request, pages, shop, pricing, cart, values, {})
 
 
 def _order_input(
-    values: dict[str, str], cart: dict[str, int], currency: str, locale: str, base_url: str
+    values: dict[str, str],
+    cart: dict[str, int],
+    pricing: tuple[str, bool],
+    locale: str,
+    base_url: str,
 ) -> OrderInput:
     brand, last4 = PAYMENTS.get(values.get("payment", ""), (None, None))
     name = " ".join(p for p in (values.get("first_name"), values.get("last_name")) if p)
@@ -165,7 +178,7 @@ def _order_input(
         "email": values.get("email") or None,
         "phone": values.get("phone") or None,
         "locale": locale,
-        "currency": currency,
+        "currency": pricing[0],
         "customer": {
             "first_name": values.get("first_name", ""),
             "last_name": values.get("last_name") or None,
@@ -190,6 +203,7 @@ def _order_input(
             }
             for line in _cart_lines(cart, base_url)
         ],
+        "totals": totals_payload(_totals(cart, base_url, pricing)),
     }
     return OrderInput.model_validate(data)
 
@@ -223,19 +237,19 @@ async def place_order(
     form = await request.form()
     values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     cart = _cart(form)
-    currency = await _currency(database, handle)
+    pricing = await _pricing(database, handle)
     locale = pages.locale(request, order=None, shop=shop.default_locale)
     i18n.activate(locale)
     if not csrf_ok(request, values.get("csrf_token")):
         return _checkout_page(
-            request, pages, shop, currency, cart, values, {"form": i18n.gettext(FORM_EXPIRED)}, 400
+            request, pages, shop, pricing, cart, values, {"form": i18n.gettext(FORM_EXPIRED)}, 400
         )
     if not cart:
         return RedirectResponse(f"/shop/{handle}/", status_code=303)
     try:
-        data = _order_input(values, cart, currency, locale, pages.settings.base_url)
+        data = _order_input(values, cart, pricing, locale, pages.settings.base_url)
     except ValidationError as exc:
-        return _checkout_page(request, pages, shop, currency, cart, values, _field_errors(exc), 422)
+        return _checkout_page(request, pages, shop, pricing, cart, values, _field_errors(exc), 422)
     async with database.write() as session:
         shop_row = await orders.get_shop(session, handle)
         order = await orders.create_order(
