@@ -32,11 +32,12 @@ _MAP = status_map(NAME)
 
 def verify(request: SignedRequest, secret: str) -> None:
     """``X-Hmac-Signature: hmac-sha256-hex=<hex HMAC-SHA256 of the raw body>``; the key
-    is the webhook secret normalised NFKD (as EasyPost's own libraries do)."""
+    is the webhook secret normalised NFKD, and the comparison as strict as EasyPost's own
+    ``validate_webhook`` (lower-case hex, as EasyPost sends it)."""
     given = request.headers.get(HEADER, "")
     key = unicodedata.normalize("NFKD", secret).encode()
     expected = PREFIX + hmac_sha256(key, request.body).hex()
-    if not given or not same(given.strip().lower(), expected):
+    if not given or not same(given.strip(), expected):
         raise SignatureError("X-Hmac-Signature does not match the body")
 
 
