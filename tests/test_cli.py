@@ -137,7 +137,7 @@ def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
             line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("API key: ")
         )
         assert "Staff login: staff@demo.example / " in output
-        assert output.count(f"{base}/orders/") == 13
+        assert output.count(f"{base}/orders/") == 14
         assert (tmp_path / "var" / "orderstatus.db").exists()
         auth = {"Authorization": f"Bearer {key}"}
         orders = httpx.get(f"{base}/api/v1/orders", params={"limit": 100}, headers=auth).json()
@@ -152,6 +152,7 @@ def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
             "ready_for_pickup",
             "failure",
             "returned_to_sender",
+            "no_recent_updates",
         }
         three = next(o for o in orders["orders"] if len(o["fulfillments"]) == 3)
         assert len({f["carrier"] for f in three["fulfillments"]}) == 2

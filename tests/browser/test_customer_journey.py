@@ -147,3 +147,27 @@ def test_demo_orders_in_every_state_render_accessibly(
     page.goto(urls["#1007"])
     assert page.locator(".map-slot").count() == 0
     context.close()
+
+
+def test_a_quiet_carrier_reads_calmly(
+    chromium: Any, demo_server: tuple[str, str], screenshots: Path
+) -> None:
+    """ "No recent updates" is shown in grey with a reassuring line, not as a warning."""
+    _base, output = demo_server
+    urls = dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/\S+)", output))
+    context = chromium.new_context(locale="en-GB")
+    page = context.new_page()
+    page.goto(urls["#1014"] + "?lang=en")
+    alert = page.locator(".alert").first
+    expect(alert).to_contain_text("No recent updates")
+    expect(alert).to_contain_text("most likely still on its way")
+    quiet = alert.evaluate("e => getComputedStyle(e).backgroundColor")
+    page.goto(urls["#1005"] + "?lang=en")
+    warning = page.locator(".alert").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert quiet == "rgb(238, 241, 244)" and quiet != warning
+    page.goto(urls["#1014"] + "?lang=nb")
+    expect(page.locator(".alert").first).to_contain_text("Ingen nye oppdateringer")
+    expect(page.locator(".step.current .step-alert")).to_have_text("Ingen nye oppdateringer")
+    assert serious_violations(page) == []
+    shoot(page, screenshots, "public-quiet-nb")
+    context.close()

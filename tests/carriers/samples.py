@@ -33,6 +33,10 @@ JOURNEY_BACK: list[Step] = [
     ("in_transit", 3, "Oslo", "NO"),
     ("returned_to_sender", 90, "Oslo", "NO"),
 ]
+JOURNEY_QUIET: list[Step] = [
+    ("in_transit", 3, "Oslo", "NO"),
+    ("no_recent_updates", 300, None, None),
+]
 JOURNEY_COLLECTED: list[Step] = [
     ("in_transit", 3, "Oslo", "NO"),
     ("picked_up", 30, "Bergen", "NO"),
@@ -47,19 +51,20 @@ def iso(hours: float) -> str:
     return at(hours).isoformat().replace("+00:00", "Z")
 
 
-# --- EasyPost: status + status_detail -------------------------------------------------
+# --- EasyPost: status + status_detail (only documented values) --------------------------
 
 _EASYPOST = {
     "label_purchased": ("pre_transit", "label_created"),
-    "carrier_picked_up": ("in_transit", "picked_up"),
+    "carrier_picked_up": ("in_transit", "received_at_origin_facility"),
     "in_transit": ("in_transit", "arrived_at_facility"),
     "delayed": ("in_transit", "weather_delay"),
     "out_for_delivery": ("out_for_delivery", "out_for_delivery"),
-    "attempted_delivery": ("out_for_delivery", "delivery_attempted"),
+    "attempted_delivery": ("in_transit", "delivery_exception"),
     "ready_for_pickup": ("available_for_pickup", "arrived_at_pickup_location"),
     "delivered": ("delivered", "arrived_at_destination"),
     "failure": ("failure", "lost"),
     "returned_to_sender": ("return_to_sender", "return"),
+    "no_recent_updates": ("unknown", "unknown"),
 }
 
 
@@ -127,11 +132,12 @@ _SHIPPO = {
     "in_transit": ("TRANSIT", "package_departed"),
     "delayed": ("TRANSIT", "delayed"),
     "out_for_delivery": ("TRANSIT", "out_for_delivery"),
-    "attempted_delivery": ("FAILURE", "delivery_attempted"),
+    "attempted_delivery": ("TRANSIT", "delivery_attempted"),
     "ready_for_pickup": ("TRANSIT", "pickup_available"),
     "delivered": ("DELIVERED", "delivered"),
     "failure": ("FAILURE", "package_lost"),
     "returned_to_sender": ("RETURNED", "return_to_sender"),
+    "no_recent_updates": ("UNKNOWN", "other"),
 }
 
 
@@ -186,6 +192,7 @@ _AFTERSHIP = {
     "picked_up": ("Delivered", "Delivered_002"),
     "failure": ("Exception", "Exception_013"),
     "returned_to_sender": ("Exception", "Exception_011"),
+    "no_recent_updates": ("Expired", "Expired_001"),
 }
 _ISO3 = {"US": "USA", "NO": "NOR"}
 

@@ -113,6 +113,10 @@ def test_no_text_but_the_confirmation_and_nothing_turned_off(
         ("in_transit", "carrier_picked_up", None),
         ("delayed", "in_transit", None),
         ("attempted_delivery", "out_for_delivery", Kind.OUT_FOR_DELIVERY),
+        ("in_transit", "no_recent_updates", None),
+        ("delayed", "no_recent_updates", None),
+        ("no_recent_updates", "in_transit", None),
+        ("no_recent_updates", "out_for_delivery", Kind.OUT_FOR_DELIVERY),
     ],
 )
 def test_a_status_change_calls_for_one_kind(previous: str, new: str, kind: Kind | None) -> None:

@@ -143,3 +143,37 @@ def test_headlines() -> None:
     assert headline_text(headline([S.OUT_FOR_DELIVERY, S.IN_TRANSIT], unshipped_items=False)) == (
         "Out for delivery"
     )
+
+
+def test_silence_is_its_own_side_state_on_the_step_where_it_fell() -> None:
+    events = [at(1, S.IN_TRANSIT), at(700, S.NO_RECENT_UPDATES)]
+    progress = derive_progress(events, ordered_at=T0, fulfilled_at=T0)
+    assert progress.status is S.NO_RECENT_UPDATES
+    assert progress.step is Step.IN_TRANSIT
+    assert progress.alert is S.NO_RECENT_UPDATES
+    # News after the silence moves on as usual.
+    assert derive_status([*events, at(701, S.OUT_FOR_DELIVERY)]) is S.OUT_FOR_DELIVERY
+
+
+def test_silence_never_hides_a_delivery_a_loss_or_a_return() -> None:
+    for status in (S.DELIVERED, S.PICKED_UP, S.FAILURE, S.RETURNED_TO_SENDER):
+        assert derive_status([at(1, status), at(700, S.NO_RECENT_UPDATES)]) is status
+
+
+@given(st.lists(points, max_size=8))
+def test_later_silence_keeps_a_final_or_failed_state_and_replaces_any_other(
+    events: list[StatusPoint],
+) -> None:
+    before = derive_status(events)
+    after = derive_status([*events, at(100, S.NO_RECENT_UPDATES)])
+    kept = {S.DELIVERED, S.PICKED_UP, S.FAILURE, S.RETURNED_TO_SENDER}
+    assert after is (before if before in kept else S.NO_RECENT_UPDATES)
+
+
+def test_silence_is_not_news_for_the_order_headline() -> None:
+    quiet = headline([S.NO_RECENT_UPDATES], unshipped_items=False)
+    assert headline_text(quiet) == "No recent updates"
+    mixed = headline([S.DELIVERED, S.NO_RECENT_UPDATES], unshipped_items=False)
+    assert mixed.kind is HeadlineKind.SOME_DELIVERED
+    assert delivery_status([S.NO_RECENT_UPDATES, S.OUT_FOR_DELIVERY]) is S.NO_RECENT_UPDATES
+    assert delivery_status([S.NO_RECENT_UPDATES, S.ATTEMPTED_DELIVERY]) is S.ATTEMPTED_DELIVERY

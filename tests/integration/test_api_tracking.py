@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from orderstatus.db.engine import Database
+from orderstatus.domain.statuses import EventStatus
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order, fulfil, row_counts
 
@@ -293,3 +294,10 @@ async def test_a_scan_with_only_a_place_name_is_put_on_the_map(api: ShopClient) 
         location={"city": "Springfield", "country_code": "US"},
     )
     assert unknown.json()["event"]["location"]["latitude"] is None
+
+
+async def test_the_api_lists_every_status_of_the_domain(app_http: Any) -> None:
+    """A status added to the domain (e.g. no_recent_updates) is in the schema by itself."""
+    spec = (await app_http.get("/api/openapi.json")).json()
+    assert spec["components"]["schemas"]["EventStatus"]["enum"] == [s.value for s in EventStatus]
+    assert "no_recent_updates" in spec["components"]["schemas"]["EventStatus"]["enum"]

@@ -15,10 +15,12 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from orderstatus.carriers.sources import custom as custom_source
 from orderstatus.carriers.sources import registry
 from orderstatus.db.engine import Database
+from orderstatus.db.models import Notification
 from orderstatus.domain.statuses import EventStatus, StatusPoint, derive_status
 from orderstatus.services.webhooks import set_webhook_secret
 from tests.carriers import samples
@@ -78,6 +80,7 @@ async def test_each_source_drives_a_shipment_through_every_status_it_knows(
         samples.JOURNEY_LOST,
         samples.JOURNEY_BACK,
         samples.JOURNEY_COLLECTED,
+        samples.JOURNEY_QUIET,
     ]
     seen: set[str] = set()
     for index, journey in enumerate(journeys):
@@ -364,3 +367,73 @@ async def test_a_secret_changed_elsewhere_works_at_once(
     assert response.status_code == 200 and response.json()["accepted"] == 1
     wrong = signed("easypost", later, secret="whsec_" + "w" * 32)
     assert (await post(api.http, "easypost", later, **wrong)).status_code == 401
+
+
+async def test_an_aftership_coordinate_and_estimate_reach_the_page(
+    api: ShopClient, database: Database
+) -> None:
+    await secrets_for_all(database, api.shop_id)
+    fulfillment = await shipment(api, "1ZCOORD001")
+    body = json.loads(samples.aftership("1ZCOORD001", samples.JOURNEY_HOME[:3]))
+    tracking = body["msg"]
+    del tracking["expected_delivery"]
+    tracking["latest_estimated_delivery"] = {
+        "type": "specific",
+        "source": "Carrier EDD",
+        "datetime": "2026-11-20",
+        "datetime_min": None,
+        "datetime_max": None,
+    }
+    last = tracking["checkpoints"][-1]
+    last |= {"city": "Springfield", "country_iso3": "USA"}
+    last["coordinate"] = {"latitude": 39.7817, "longitude": -89.6501}
+    response = await post(api.http, "aftership", json.dumps(body).encode())
+    assert response.status_code == 200, response.text
+    current = await status(api, fulfillment["order_id"])
+    where = current["events"][0]["location"]
+    assert (where["city"], where["latitude"], where["longitude"]) == (
+        "Springfield",
+        39.7817,
+        -89.6501,
+    )
+    assert current["estimated_delivery"].startswith("2026-11-20")
+    order = (await api.http.get(f"/api/v1/orders/{fulfillment['order_id']}")).json()
+    page = await api.http.get(order["status_page_url"])
+    assert "20. nov" in page.text  # the order is in Norwegian; the day is kept
+
+
+async def _kinds(database: Database, order_id: int) -> list[str]:
+    async with database.read() as session:
+        found = await session.scalars(
+            select(Notification.kind).where(Notification.order_id == order_id)
+        )
+        return sorted(found)
+
+
+@pytest.mark.parametrize("source", ["aftership", "easypost", "shippo"])
+async def test_a_carrier_gone_quiet_is_no_recent_updates_without_alarm(
+    api: ShopClient, database: Database, source: str
+) -> None:
+    await secrets_for_all(database, api.shop_id)
+    english = await create_order(api.http, locale="en")
+    norwegian = await create_order(api.http, locale="nb")
+    for order, number in ((english, "1ZQUIET001"), (norwegian, "1ZQUIET002")):
+        await fulfil(api.http, order, [(0, 1)], carrier="ups", tracking_number=number)
+    before = await _kinds(database, english["id"])
+    for number in ("1ZQUIET001", "1ZQUIET002"):
+        body = samples.BUILDERS[source](number, samples.JOURNEY_QUIET)
+        assert (await post(api.http, source, body)).status_code == 200
+
+    assert (await status(api, english["id"]))["status"] == "no_recent_updates"
+    assert await _kinds(database, english["id"]) == before  # nothing sent to the customer
+    listed = await api.http.get("/api/v1/orders", params={"status": "no_recent_updates"})
+    assert {o["id"] for o in listed.json()["orders"]} == {english["id"], norwegian["id"]}
+
+    page = (await api.http.get(english["status_page_url"])).text
+    assert "No recent updates" in page
+    assert "The carrier has not reported anything new for a while." in page
+    assert "alert-no_recent_updates" in page
+    assert "Problem with delivery" not in page and "Something went wrong" not in page
+    side = (await api.http.get(norwegian["status_page_url"])).text
+    assert "Ingen nye oppdateringer" in side
+    assert "Transportøren har ikke meldt noe nytt på en stund." in side

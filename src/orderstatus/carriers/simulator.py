@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,16 +33,16 @@ class Stop:
 
 ROUTE: tuple[Stop, ...] = (
     Stop(0, "pre_transit", "label_created", "Shipping label created", "OSLO", "NO"),
-    Stop(15, "in_transit", "picked_up", "Picked up by the carrier", "OSLO", "NO"),
+    Stop(15, "in_transit", "received_at_origin_facility", "Picked up by the carrier", "OSLO", "NO"),
     Stop(40, "in_transit", "departed_facility", "Left the Oslo terminal", "LILLEHAMMER", "NO"),
     Stop(70, "in_transit", "arrived_at_facility", "Arrived at the terminal", "TRONDHEIM", "NO"),
     Stop(100, "in_transit", "arrived_at_facility", "Arrived at the terminal", "BERGEN", "NO"),
     Stop(125, "out_for_delivery", "out_for_delivery", "Out for delivery", "BERGEN", "NO"),
     Stop(
         150,
-        "out_for_delivery",
-        "delivery_attempted",
-        "Nobody home: we will try again",
+        "in_transit",
+        "delivery_exception",
+        "Delivery attempted, nobody home: we will try again",
         "BERGEN",
         "NO",
     ),
@@ -95,7 +96,9 @@ def tracker_event(tracking_code: str, stops: list[tuple[Stop, datetime]]) -> byt
 
 
 def sign(body: bytes, secret: str) -> str:
-    return "hmac-sha256-hex=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """``X-Hmac-Signature`` as EasyPost computes it: the key is the secret normalised NFKD."""
+    key = unicodedata.normalize("NFKD", secret).encode()
+    return "hmac-sha256-hex=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 class Simulator:

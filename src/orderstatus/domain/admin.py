@@ -73,6 +73,7 @@ class OrderFilter(enum.StrEnum):
     DELIVERED = "delivered"
     ATTEMPTED_DELIVERY = "attempted_delivery"
     EXCEPTION = "exception"
+    NO_RECENT_UPDATES = "no_recent_updates"
 
 
 FILTER_FULFILLMENT: dict[OrderFilter, FulfillmentStatus] = {
@@ -102,6 +103,7 @@ FILTER_DELIVERY: dict[OrderFilter, frozenset[EventStatus]] = {
             EventStatus.READY_FOR_PICKUP,
         }
     ),
+    OrderFilter.NO_RECENT_UPDATES: frozenset({EventStatus.NO_RECENT_UPDATES}),
 }
 """Filters on the order's delivery status, which is its most urgent shipment's: an order
 with one parcel delivered and one on its way is "on its way"."""

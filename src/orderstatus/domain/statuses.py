@@ -18,6 +18,9 @@ class EventStatus(enum.StrEnum):
     LABEL_PURCHASED = "label_purchased"
     LABEL_PRINTED = "label_printed"
     CONFIRMED = "confirmed"
+    NO_RECENT_UPDATES = "no_recent_updates"
+    """The carrier has gone silent (a provider's expired or unknown tracking): not a
+    failure, and nothing to alarm the customer about."""
     CARRIER_PICKED_UP = "carrier_picked_up"
     IN_TRANSIT = "in_transit"
     DELAYED = "delayed"
@@ -39,6 +42,10 @@ FINAL = frozenset({EventStatus.DELIVERED, EventStatus.PICKED_UP})
 
 OVERRIDES_FINAL = frozenset({EventStatus.FAILURE, EventStatus.RETURNED_TO_SENDER})
 
+HOLDS_AGAINST_SILENCE = FINAL | OVERRIDES_FINAL
+"""Statuses that a later "no recent updates" leaves as they are: silence after a delivery,
+a loss or a return says nothing new about it."""
+
 ALERTS = frozenset(
     {
         EventStatus.ATTEMPTED_DELIVERY,
@@ -46,6 +53,7 @@ ALERTS = frozenset(
         EventStatus.DELAYED,
         EventStatus.FAILURE,
         EventStatus.RETURNED_TO_SENDER,
+        EventStatus.NO_RECENT_UPDATES,
     }
 )
 """Side states: shown as an alert on the step where they happened."""
@@ -102,6 +110,8 @@ def advance(current: EventStatus | None, incoming: EventStatus) -> EventStatus:
     """
     if current in FINAL and incoming not in OVERRIDES_FINAL:
         return current
+    if incoming is EventStatus.NO_RECENT_UPDATES and current in HOLDS_AGAINST_SILENCE:
+        return current
     return incoming
 
 
@@ -109,7 +119,8 @@ def derive_status(events: Iterable[StatusPoint]) -> EventStatus:
     """The status of a fulfilment from its events, whatever order they arrived in.
 
     Events are ordered by carrier time, ties broken by step order; the latest decides,
-    except that a delivery holds unless a later failure or return comes. Duplicates and
+    except that a delivery holds unless a later failure or return comes, and that a
+    carrier going silent never hides a delivery, a loss or a return. Duplicates and
     permutations of the same events give the same answer.
     """
     current: EventStatus | None = None
@@ -208,6 +219,7 @@ _URGENCY: tuple[EventStatus, ...] = (
     EventStatus.ATTEMPTED_DELIVERY,
     EventStatus.DELAYED,
     EventStatus.READY_FOR_PICKUP,
+    EventStatus.NO_RECENT_UPDATES,
     EventStatus.OUT_FOR_DELIVERY,
     EventStatus.IN_TRANSIT,
     EventStatus.CARRIER_PICKED_UP,
@@ -277,6 +289,7 @@ STATUS_PHRASES: dict[EventStatus, str] = {
     EventStatus.LABEL_PURCHASED: "Preparing to ship",
     EventStatus.LABEL_PRINTED: "Preparing to ship",
     EventStatus.CONFIRMED: "Preparing to ship",
+    EventStatus.NO_RECENT_UPDATES: "No recent updates",
     EventStatus.CARRIER_PICKED_UP: "On its way",
     EventStatus.IN_TRANSIT: "On its way",
     EventStatus.DELAYED: "Delayed",

@@ -385,6 +385,25 @@ def _scenarios() -> list[dict[str, Any]]:
                 )
             ],
         },
+        {
+            "number": "1014",
+            "who": ("Sofie", "Strand"),
+            "items": [("scarf", 1)],
+            "shows": "No recent updates (the carrier has gone quiet)",
+            "city": "bergen",
+            "shipments": [
+                (
+                    None,
+                    bring,
+                    "370722150004528112",
+                    None,
+                    [
+                        *_journey_until(S.IN_TRANSIT),
+                        (S.NO_RECENT_UPDATES, 1, None, "No news from the carrier for a while"),
+                    ],
+                )
+            ],
+        },
     ]
 
 

@@ -12,6 +12,7 @@ _STATUS = {
     "label_purchased": N_("Preparing to ship"),
     "label_printed": N_("Preparing to ship"),
     "confirmed": N_("Preparing to ship"),
+    "no_recent_updates": N_("No recent updates"),
     "carrier_picked_up": N_("Picked up by the carrier"),
     "in_transit": N_("On its way"),
     "delayed": N_("Delayed"),

@@ -89,6 +89,21 @@ async def test_filters_by_state(api: ShopClient, staff: Staff, database: Databas
         assert listed(page.text) == numbers, state
 
 
+async def test_a_quiet_shipment_has_a_filter_of_its_own(api: ShopClient, staff: Staff) -> None:
+    orders = await three_orders(api)
+    shipment = (await api.http.get(f"/api/v1/orders/{orders[2]['id']}")).json()["fulfillments"][0]
+    posted = await api.http.post(
+        f"/api/v1/fulfillments/{shipment['id']}/events",
+        json={"status": "no_recent_updates", "occurred_at": datetime.now(UTC).isoformat()},
+    )
+    assert posted.status_code == 201, posted.text
+    everything = await staff.http.get("/admin/orders")
+    assert 'href="/admin/orders?state=no_recent_updates"' in everything.text
+    for state, numbers in {"no_recent_updates": ["1003"], "exception": []}.items():
+        page = await staff.http.get("/admin/orders", params={"state": state})
+        assert listed(page.text) == numbers, state
+
+
 async def test_the_list_pages_by_25(api: ShopClient, staff: Staff) -> None:
     for _ in range(27):
         await create_order(api.http)

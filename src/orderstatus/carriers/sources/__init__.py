@@ -11,7 +11,7 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from importlib import resources
 from types import ModuleType
@@ -101,11 +101,17 @@ def event(**fields: Any) -> ReportedEvent:
 
 
 def parse_time(value: Any, where: str) -> datetime | None:
-    """An ISO 8601 time from a payload (None when absent); a bad one is a PayloadError."""
+    """An ISO 8601 time from a payload (None when absent); a bad one is a PayloadError.
+
+    A date alone (an estimated delivery day in the recipient's zone) is read as midday
+    UTC, which falls on that same day in every zone from UTC-11 to UTC+11."""
     if value in (None, ""):
         return None
+    text = str(value)
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(12), tzinfo=UTC)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise PayloadError(f"{where} is not an ISO 8601 time: {value!r}") from None
 

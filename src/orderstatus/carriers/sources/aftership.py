@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
+from orderstatus.carriers.mappings import status_map
 from orderstatus.carriers.registry import get_carrier
 from orderstatus.carriers.sources import (
     PayloadError,
@@ -20,29 +22,12 @@ from orderstatus.carriers.sources import (
     same,
     stable_id,
 )
-from orderstatus.domain.statuses import EventStatus as S
+from orderstatus.domain.statuses import EventStatus
 
 NAME = "aftership"
 HEADER = "aftership-hmac-sha256"
 
-_TAG = {
-    "InfoReceived": S.LABEL_PURCHASED,
-    "Pending": S.LABEL_PURCHASED,
-    "InTransit": S.IN_TRANSIT,
-    "OutForDelivery": S.OUT_FOR_DELIVERY,
-    "AttemptFail": S.ATTEMPTED_DELIVERY,
-    "AvailableForPickup": S.READY_FOR_PICKUP,
-    "Delivered": S.DELIVERED,
-    "Exception": S.FAILURE,
-    "Expired": S.FAILURE,
-}
-_SUBTAG = {
-    "InTransit_002": S.CARRIER_PICKED_UP,
-    "Delivered_002": S.PICKED_UP,
-    **{f"Exception_{n:03d}": S.DELAYED for n in (4, 5, 16, 17, 19)},
-    "Exception_010": S.RETURNED_TO_SENDER,
-    "Exception_011": S.RETURNED_TO_SENDER,
-}
+_MAP = status_map(NAME)
 
 
 def verify(request: SignedRequest, secret: str) -> None:
@@ -53,18 +38,50 @@ def verify(request: SignedRequest, secret: str) -> None:
         raise SignatureError("aftership-hmac-sha256 does not match the body")
 
 
-def _status(item: dict[str, Any]) -> S | None:
-    return _SUBTAG.get(str(item.get("subtag") or "")) or _TAG.get(str(item.get("tag") or ""))
+def _status(item: dict[str, Any]) -> EventStatus | None:
+    return _MAP.event_status(item.get("tag"), item.get("subtag"))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if -180 <= number <= 180 else None
 
 
 def _coordinates(item: dict[str, Any]) -> tuple[float | None, float | None]:
-    value = item.get("coordinates")
-    if isinstance(value, list | tuple) and len(value) == 2:
-        try:
-            return float(value[0]), float(value[1])
-        except (TypeError, ValueError):
+    """Where the carrier says the checkpoint was: ``coordinate {latitude, longitude}``
+    (the 2024-04 format), else the older ``coordinates [latitude, longitude]``."""
+    value = item.get("coordinate")
+    if isinstance(value, dict):
+        latitude, longitude = _number(value.get("latitude")), _number(value.get("longitude"))
+    else:
+        value = item.get("coordinates")
+        if not (isinstance(value, list) and len(value) == 2):
             return None, None
-    return None, None
+        latitude, longitude = _number(value[0]), _number(value[1])
+    if latitude is None or longitude is None or abs(latitude) > 90:
+        return None, None
+    return latitude, longitude
+
+
+def _estimate(tracking: dict[str, Any]) -> datetime | None:
+    """The estimated delivery: AfterShip's latest estimate, else the carrier's, else the
+    older ``expected_delivery``; for a range, its last day."""
+    latest = tracking.get("latest_estimated_delivery")
+    if isinstance(latest, dict):
+        value = latest.get("datetime") or latest.get("datetime_max")
+        if value:
+            return parse_time(value, "msg.latest_estimated_delivery")
+    courier = tracking.get("courier_estimated_delivery_date")
+    if isinstance(courier, dict):
+        value = courier.get("estimated_delivery_date") or courier.get("estimated_delivery_date_max")
+        if value:
+            return parse_time(value, "msg.courier_estimated_delivery_date")
+    return parse_time(tracking.get("expected_delivery"), "msg.expected_delivery")
 
 
 def parse(body: bytes) -> list[TrackingUpdate]:
@@ -87,7 +104,7 @@ def parse(body: bytes) -> list[TrackingUpdate]:
         location = place(
             city=item.get("city"),
             region=item.get("state"),
-            postcode=item.get("zip"),
+            postcode=item.get("postal_code") or item.get("zip"),
             country=item.get("country_iso3") or item.get("country_region"),
             latitude=latitude,
             longitude=longitude,
@@ -103,12 +120,11 @@ def parse(body: bytes) -> list[TrackingUpdate]:
                 ),
             )
         )
-    estimate = tracking.get("expected_delivery")
     return [
         TrackingUpdate(
             tracking_number=number,
             carrier=carrier.code if carrier else None,
             events=events,
-            estimated_delivery=parse_time(estimate, "msg.expected_delivery"),
+            estimated_delivery=_estimate(tracking),
         )
     ]

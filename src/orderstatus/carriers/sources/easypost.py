@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from orderstatus.carriers.mappings import status_map
 from orderstatus.carriers.registry import get_carrier
 from orderstatus.carriers.sources import (
     PayloadError,
@@ -20,49 +21,29 @@ from orderstatus.carriers.sources import (
     same,
     stable_id,
 )
-from orderstatus.domain.statuses import EventStatus as S
+from orderstatus.domain.statuses import EventStatus
 
 NAME = "easypost"
 HEADER = "x-hmac-signature"
 PREFIX = "hmac-sha256-hex="
 
-_STATUS = {
-    "pre_transit": S.LABEL_PURCHASED,
-    "in_transit": S.IN_TRANSIT,
-    "out_for_delivery": S.OUT_FOR_DELIVERY,
-    "delivered": S.DELIVERED,
-    "available_for_pickup": S.READY_FOR_PICKUP,
-    "return_to_sender": S.RETURNED_TO_SENDER,
-    "failure": S.FAILURE,
-    "error": S.FAILURE,
-    "cancelled": S.FAILURE,
-}
-_DETAIL = {
-    "picked_up": S.CARRIER_PICKED_UP,
-    "received_at_origin_facility": S.CARRIER_PICKED_UP,
-    "delivery_attempted": S.ATTEMPTED_DELIVERY,
-    "attempted_delivery": S.ATTEMPTED_DELIVERY,
-    "delayed": S.DELAYED,
-    "weather_delay": S.DELAYED,
-    "arrived_at_pickup_location": S.READY_FOR_PICKUP,
-}
+_MAP = status_map(NAME)
 
 
 def verify(request: SignedRequest, secret: str) -> None:
     """``X-Hmac-Signature: hmac-sha256-hex=<hex HMAC-SHA256 of the raw body>``; the key
-    is the webhook secret normalised NFKD (as EasyPost's own libraries do)."""
+    is the webhook secret normalised NFKD, and the comparison as strict as EasyPost's own
+    ``validate_webhook`` (lower-case hex, as EasyPost sends it)."""
     given = request.headers.get(HEADER, "")
     key = unicodedata.normalize("NFKD", secret).encode()
     expected = PREFIX + hmac_sha256(key, request.body).hex()
-    if not given or not same(given.strip().lower(), expected):
+    if not given or not same(given.strip(), expected):
         raise SignatureError("X-Hmac-Signature does not match the body")
 
 
-def _status(detail: dict[str, Any]) -> S | None:
-    by_detail = _DETAIL.get(str(detail.get("status_detail") or ""))
-    if by_detail and detail.get("status") not in ("delivered", "return_to_sender"):
-        return by_detail
-    return _STATUS.get(str(detail.get("status") or ""))
+def _status(detail: dict[str, Any]) -> EventStatus | None:
+    message = detail.get("message") or detail.get("description")
+    return _MAP.event_status(detail.get("status"), detail.get("status_detail"), message)
 
 
 def parse(body: bytes) -> list[TrackingUpdate]:
@@ -79,6 +60,8 @@ def parse(body: bytes) -> list[TrackingUpdate]:
         raise PayloadError("result.tracking_details must be a list")
     events = []
     for index, detail in enumerate(details):
+        if not isinstance(detail, dict):
+            raise PayloadError(f"result.tracking_details[{index}] must be an object")
         status = _status(detail)
         if status is None:
             continue

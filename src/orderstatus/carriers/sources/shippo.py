@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orderstatus.carriers.mappings import status_map
 from orderstatus.carriers.registry import get_carrier
 from orderstatus.carriers.sources import (
     PayloadError,
@@ -23,32 +24,11 @@ from orderstatus.carriers.sources import (
     same,
     stable_id,
 )
-from orderstatus.domain.statuses import EventStatus as S
+from orderstatus.domain.statuses import EventStatus
 
 NAME = "shippo"
 
-_STATUS = {
-    "PRE_TRANSIT": S.LABEL_PURCHASED,
-    "TRANSIT": S.IN_TRANSIT,
-    "DELIVERED": S.DELIVERED,
-    "RETURNED": S.RETURNED_TO_SENDER,
-    "FAILURE": S.FAILURE,
-}
-_SUBSTATUS = {
-    "package_accepted": S.CARRIER_PICKED_UP,
-    "out_for_delivery": S.OUT_FOR_DELIVERY,
-    "delivery_attempted": S.ATTEMPTED_DELIVERY,
-    "notice_left": S.ATTEMPTED_DELIVERY,
-    "delayed": S.DELAYED,
-    "delivery_rescheduled": S.DELAYED,
-    "reschedule_delivery": S.DELAYED,
-    "pickup_available": S.READY_FOR_PICKUP,
-    "return_to_sender": S.RETURNED_TO_SENDER,
-    "package_damaged": S.FAILURE,
-    "package_lost": S.FAILURE,
-    "package_undeliverable": S.FAILURE,
-    "package_disposed": S.FAILURE,
-}
+_MAP = status_map(NAME)
 
 
 def verify(request: SignedRequest, secret: str) -> None:
@@ -56,15 +36,10 @@ def verify(request: SignedRequest, secret: str) -> None:
         raise SignatureError("the token in the webhook URL is missing or wrong")
 
 
-def _status(item: dict[str, Any]) -> S | None:
-    substatus = item.get("substatus") or {}
-    by_sub = (
-        _SUBSTATUS.get(str(substatus.get("code") or "")) if isinstance(substatus, dict) else None
-    )
-    status = _STATUS.get(str(item.get("status") or "").upper())
-    if status is S.DELIVERED:
-        return status
-    return by_sub or status
+def _status(item: dict[str, Any]) -> EventStatus | None:
+    substatus = item.get("substatus")
+    code = substatus.get("code") if isinstance(substatus, dict) else None
+    return _MAP.event_status(str(item.get("status") or "").upper(), code)
 
 
 def parse(body: bytes) -> list[TrackingUpdate]:
