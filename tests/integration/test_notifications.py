@@ -166,6 +166,16 @@ async def test_an_email_customer_gets_the_confirmation_and_each_update_once(
     assert "forsinket" in update.part("plain") and "delayed scan" in update.part("plain")
 
 
+async def test_an_order_number_that_looks_like_an_encoded_word_shows_as_given(
+    api: ShopClient, mail: MailServer, worker: Worker
+) -> None:
+    await create_order(api.http, number="=?utf-8?q?BETALT_x?=", locale="en")
+    assert (await worker.drain())["sent"] == 1
+    (message,) = mail.received
+    assert message.subject == "Order #=?utf-8?q?BETALT_x?= confirmed"
+    assert "BETALT x" not in message.subject
+
+
 async def test_a_phone_only_customer_gets_one_text_then_emails_after_opting_in(
     api: ShopClient, mail: MailServer, sms: SmsEndpoint, worker: Worker, database: Database
 ) -> None:

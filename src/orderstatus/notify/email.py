@@ -89,9 +89,22 @@ def _utf8_qp() -> Charset:
 _UTF8 = _utf8_qp()
 
 
+def _plain(value: str) -> bool:
+    """Whether a header value can go as it is: ASCII, and nothing a reader would take
+    for an encoded word (``=?utf-8?q?…?=`` must show as typed, not decoded)."""
+    return value.isascii() and "=?" not in value
+
+
 def _header(name: str, value: str) -> str:
     """An encoded-word header, folded knowing its name so no line runs long."""
-    return value if value.isascii() else Header(value, _UTF8, header_name=name).encode()
+    return value if _plain(value) else Header(value, _UTF8, header_name=name).encode()
+
+
+def _mailbox(name: str, address: str) -> str:
+    """``Name <address>``, the name quoted or, when not plain, in an encoded word."""
+    if _plain(name):
+        return formataddr((name, address))
+    return f"{Header(name, _UTF8, header_name='From').encode()} <{address}>"
 
 
 def build_message(
@@ -112,7 +125,7 @@ def build_message(
     a tenth of the cost, which is most of what a busy worker spends per message.
     """
     message = MIMEMultipart("alternative")
-    message["From"] = formataddr((sender_name, sender), charset="utf-8")
+    message["From"] = _mailbox(sender_name, sender)
     message["To"] = recipient
     if reply_to:
         message["Reply-To"] = reply_to
