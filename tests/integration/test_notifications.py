@@ -8,12 +8,13 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
@@ -174,6 +175,49 @@ async def test_an_order_number_that_looks_like_an_encoded_word_shows_as_given(
     (message,) = mail.received
     assert message.subject == "Order #=?utf-8?q?BETALT_x?= confirmed"
     assert "BETALT x" not in message.subject
+
+
+async def test_a_shipping_confirmation_never_overtakes_the_order_confirmation(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    deferred: list[str] = []
+
+    def first_confirmation(message: EmailMessage) -> bool:
+        if "order_confirmation" in str(message["Message-ID"]) and not deferred:
+            deferred.append(str(message["Message-ID"]))
+            return True
+        return False
+
+    mail.defer = first_confirmation
+    order = await create_order(api.http, number="Q1")
+    shipment = await fulfil(api.http, order, [(0, 1)])  # at once, before the worker runs
+    await worker.run_once()
+    assert deferred and mail.received == []  # the confirmation waits, and so does the rest
+    confirmation = next(n for n in await rows(database, order["id"]) if n.fulfillment_id is None)
+    assert confirmation.state == "pending" and "451" in (confirmation.last_error or "")
+    await worker.drain(retries=True)
+    assert [kinds([m]) for m in mail.received] == [
+        {(0, "order_confirmation"): 1},
+        {(shipment["id"], "shipping_confirmation"): 1},
+    ]
+
+
+async def test_a_failed_order_confirmation_does_not_hold_back_the_shipping_messages(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    mail.defer = lambda message: "order_confirmation" in str(message["Message-ID"])
+    order = await create_order(api.http, number="Q2")
+    await worker.drain()
+    async with database.write() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.order_id == order["id"])
+            .values(state="failed", last_error="gave up")
+        )
+    mail.defer = None
+    shipment = await fulfil(api.http, order, [(0, 1)])
+    await worker.drain()
+    assert kinds(mail.received) == {(shipment["id"], "shipping_confirmation"): 1}
 
 
 async def test_a_phone_only_customer_gets_one_text_then_emails_after_opting_in(

@@ -38,9 +38,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
@@ -79,6 +79,20 @@ log = logging.getLogger("orderstatus.notify")
 CHANNEL_WORDS = {Channel.EMAIL: "e-mail", Channel.SMS: "SMS"}
 CAUSE_KEYS = frozenset({"status", "event_id"})
 """What the outbox keeps in a row's payload before it is sent (outbox.enqueue)."""
+
+
+_CONFIRMATION = aliased(Notification)
+_NOT_BEFORE_CONFIRMATION = or_(
+    Notification.kind == Kind.ORDER_CONFIRMATION.value,
+    ~exists().where(
+        _CONFIRMATION.order_id == Notification.order_id,
+        _CONFIRMATION.channel == Notification.channel,
+        _CONFIRMATION.kind == Kind.ORDER_CONFIRMATION.value,
+        _CONFIRMATION.state.in_([State.PENDING.value, State.SENDING.value]),
+    ),
+)
+"""An order's other messages wait while its confirmation on the same channel is still
+to be sent (or retried): the customer hears of the order before of its shipments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +324,7 @@ class Worker:
         return (
             Notification.state.in_([State.PENDING.value, State.SENDING.value]),
             Notification.next_attempt_at <= now,
+            _NOT_BEFORE_CONFIRMATION,
         )
 
     async def _next_due(self) -> float | None:
