@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, message_from_string, policy
-from email.errors import HeaderDefect, MessageDefect
+from email.errors import HeaderDefect, MessageDefect, NonASCIILocalPartDefect
 from email.message import EmailMessage
 from typing import Any
 
@@ -33,6 +33,8 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    smtputf8: bool = False
+    """Sent with the SMTPUTF8 extension (headers and envelope may be UTF-8)."""
 
     @property
     def message_id(self) -> str:
@@ -99,7 +101,7 @@ class _Handler:
         if self.box.defer is not None and self.box.defer(message):
             return "451 4.3.0 Try again later"
         self.box.received.append(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message)
+            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message, envelope.smtp_utf8)
         )
         self.box.arrived.set()
         return "250 Message accepted for delivery"
@@ -120,16 +122,22 @@ def strictly_parsed(content: bytes, *, smtputf8: bool = False) -> EmailMessage:
         if part.defects:
             raise MessageDefect(f"{part.get_content_type()}: {part.defects}")
         for name, value in part.items():
-            defects = getattr(value, "defects", ())
+            defects = [
+                d
+                for d in getattr(value, "defects", ())
+                # RFC 6532 allows exactly this once SMTPUTF8 is in use.
+                if not (smtputf8 and isinstance(d, NonASCIILocalPartDefect))
+            ]
             if defects:
                 raise HeaderDefect(f"{name}: {defects}")
     return message
 
 
 class MailServer:
-    """aiosmtpd on a free port. ``hold_rcpt`` decides, per recipient, whether to wait
-    for ``gate`` before answering (a slow server the test controls); ``stop`` closes
-    the listener and every open session, as a server going down would."""
+    """aiosmtpd on a free port, offering SMTPUTF8 only when asked. ``hold_rcpt``
+    decides, per recipient, whether to wait for ``gate`` before answering (a slow server
+    the test controls); ``stop`` closes the listener and every open session, as a server
+    going down would."""
 
     def __init__(
         self,
@@ -137,8 +145,10 @@ class MailServer:
         credentials: tuple[str, str] | None = None,
         starttls: ssl.SSLContext | None = None,
         implicit_tls: ssl.SSLContext | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.port = free_port()
+        self.smtputf8 = smtputf8
         self.credentials = credentials
         self.starttls = starttls
         self.implicit_tls = implicit_tls
@@ -176,7 +186,11 @@ class MailServer:
         return AuthResult(success=ok)
 
     def _protocol(self) -> SMTP:
-        options: dict[str, Any] = {"hostname": "mail.test", "ident": "test SMTP"}
+        options: dict[str, Any] = {
+            "hostname": "mail.test",
+            "ident": "test SMTP",
+            "enable_SMTPUTF8": self.smtputf8,
+        }
         if self.credentials:
             options |= {
                 "authenticator": self._authenticate,

@@ -220,6 +220,55 @@ async def test_a_failed_order_confirmation_does_not_hold_back_the_shipping_messa
     assert kinds(mail.received) == {(shipment["id"], "shipping_confirmation"): 1}
 
 
+async def test_a_domain_outside_ascii_is_sent_as_idna_to_any_server(
+    api: ShopClient, mail: MailServer, worker: Worker
+) -> None:
+    order = await create_order(api.http, email="kari@blåbær.no", number="U1")
+    assert await worker.drain() == Counter({"sent": 1})
+    (message,) = mail.received
+    assert message.recipients == ["kari@xn--blbr-roah.no"] and not message.smtputf8
+    assert message.message["To"].addresses[0].addr_spec == "kari@xn--blbr-roah.no"
+    (link,) = message.links()
+    await opens_the_order(api, link, order)
+
+
+async def test_a_name_outside_ascii_before_the_at_goes_with_smtputf8_when_offered(
+    api: ShopClient, database: Database, notify_settings: Settings
+) -> None:
+    server = await MailServer(smtputf8=True).start()
+    worker = Worker(database, notify_settings.model_copy(update={"smtp_url": server.url}), FAST)
+    try:
+        await create_order(api.http, email="kåre@blåbær.no", number="U2")
+        await create_order(api.http, email="kari@example.com", number="U3")
+        done = await worker.drain()
+    finally:
+        await worker.close()
+        await server.stop()
+    assert server.malformed == []
+    assert done == Counter({"sent": 2})
+    unicode = server.to("kåre@xn--blbr-roah.no")
+    assert [m.smtputf8 for m in unicode] == [True]
+    assert unicode[0].message["To"].addresses[0].addr_spec == "kåre@blåbær.no"
+    assert unicode[0].subject == "Bestilling #U2 er bekreftet"
+    assert [m.smtputf8 for m in server.to("kari@example.com")] == [False]
+
+
+async def test_a_name_outside_ascii_fails_for_good_where_the_server_lacks_smtputf8(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    order = await create_order(api.http, email="kåre@example.no", number="U4")
+    assert await worker.drain(retries=True) == Counter({"failed": 1})
+    (row,) = await rows(database, order["id"])
+    assert row.state == "failed" and row.attempts == 1
+    assert row.last_error is not None and "SMTPUTF8" in row.last_error
+    assert mail.received == [] and mail.malformed == []
+    async with database.read() as session:
+        timeline = (
+            await session.scalars(select(Activity.message).where(Activity.order_id == order["id"]))
+        ).all()
+    assert any("failed" in m and "SMTPUTF8" in m for m in timeline)
+
+
 async def test_a_phone_only_customer_gets_one_text_then_emails_after_opting_in(
     api: ShopClient, mail: MailServer, sms: SmsEndpoint, worker: Worker, database: Database
 ) -> None:

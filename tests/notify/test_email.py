@@ -13,11 +13,13 @@ import trustme
 
 from orderstatus.notify.email import (
     DeliveryError,
+    Recipient,
     SmtpConfig,
     SmtpConnection,
     build_message,
     message_bytes,
     message_id,
+    recipient_of,
     sender_address,
 )
 from orderstatus.notify.templates import RenderedEmail
@@ -91,6 +93,23 @@ def test_header_values_show_as_given_even_when_they_look_like_encoded_words(give
     assert message["Subject"] == f"Order #{given} confirmed"
     assert message["From"].addresses[0].display_name == given
     assert message["From"].addresses[0].addr_spec == "orders@status.example.com"
+
+
+@pytest.mark.parametrize(
+    ("address", "header", "envelope", "smtputf8"),
+    [
+        ("kari@example.com", "kari@example.com", "kari@example.com", False),
+        ("kari@blåbær.no", "kari@xn--blbr-roah.no", "kari@xn--blbr-roah.no", False),
+        ("kåre@example.no", "kåre@example.no", "kåre@example.no", True),
+        ("kåre@blåbær.no", "kåre@blåbær.no", "kåre@xn--blbr-roah.no", True),
+    ],
+)
+def test_addresses_outside_ascii(address: str, header: str, envelope: str, smtputf8: bool) -> None:
+    assert recipient_of(address) == Recipient(header, envelope, smtputf8)
+    data = built(recipient=address)
+    assert data.isascii() is not smtputf8
+    message = strictly_parsed(data, smtputf8=smtputf8)
+    assert message["To"].addresses[0].addr_spec == header
 
 
 def test_the_message_id_is_fixed_by_the_outbox_row() -> None:

@@ -11,6 +11,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
@@ -20,6 +21,7 @@ from email.utils import format_datetime, formataddr
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
 
 from orderstatus.notify.templates import RenderedEmail
 
@@ -29,6 +31,40 @@ SEND_TIMEOUT = 30.0
 IDLE_RECONNECT = 15.0
 """Seconds after which an idle connection is replaced rather than trusted: servers
 drop idle clients, and a failure on a stale connection would cost a retry."""
+
+
+NEEDS_SMTPUTF8 = (
+    "the address has characters outside ASCII before the @, which needs SMTPUTF8,"
+    " and the SMTP server does not offer it"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One address as the message and the SMTP envelope need it."""
+
+    header: str
+    """For the To header: the address as given, or with its domain in IDNA (xn--) when
+    the message cannot carry UTF-8 headers."""
+    envelope: str
+    """For RCPT TO: the domain always in IDNA."""
+    smtputf8: bool
+    """The part before the @ is not ASCII: only a server with SMTPUTF8 takes it."""
+
+
+def recipient_of(address: str) -> Recipient:
+    """How to send to an address; an ASCII one goes as it is."""
+    if address.isascii():
+        return Recipient(address, address, smtputf8=False)
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        # Not ours to refuse here (input is checked at the door): the server decides.
+        return Recipient(address, address, smtputf8=True)
+    if checked.ascii_email:
+        return Recipient(checked.ascii_email, checked.ascii_email, smtputf8=False)
+    envelope = f"{checked.local_part}@{checked.ascii_domain}"
+    return Recipient(checked.normalized, envelope, smtputf8=True)
 
 
 class DeliveryError(Exception):
@@ -126,7 +162,8 @@ def build_message(
     """
     message = MIMEMultipart("alternative")
     message["From"] = _mailbox(sender_name, sender)
-    message["To"] = recipient
+    to = recipient_of(recipient)
+    message["To"] = to.header
     if reply_to:
         message["Reply-To"] = reply_to
     message["Subject"] = _header("Subject", rendered.subject)
@@ -146,8 +183,11 @@ def _text_part(text: str, subtype: str) -> MIMENonMultipart:
 
 
 def message_bytes(message: Message) -> bytes:
-    """The message as sent (the SMTP client turns line ends into CRLF)."""
-    return message.as_bytes()
+    """The message as sent (the SMTP client turns line ends into CRLF). A message to an
+    address outside ASCII carries it in a UTF-8 header (RFC 6532), sent with SMTPUTF8."""
+    if str(message["To"]).isascii():
+        return message.as_bytes()
+    return message.as_bytes(policy=policy.SMTPUTF8)
 
 
 class SmtpConnection:
@@ -188,9 +228,18 @@ class SmtpConnection:
         return self._client
 
     async def send(self, data: bytes, *, sender: str, recipient: str) -> None:
+        to = recipient_of(recipient)
+        client: aiosmtplib.SMTP | None = None
         try:
             client = await self._connected()
-            await client.sendmail(sender, [recipient], data)
+            await client.sendmail(
+                sender, [to.envelope], data, mail_options=["SMTPUTF8"] if to.smtputf8 else None
+            )
+        except aiosmtplib.SMTPNotSupported as exc:
+            if to.smtputf8 and client is not None and not client.supports_extension("smtputf8"):
+                raise DeliveryError(NEEDS_SMTPUTF8, permanent=True) from None
+            await self.close()
+            raise DeliveryError(_describe(exc)) from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             await self.close()
             codes = [error.code for error in exc.recipients]
