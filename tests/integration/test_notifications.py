@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Activity, Notification, NotificationTemplate
+from orderstatus.db.models import Activity, Notification, NotificationTemplate, Shop
 from orderstatus.domain.errors import Conflict, Invalid
 from orderstatus.domain.notifications import sms_length
 from orderstatus.notify.templates import TemplateSource
@@ -295,6 +295,20 @@ async def test_a_phone_only_customer_gets_one_text_then_emails_after_opting_in(
     assert delivered.subject == "Bestillingen din #1001 er levert"
     sent = [(n.kind, n.channel, n.state) for n in await rows(database, order["id"])]
     assert sent == [("order_confirmation", "sms", "sent"), ("delivered", "email", "sent")]
+
+
+async def test_a_shop_named_outside_gsm7_still_texts_one_segment(
+    api: ShopClient, sms: SmsEndpoint, worker: Worker, database: Database
+) -> None:
+    async with database.write() as session:
+        await session.execute(update(Shop).where(Shop.id == api.shop_id).values(name="Sámi Duodji"))
+    order = await create_order(api.http, email=None, phone="+4741234567", number="S1")
+    assert await worker.drain() == Counter({"sent": 1})
+    (text,) = sms.received
+    length = sms_length(text["Body"])
+    assert (length.encoding, length.segments) == ("gsm7", 1)
+    assert text["Body"].startswith("Sami Duodji: Takk for bestillingen #S1!")
+    assert text["Body"].endswith(order["status_page_url"])
 
 
 async def opt_in(api: ShopClient, order: dict[str, Any], email: str) -> None:
