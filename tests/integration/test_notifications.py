@@ -511,6 +511,27 @@ async def test_a_template_that_breaks_fails_its_message_not_the_worker(
     ]
 
 
+async def test_a_template_shows_the_phone_number_in_international_format(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    async with database.write() as session:
+        session.add(
+            NotificationTemplate(
+                shop_id=api.shop_id,
+                kind="order_confirmation",
+                locale="nb",
+                subject="{{ order.name }}: we call {{ customer.phone }}",
+                text="{{ order.phone }}",
+                html="<p>{{ order.phone }}</p>",
+            )
+        )
+    await create_order(api.http, phone="+4791234567")
+    await create_order(api.http, number="P2")
+    await worker.drain()
+    by_subject = sorted(m.subject for m in mail.received)
+    assert by_subject == ["#1001: we call +47 91 23 45 67", "#P2: we call None"]
+
+
 async def test_the_editor_refuses_a_template_that_cannot_render(
     api: ShopClient, database: Database
 ) -> None:

@@ -53,6 +53,7 @@ from orderstatus.db.models import (
     Shop,
     TrackingEvent,
 )
+from orderstatus.domain.inputs import display_phone
 from orderstatus.domain.notifications import KIND_LABELS, Channel, Kind, State
 from orderstatus.notify import context as ctx
 from orderstatus.notify.email import (
@@ -722,15 +723,16 @@ def activity_message(outcome: Outcome) -> str | None:
     """The line the order's timeline shows for an outcome staff should know about."""
     job = outcome.job
     what = f"{KIND_LABELS[job.kind]} {CHANNEL_WORDS[job.channel]}"
+    to = display_phone(job.recipient) if job.channel is Channel.SMS else job.recipient
     if outcome.state is State.SENT:
-        return f"{what} sent to {job.recipient}"
+        return f"{what} sent to {to}"
     if outcome.state is State.FAILED:
-        return f"{what} to {job.recipient} failed: {outcome.error}"
+        return f"{what} to {to} failed: {outcome.error}"
     if outcome.state is State.HELD:
         missing = "SMTP server" if job.channel is Channel.EMAIL else "SMS provider"
-        return f"{what} to {job.recipient} kept in the mailbox (no {missing} configured)"
+        return f"{what} to {to} kept in the mailbox (no {missing} configured)"
     if outcome.state is State.SKIPPED:
-        return f"{what} to {job.recipient} not sent: {outcome.error}"
+        return f"{what} to {to} not sent: {outcome.error}"
     return None
 
 
@@ -760,6 +762,7 @@ def order_facts(order: Order) -> ctx.OrderFacts:
         currency=order.currency,
         first_name=order.customer_first_name,
         last_name=order.customer_last_name,
+        phone=order.phone,
         created_at=order.created_at,
         subtotal=order.subtotal,
         shipping_total=order.shipping_total,
