@@ -15,7 +15,8 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from email import message_from_bytes, message_from_string, policy
+from email.errors import HeaderDefect, MessageDefect, NonASCIILocalPartDefect
 from email.message import EmailMessage
 from typing import Any
 
@@ -32,6 +33,8 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    smtputf8: bool = False
+    """Sent with the SMTPUTF8 extension (headers and envelope may be UTF-8)."""
 
     @property
     def message_id(self) -> str:
@@ -90,19 +93,51 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
-        message = message_from_bytes(content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
+        try:
+            message = strictly_parsed(content, smtputf8=envelope.smtp_utf8)
+        except (ValueError, HeaderDefect, MessageDefect) as exc:
+            self.box.malformed.append(f"{type(exc).__name__}: {exc}")
+            return f"554 5.6.0 Malformed message: {type(exc).__name__}"
+        if self.box.defer is not None and self.box.defer(message):
+            return "451 4.3.0 Try again later"
         self.box.received.append(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message)
+            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message, envelope.smtp_utf8)
         )
         self.box.arrived.set()
         return "250 Message accepted for delivery"
 
 
+def strictly_parsed(content: bytes, *, smtputf8: bool = False) -> EmailMessage:
+    """The message as a strict reader sees it: ``email.policy.strict`` raises on any
+    defect of the structure, and each header is parsed and checked for defects too.
+    Without SMTPUTF8 every byte must be 7-bit; with it, headers may be UTF-8 (RFC 6532)."""
+    if smtputf8:
+        message = message_from_string(content.decode("utf-8"), policy=policy.strict)
+    else:
+        if not content.isascii():
+            raise ValueError("8-bit data without SMTPUTF8")
+        message = message_from_bytes(content, policy=policy.strict)
+    assert isinstance(message, EmailMessage)
+    for part in message.walk():
+        if part.defects:
+            raise MessageDefect(f"{part.get_content_type()}: {part.defects}")
+        for name, value in part.items():
+            defects = [
+                d
+                for d in getattr(value, "defects", ())
+                # RFC 6532 allows exactly this once SMTPUTF8 is in use.
+                if not (smtputf8 and isinstance(d, NonASCIILocalPartDefect))
+            ]
+            if defects:
+                raise HeaderDefect(f"{name}: {defects}")
+    return message
+
+
 class MailServer:
-    """aiosmtpd on a free port. ``hold_rcpt`` decides, per recipient, whether to wait
-    for ``gate`` before answering (a slow server the test controls); ``stop`` closes
-    the listener and every open session, as a server going down would."""
+    """aiosmtpd on a free port, offering SMTPUTF8 only when asked. ``hold_rcpt``
+    decides, per recipient, whether to wait for ``gate`` before answering (a slow server
+    the test controls); ``stop`` closes the listener and every open session, as a server
+    going down would."""
 
     def __init__(
         self,
@@ -110,13 +145,18 @@ class MailServer:
         credentials: tuple[str, str] | None = None,
         starttls: ssl.SSLContext | None = None,
         implicit_tls: ssl.SSLContext | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.port = free_port()
+        self.smtputf8 = smtputf8
         self.credentials = credentials
         self.starttls = starttls
         self.implicit_tls = implicit_tls
         self.received: list[Received] = []
         self.refuse: set[str] = set()
+        self.malformed: list[str] = []
+        self.defer: Callable[[EmailMessage], bool] | None = None
+        """Answers 451 (try again later) to a message for which it returns True."""
         self.sessions = 0
         self.waiting = 0
         self.gate = asyncio.Event()
@@ -146,7 +186,11 @@ class MailServer:
         return AuthResult(success=ok)
 
     def _protocol(self) -> SMTP:
-        options: dict[str, Any] = {"hostname": "mail.test", "ident": "test SMTP"}
+        options: dict[str, Any] = {
+            "hostname": "mail.test",
+            "ident": "test SMTP",
+            "enable_SMTPUTF8": self.smtputf8,
+        }
         if self.credentials:
             options |= {
                 "authenticator": self._authenticate,

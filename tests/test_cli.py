@@ -202,3 +202,15 @@ def test_the_demo_carrier_moves_a_parcel_to_delivered_through_the_webhook(tmp_pa
         assert {"OSLO", "TRONDHEIM", "BERGEN"} <= cities
         assert all(e["location"]["latitude"] for e in shipment["events"])
         assert 'POST /webhooks/easypost/demo HTTP/1.1" 200' in log.read_text()
+
+
+def test_the_var_dir_holds_the_default_database_wherever_it_is_started(tmp_path: Path) -> None:
+    var, elsewhere = tmp_path / "var", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in env_for("").items() if k != "ORDERSTATUS_DATABASE_URL"}
+    env["ORDERSTATUS_VAR_DIR"] = str(var)
+    assert run("migrate", env=env, cwd=elsewhere).returncode == 0
+    made = run("create-shop", "--handle", "myshop", "--currency", "NOK", env=env, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr  # the same database from another folder
+    assert (var / "orderstatus.db").is_file()
+    assert not (elsewhere / "var").exists() and not (tmp_path / "var" / "var").exists()

@@ -46,3 +46,10 @@ def test_without_a_secret_key_one_is_made_once_and_kept(tmp_path: object) -> Non
     first = settings.resolved_secret_key()
     assert len(first) >= 32
     assert Settings.from_env({}, var_dir=str(tmp_path)).resolved_secret_key() == first
+
+
+def test_the_var_dir_moves_the_default_database(tmp_path: object) -> None:
+    settings = Settings.from_env({"ORDERSTATUS_VAR_DIR": f"{tmp_path}/state"})
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/state/orderstatus.db"
+    given = {"ORDERSTATUS_VAR_DIR": "/srv/x", "ORDERSTATUS_DATABASE_URL": "sqlite:///a.db"}
+    assert Settings.from_env(given).database_url == "sqlite+aiosqlite:///a.db"

@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from orderstatus.domain.notifications import is_e164
@@ -53,7 +54,8 @@ def _async_database_url(url: str) -> str:
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    database_url: str = Field(default=f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR}/orderstatus.db")
+    database_url: str = ""
+    """Empty: a SQLite file in ``var_dir`` (filled in by :meth:`_default_database`)."""
     redis_url: str | None = None
     secret_key: str | None = Field(default=None, repr=False)
     base_url: str = "http://127.0.0.1:8000"
@@ -64,6 +66,16 @@ class Settings(BaseModel):
     map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     map_attribution: str = "© OpenStreetMap contributors"
     var_dir: Path = DEFAULT_VAR_DIR
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_database(cls, values: Any) -> Any:
+        """The default SQLite file lives in the var folder, so a server started from
+        another working directory still opens the same database."""
+        if isinstance(values, dict) and not values.get("database_url"):
+            var_dir = values.get("var_dir") or DEFAULT_VAR_DIR
+            values = {**values, "database_url": f"sqlite:///{var_dir}/orderstatus.db"}
+        return values
 
     @field_validator("database_url")
     @classmethod

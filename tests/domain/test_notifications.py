@@ -172,6 +172,9 @@ def test_unknown_kinds_are_named() -> None:
         ("😀" * 35, "ucs2", 1),
         ("a" * 306, "gsm7", 2),
         ("a" * 307, "gsm7", 3),
+        ("a" * 152 + "€" + "a" * 152, "gsm7", 3),  # an escape is never split across parts
+        ("ł" * 66 + "😀" + "ł" * 66, "ucs2", 3),  # nor is a surrogate pair
+        ("a" * 158 + "€", "gsm7", 1),
     ],
 )
 def test_sms_length_counts_as_phone_networks_do(text: str, encoding: str, segments: int) -> None:
@@ -188,6 +191,27 @@ def test_typography_does_not_cost_a_segment() -> None:
     assert sms_length(fancy).encoding == "ucs2"
     assert sms_length(tidy).encoding == "gsm7" and sms_length(tidy).segments == 1
     assert tidy.startswith('Fjord\'s: "Takk" - "bestillingen" er på vei...')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Sámi Duodji: Takk for bestillingen #1001! Følg den her: https://status.example/o",
+            "Sami Duodji: Takk for bestillingen #1001! Følg den her: https://status.example/o",
+        ),
+        ("Łódź Ceramika 😀 order #A-ž1 " + "a" * 60, "Lodz Ceramika order #A-z1 " + "a" * 60),
+        ("Blåbær & Ærlig Øl: " + "x" * 120 + " ŋ", "Blåbær & Ærlig Øl: " + "x" * 120 + " ng"),
+        ("Sámi Duodji: takk!", "Sámi Duodji: takk!"),  # one segment either way: kept as written
+    ],
+)
+def test_letters_outside_gsm7_are_written_plainly_when_they_would_cost_a_segment(
+    text: str, expected: str
+) -> None:
+    assert sms_length(text).segments > 1 or text == expected
+    fitted = fit_sms(text)
+    assert fitted == expected
+    assert sms_length(fitted).segments == 1
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,17 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Activity, Notification, NotificationTemplate
+from orderstatus.db.models import Activity, Notification, NotificationTemplate, Shop
 from orderstatus.domain.errors import Conflict, Invalid
 from orderstatus.domain.notifications import sms_length
 from orderstatus.notify.templates import TemplateSource
@@ -166,6 +167,108 @@ async def test_an_email_customer_gets_the_confirmation_and_each_update_once(
     assert "forsinket" in update.part("plain") and "delayed scan" in update.part("plain")
 
 
+async def test_an_order_number_that_looks_like_an_encoded_word_shows_as_given(
+    api: ShopClient, mail: MailServer, worker: Worker
+) -> None:
+    await create_order(api.http, number="=?utf-8?q?BETALT_x?=", locale="en")
+    assert (await worker.drain())["sent"] == 1
+    (message,) = mail.received
+    assert message.subject == "Order #=?utf-8?q?BETALT_x?= confirmed"
+    assert "BETALT x" not in message.subject
+
+
+async def test_a_shipping_confirmation_never_overtakes_the_order_confirmation(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    deferred: list[str] = []
+
+    def first_confirmation(message: EmailMessage) -> bool:
+        if "order_confirmation" in str(message["Message-ID"]) and not deferred:
+            deferred.append(str(message["Message-ID"]))
+            return True
+        return False
+
+    mail.defer = first_confirmation
+    order = await create_order(api.http, number="Q1")
+    shipment = await fulfil(api.http, order, [(0, 1)])  # at once, before the worker runs
+    await worker.run_once()
+    assert deferred and mail.received == []  # the confirmation waits, and so does the rest
+    confirmation = next(n for n in await rows(database, order["id"]) if n.fulfillment_id is None)
+    assert confirmation.state == "pending" and "451" in (confirmation.last_error or "")
+    await worker.drain(retries=True)
+    assert [kinds([m]) for m in mail.received] == [
+        {(0, "order_confirmation"): 1},
+        {(shipment["id"], "shipping_confirmation"): 1},
+    ]
+
+
+async def test_a_failed_order_confirmation_does_not_hold_back_the_shipping_messages(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    mail.defer = lambda message: "order_confirmation" in str(message["Message-ID"])
+    order = await create_order(api.http, number="Q2")
+    await worker.drain()
+    async with database.write() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.order_id == order["id"])
+            .values(state="failed", last_error="gave up")
+        )
+    mail.defer = None
+    shipment = await fulfil(api.http, order, [(0, 1)])
+    await worker.drain()
+    assert kinds(mail.received) == {(shipment["id"], "shipping_confirmation"): 1}
+
+
+async def test_a_domain_outside_ascii_is_sent_as_idna_to_any_server(
+    api: ShopClient, mail: MailServer, worker: Worker
+) -> None:
+    order = await create_order(api.http, email="kari@blåbær.no", number="U1")
+    assert await worker.drain() == Counter({"sent": 1})
+    (message,) = mail.received
+    assert message.recipients == ["kari@xn--blbr-roah.no"] and not message.smtputf8
+    assert message.message["To"].addresses[0].addr_spec == "kari@xn--blbr-roah.no"
+    (link,) = message.links()
+    await opens_the_order(api, link, order)
+
+
+async def test_a_name_outside_ascii_before_the_at_goes_with_smtputf8_when_offered(
+    api: ShopClient, database: Database, notify_settings: Settings
+) -> None:
+    server = await MailServer(smtputf8=True).start()
+    worker = Worker(database, notify_settings.model_copy(update={"smtp_url": server.url}), FAST)
+    try:
+        await create_order(api.http, email="kåre@blåbær.no", number="U2")
+        await create_order(api.http, email="kari@example.com", number="U3")
+        done = await worker.drain()
+    finally:
+        await worker.close()
+        await server.stop()
+    assert server.malformed == []
+    assert done == Counter({"sent": 2})
+    unicode = server.to("kåre@xn--blbr-roah.no")
+    assert [m.smtputf8 for m in unicode] == [True]
+    assert unicode[0].message["To"].addresses[0].addr_spec == "kåre@blåbær.no"
+    assert unicode[0].subject == "Bestilling #U2 er bekreftet"
+    assert [m.smtputf8 for m in server.to("kari@example.com")] == [False]
+
+
+async def test_a_name_outside_ascii_fails_for_good_where_the_server_lacks_smtputf8(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    order = await create_order(api.http, email="kåre@example.no", number="U4")
+    assert await worker.drain(retries=True) == Counter({"failed": 1})
+    (row,) = await rows(database, order["id"])
+    assert row.state == "failed" and row.attempts == 1
+    assert row.last_error is not None and "SMTPUTF8" in row.last_error
+    assert mail.received == [] and mail.malformed == []
+    async with database.read() as session:
+        timeline = (
+            await session.scalars(select(Activity.message).where(Activity.order_id == order["id"]))
+        ).all()
+    assert any("failed" in m and "SMTPUTF8" in m for m in timeline)
+
+
 async def test_a_phone_only_customer_gets_one_text_then_emails_after_opting_in(
     api: ShopClient, mail: MailServer, sms: SmsEndpoint, worker: Worker, database: Database
 ) -> None:
@@ -192,6 +295,20 @@ async def test_a_phone_only_customer_gets_one_text_then_emails_after_opting_in(
     assert delivered.subject == "Bestillingen din #1001 er levert"
     sent = [(n.kind, n.channel, n.state) for n in await rows(database, order["id"])]
     assert sent == [("order_confirmation", "sms", "sent"), ("delivered", "email", "sent")]
+
+
+async def test_a_shop_named_outside_gsm7_still_texts_one_segment(
+    api: ShopClient, sms: SmsEndpoint, worker: Worker, database: Database
+) -> None:
+    async with database.write() as session:
+        await session.execute(update(Shop).where(Shop.id == api.shop_id).values(name="Sámi Duodji"))
+    order = await create_order(api.http, email=None, phone="+4741234567", number="S1")
+    assert await worker.drain() == Counter({"sent": 1})
+    (text,) = sms.received
+    length = sms_length(text["Body"])
+    assert (length.encoding, length.segments) == ("gsm7", 1)
+    assert text["Body"].startswith("Sami Duodji: Takk for bestillingen #S1!")
+    assert text["Body"].endswith(order["status_page_url"])
 
 
 async def opt_in(api: ShopClient, order: dict[str, Any], email: str) -> None:
@@ -392,6 +509,27 @@ async def test_a_template_that_breaks_fails_its_message_not_the_worker(
         "out_for_delivery",
         "shipping_confirmation",
     ]
+
+
+async def test_a_template_shows_the_phone_number_in_international_format(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    async with database.write() as session:
+        session.add(
+            NotificationTemplate(
+                shop_id=api.shop_id,
+                kind="order_confirmation",
+                locale="nb",
+                subject="{{ order.name }}: we call {{ customer.phone }}",
+                text="{{ order.phone }}",
+                html="<p>{{ order.phone }}</p>",
+            )
+        )
+    await create_order(api.http, phone="+4791234567")
+    await create_order(api.http, number="P2")
+    await worker.drain()
+    by_subject = sorted(m.subject for m in mail.received)
+    assert by_subject == ["#1001: we call +47 91 23 45 67", "#P2: we call None"]
 
 
 async def test_the_editor_refuses_a_template_that_cannot_render(

@@ -17,6 +17,7 @@ PII = {
     "email": "zqx.private@example.com",
     "phone": "+4741234599",
     "phone (local)": "41234599",
+    "phone (as shown)": "+47 41 23 45 99",
     "address line 1": "Zqxgate 77",
     "address line 2": "Zqxoppgang B",
     "shipping city": "Zqxby",
@@ -98,6 +99,7 @@ async def test_no_public_response_contains_personal_data(
     assert set(leaks(owner_page.text)) >= {
         "first name",
         "email",
+        "phone (as shown)",
         "address line 1",
         "tracking number",
     }

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Order, PageMessage
 from tests.conftest import ShopClient
+from tests.factories import order_payload
 from tests.integration.helpers import create_order, fulfil
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -270,6 +271,20 @@ async def test_a_phone_only_owner_can_opt_in_to_email(
     stored = (await api.http.get(f"/api/v1/orders/{order['id']}")).json()
     assert stored["update_email"] == "kari@example.com"
     assert "Shipping updates go to kari@example.com" in (await browser.get(path_of(order))).text
+
+
+async def test_the_owner_sees_phone_numbers_in_international_format(
+    api: ShopClient, browser: httpx.AsyncClient
+) -> None:
+    address = order_payload()["shipping_address"] | {"phone": "91234567"}
+    order = await create_order(api.http, phone="912 34 567", shipping_address=address)
+    stored = (await api.http.get(f"/api/v1/orders/{order['id']}")).json()
+    assert stored["phone"] == "+4791234567"  # the API keeps E.164
+    owner_cookie = api.http._transport.app.state.pages.signer.owner_value(order["id"])  # type: ignore[attr-defined]
+    browser.cookies.set("os_owner", owner_cookie, domain="testserver.local", path=path_of(order))
+    page = await browser.get(path_of(order))
+    assert page.text.count("+47 91 23 45 67") == 2  # the contact and the shipping address
+    assert "+4791234567" not in page.text and "91234567" not in page.text
 
 
 async def test_unknown_pages_are_plain_404s(browser: httpx.AsyncClient, api: ShopClient) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
@@ -14,15 +13,17 @@ import trustme
 
 from orderstatus.notify.email import (
     DeliveryError,
+    Recipient,
     SmtpConfig,
     SmtpConnection,
     build_message,
     message_bytes,
     message_id,
+    recipient_of,
     sender_address,
 )
 from orderstatus.notify.templates import RenderedEmail
-from tests.messaging import MailServer
+from tests.messaging import MailServer, strictly_parsed
 
 RENDERED = RenderedEmail(
     subject="Bestillingen din #1001 er på vei \u2013 sporing og detaljer for hele sendingen din",
@@ -44,9 +45,7 @@ def built(**overrides: object) -> bytes:
 
 
 def parsed(data: bytes) -> EmailMessage:
-    message = message_from_bytes(data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
+    return strictly_parsed(data)
 
 
 def test_the_message_is_multipart_text_and_html_in_utf8() -> None:
@@ -67,6 +66,50 @@ def test_the_message_is_multipart_text_and_html_in_utf8() -> None:
     assert message["Message-ID"].strip() == "<o1.f0.order_confirmation.email.5f@status.example.com>"
     assert message["Content-Language"] == "nb" and message["Auto-Submitted"] == "auto-generated"
     assert abs((parsedate_to_datetime(message["Date"]) - datetime.now(UTC)).total_seconds()) < 60
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "=?utf-8?q?BETALT_x?=",
+        "Order =?UTF-8?B?QkVUQUxU?= ready",
+        "Bestilling =?utf-8?q?=C3=A5?= klar",
+    ],
+)
+def test_header_values_show_as_given_even_when_they_look_like_encoded_words(given: str) -> None:
+    rendered = RenderedEmail(subject=f"Order #{given} confirmed", text="x\n", html="<p>x</p>")
+    data = message_bytes(
+        build_message(
+            rendered,
+            sender="orders@status.example.com",
+            sender_name=given,
+            recipient="kari@example.com",
+            reply_to=None,
+            message_id="<o1.f0.order_confirmation.email.5f@status.example.com>",
+            language="en",
+        )
+    )
+    message = parsed(data)
+    assert message["Subject"] == f"Order #{given} confirmed"
+    assert message["From"].addresses[0].display_name == given
+    assert message["From"].addresses[0].addr_spec == "orders@status.example.com"
+
+
+@pytest.mark.parametrize(
+    ("address", "header", "envelope", "smtputf8"),
+    [
+        ("kari@example.com", "kari@example.com", "kari@example.com", False),
+        ("kari@blåbær.no", "kari@xn--blbr-roah.no", "kari@xn--blbr-roah.no", False),
+        ("kåre@example.no", "kåre@example.no", "kåre@example.no", True),
+        ("kåre@blåbær.no", "kåre@blåbær.no", "kåre@xn--blbr-roah.no", True),
+    ],
+)
+def test_addresses_outside_ascii(address: str, header: str, envelope: str, smtputf8: bool) -> None:
+    assert recipient_of(address) == Recipient(header, envelope, smtputf8)
+    data = built(recipient=address)
+    assert data.isascii() is not smtputf8
+    message = strictly_parsed(data, smtputf8=smtputf8)
+    assert message["To"].addresses[0].addr_spec == header
 
 
 def test_the_message_id_is_fixed_by_the_outbox_row() -> None:

@@ -88,6 +88,22 @@ def test_the_text_confirmation_fits_one_segment(language: str) -> None:
     assert text.body.endswith(values["status_url"])
 
 
+@pytest.mark.parametrize("language", ["en", "nb"])
+@pytest.mark.parametrize(
+    "name", ["Sámi Duodji", "Árran julevsáme guovdásj", "Łódź Ceramika", "Café 😀 Żółć & Co"]
+)
+def test_a_shop_name_outside_gsm7_keeps_the_text_confirmation_in_one_segment(
+    language: str, name: str
+) -> None:
+    values = ctx.sample(
+        Kind.ORDER_CONFIRMATION, language, shop=replace(SHOP, name=name), base_url=BASE
+    )
+    values["status_url"] = f"{BASE}/orders/{'x' * 43}"
+    text = renderer.sms(default_source(Kind.ORDER_CONFIRMATION, language), values)
+    assert (text.encoding, text.segments) == ("gsm7", 1)
+    assert text.body.endswith(values["status_url"]) and "#1001" in text.body
+
+
 @pytest.mark.parametrize(
     ("source", "says"),
     [

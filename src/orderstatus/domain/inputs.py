@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Self
 
 import phonenumbers
@@ -62,6 +62,20 @@ def normalize_phone(value: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+@lru_cache(maxsize=4096)
+def display_phone(value: str, region: str | None = None) -> str:
+    """A phone number as people read it, in the international format ("+47 912 34 567");
+    stored and sent in E.164. A number read in ``region`` when it has no +country; text
+    that is not a valid number is shown as it is."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return value
+    if not phonenumbers.is_valid_number(number):
+        return value
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
 def normalize_locale(value: str) -> str:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+from anyascii import anyascii
 
 from orderstatus.domain.statuses import FINAL, EventStatus
 
@@ -205,23 +208,57 @@ class SmsLength:
     segments: int
 
 
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+
+
 def sms_length(text: str) -> SmsLength:
-    """How a phone network counts a text: its encoding, length and segments."""
-    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
+    """How a phone network counts a text: GSM-7 when every character is in its basic or
+    extension table (an extension character takes two septets), else UCS-2 (UTF-16 code
+    units). A long text goes in parts, and neither an escape pair nor a surrogate pair
+    is ever split between two parts, so a part may carry one unit less than its room."""
+    if is_gsm7(text):
         encoding = "gsm7"
-        units = sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+        sizes = [2 if c in GSM7_EXTENSION else 1 for c in text]
     else:
         encoding = "ucs2"
-        units = len(text.encode("utf-16-le")) // 2
-    segments = 1 if units <= SMS_SINGLE[encoding] else -(-units // SMS_PART[encoding])
+        sizes = [2 if ord(c) > 0xFFFF else 1 for c in text]
+    units = sum(sizes)
+    if units <= SMS_SINGLE[encoding]:
+        return SmsLength(encoding, units, 1)
+    room = SMS_PART[encoding]
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > room:
+            segments, used = segments + 1, 0
+        used += size
     return SmsLength(encoding, units, segments)
+
+
+def _plain_letter(char: str) -> str:
+    """A character outside GSM-7 written with GSM-7's letters: ``á`` → ``a``, ``ŋ`` →
+    ``ng``, ``Ł`` → ``L``; symbols with no such form (emoji) are left out."""
+    if unicodedata.category(char)[0] not in "LNPZ":
+        return ""
+    plain = anyascii(char)
+    return plain if is_gsm7(plain) else ""
 
 
 def fit_sms(text: str) -> str:
     """The text tidied to fit as few segments as it can: whitespace collapsed, and
     typographic quotes, dashes and spaces written plainly, since one curly apostrophe
-    outside GSM-7 would cut the room of a segment from 160 characters to 70."""
-    return re.sub(r"\s+", " ", text.translate(_TYPOGRAPHY)).strip()
+    outside GSM-7 would cut the room of a segment from 160 characters to 70. When a
+    letter outside GSM-7 remains (a shop called "Sámi Duodji") and UCS-2 would take more
+    segments, such letters are written plainly too ("Sami Duodji"); GSM-7's own letters
+    (æ, ø, å, é, ü …) stay as they are."""
+    text = re.sub(r"\s+", " ", text.translate(_TYPOGRAPHY)).strip()
+    if is_gsm7(text):
+        return text
+    plain = "".join(c if c in GSM7_BASIC or c in GSM7_EXTENSION else _plain_letter(c) for c in text)
+    plain = re.sub(r"\s+", " ", plain).strip()
+    if plain and sms_length(plain).segments < sms_length(text).segments:
+        return plain
+    return text
 
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")

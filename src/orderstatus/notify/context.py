@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from orderstatus.carriers.registry import get_carrier, tracking_link
+from orderstatus.domain.inputs import display_phone
 from orderstatus.domain.notifications import Kind
 from orderstatus.web import i18n
 
@@ -85,6 +86,8 @@ class OrderFacts:
     shipping_zip: str | None
     shipping_country: str | None
     items: list[ItemFacts]
+    phone: str | None = None
+    """In E.164; shown in the international format."""
 
 
 @lru_cache(maxsize=4096)
@@ -132,6 +135,7 @@ def build(
         }
 
     order_items = [item(i, i.quantity) for i in order.items]
+    phone = display_phone(order.phone) if order.phone else None
     shipment_data: dict[str, Any] | None = None
     if shipment is not None:
         carrier = get_carrier(shipment.carrier_code)
@@ -194,6 +198,7 @@ def build(
             "date": i18n.fmt_date(order.created_at, shop.timezone),
             "first_name": order.first_name,
             "last_name": order.last_name,
+            "phone": phone,
             "subtotal": money(order.subtotal),
             "shipping": money(order.shipping_total),
             "discount": money(-order.discount_total),
@@ -205,7 +210,11 @@ def build(
             "fully_shipped": order.fulfillment_status == "fulfilled",
             "items": order_items,
         },
-        "customer": {"first_name": order.first_name, "last_name": order.last_name},
+        "customer": {
+            "first_name": order.first_name,
+            "last_name": order.last_name,
+            "phone": phone,
+        },
         "shipment": shipment_data,
         "fulfillment": shipment_data,
         "items": shipment_data["items"] if shipment_data else order_items,
@@ -239,6 +248,7 @@ def sample(kind: Kind, language: str, *, shop: ShopFacts, base_url: str) -> dict
         shipping_zip="0155",
         shipping_country="NO",
         items=items,
+        phone="+4791234567",
     )
     status = {
         Kind.ORDER_CONFIRMATION: "in_transit",

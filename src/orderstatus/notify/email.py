@@ -11,6 +11,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
@@ -20,6 +21,7 @@ from email.utils import format_datetime, formataddr
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
 
 from orderstatus.notify.templates import RenderedEmail
 
@@ -29,6 +31,40 @@ SEND_TIMEOUT = 30.0
 IDLE_RECONNECT = 15.0
 """Seconds after which an idle connection is replaced rather than trusted: servers
 drop idle clients, and a failure on a stale connection would cost a retry."""
+
+
+NEEDS_SMTPUTF8 = (
+    "the address has characters outside ASCII before the @, which needs SMTPUTF8,"
+    " and the SMTP server does not offer it"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One address as the message and the SMTP envelope need it."""
+
+    header: str
+    """For the To header: the address as given, or with its domain in IDNA (xn--) when
+    the message cannot carry UTF-8 headers."""
+    envelope: str
+    """For RCPT TO: the domain always in IDNA."""
+    smtputf8: bool
+    """The part before the @ is not ASCII: only a server with SMTPUTF8 takes it."""
+
+
+def recipient_of(address: str) -> Recipient:
+    """How to send to an address; an ASCII one goes as it is."""
+    if address.isascii():
+        return Recipient(address, address, smtputf8=False)
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        # Not ours to refuse here (input is checked at the door): the server decides.
+        return Recipient(address, address, smtputf8=True)
+    if checked.ascii_email:
+        return Recipient(checked.ascii_email, checked.ascii_email, smtputf8=False)
+    envelope = f"{checked.local_part}@{checked.ascii_domain}"
+    return Recipient(checked.normalized, envelope, smtputf8=True)
 
 
 class DeliveryError(Exception):
@@ -89,9 +125,22 @@ def _utf8_qp() -> Charset:
 _UTF8 = _utf8_qp()
 
 
+def _plain(value: str) -> bool:
+    """Whether a header value can go as it is: ASCII, and nothing a reader would take
+    for an encoded word (``=?utf-8?q?…?=`` must show as typed, not decoded)."""
+    return value.isascii() and "=?" not in value
+
+
 def _header(name: str, value: str) -> str:
     """An encoded-word header, folded knowing its name so no line runs long."""
-    return value if value.isascii() else Header(value, _UTF8, header_name=name).encode()
+    return value if _plain(value) else Header(value, _UTF8, header_name=name).encode()
+
+
+def _mailbox(name: str, address: str) -> str:
+    """``Name <address>``, the name quoted or, when not plain, in an encoded word."""
+    if _plain(name):
+        return formataddr((name, address))
+    return f"{Header(name, _UTF8, header_name='From').encode()} <{address}>"
 
 
 def build_message(
@@ -112,8 +161,9 @@ def build_message(
     a tenth of the cost, which is most of what a busy worker spends per message.
     """
     message = MIMEMultipart("alternative")
-    message["From"] = formataddr((sender_name, sender), charset="utf-8")
-    message["To"] = recipient
+    message["From"] = _mailbox(sender_name, sender)
+    to = recipient_of(recipient)
+    message["To"] = to.header
     if reply_to:
         message["Reply-To"] = reply_to
     message["Subject"] = _header("Subject", rendered.subject)
@@ -133,8 +183,11 @@ def _text_part(text: str, subtype: str) -> MIMENonMultipart:
 
 
 def message_bytes(message: Message) -> bytes:
-    """The message as sent (the SMTP client turns line ends into CRLF)."""
-    return message.as_bytes()
+    """The message as sent (the SMTP client turns line ends into CRLF). A message to an
+    address outside ASCII carries it in a UTF-8 header (RFC 6532), sent with SMTPUTF8."""
+    if str(message["To"]).isascii():
+        return message.as_bytes()
+    return message.as_bytes(policy=policy.SMTPUTF8)
 
 
 class SmtpConnection:
@@ -175,9 +228,18 @@ class SmtpConnection:
         return self._client
 
     async def send(self, data: bytes, *, sender: str, recipient: str) -> None:
+        to = recipient_of(recipient)
+        client: aiosmtplib.SMTP | None = None
         try:
             client = await self._connected()
-            await client.sendmail(sender, [recipient], data)
+            await client.sendmail(
+                sender, [to.envelope], data, mail_options=["SMTPUTF8"] if to.smtputf8 else None
+            )
+        except aiosmtplib.SMTPNotSupported as exc:
+            if to.smtputf8 and client is not None and not client.supports_extension("smtputf8"):
+                raise DeliveryError(NEEDS_SMTPUTF8, permanent=True) from None
+            await self.close()
+            raise DeliveryError(_describe(exc)) from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             await self.close()
             codes = [error.code for error in exc.recipients]

@@ -38,9 +38,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
@@ -53,6 +53,7 @@ from orderstatus.db.models import (
     Shop,
     TrackingEvent,
 )
+from orderstatus.domain.inputs import display_phone
 from orderstatus.domain.notifications import KIND_LABELS, Channel, Kind, State
 from orderstatus.notify import context as ctx
 from orderstatus.notify.email import (
@@ -79,6 +80,20 @@ log = logging.getLogger("orderstatus.notify")
 CHANNEL_WORDS = {Channel.EMAIL: "e-mail", Channel.SMS: "SMS"}
 CAUSE_KEYS = frozenset({"status", "event_id"})
 """What the outbox keeps in a row's payload before it is sent (outbox.enqueue)."""
+
+
+_CONFIRMATION = aliased(Notification)
+_NOT_BEFORE_CONFIRMATION = or_(
+    Notification.kind == Kind.ORDER_CONFIRMATION.value,
+    ~exists().where(
+        _CONFIRMATION.order_id == Notification.order_id,
+        _CONFIRMATION.channel == Notification.channel,
+        _CONFIRMATION.kind == Kind.ORDER_CONFIRMATION.value,
+        _CONFIRMATION.state.in_([State.PENDING.value, State.SENDING.value]),
+    ),
+)
+"""An order's other messages wait while its confirmation on the same channel is still
+to be sent (or retried): the customer hears of the order before of its shipments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +325,7 @@ class Worker:
         return (
             Notification.state.in_([State.PENDING.value, State.SENDING.value]),
             Notification.next_attempt_at <= now,
+            _NOT_BEFORE_CONFIRMATION,
         )
 
     async def _next_due(self) -> float | None:
@@ -707,15 +723,16 @@ def activity_message(outcome: Outcome) -> str | None:
     """The line the order's timeline shows for an outcome staff should know about."""
     job = outcome.job
     what = f"{KIND_LABELS[job.kind]} {CHANNEL_WORDS[job.channel]}"
+    to = display_phone(job.recipient) if job.channel is Channel.SMS else job.recipient
     if outcome.state is State.SENT:
-        return f"{what} sent to {job.recipient}"
+        return f"{what} sent to {to}"
     if outcome.state is State.FAILED:
-        return f"{what} to {job.recipient} failed: {outcome.error}"
+        return f"{what} to {to} failed: {outcome.error}"
     if outcome.state is State.HELD:
         missing = "SMTP server" if job.channel is Channel.EMAIL else "SMS provider"
-        return f"{what} to {job.recipient} kept in the mailbox (no {missing} configured)"
+        return f"{what} to {to} kept in the mailbox (no {missing} configured)"
     if outcome.state is State.SKIPPED:
-        return f"{what} to {job.recipient} not sent: {outcome.error}"
+        return f"{what} to {to} not sent: {outcome.error}"
     return None
 
 
@@ -745,6 +762,7 @@ def order_facts(order: Order) -> ctx.OrderFacts:
         currency=order.currency,
         first_name=order.customer_first_name,
         last_name=order.customer_last_name,
+        phone=order.phone,
         created_at=order.created_at,
         subtotal=order.subtotal,
         shipping_total=order.shipping_total,

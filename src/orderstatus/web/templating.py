@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from orderstatus.domain.inputs import display_phone
 from orderstatus.web import i18n, labels
 
 
@@ -93,6 +94,7 @@ def create_environment() -> Environment:
     env.filters["time"] = i18n.fmt_time
     env.filters["money"] = i18n.fmt_money
     env.filters["country"] = i18n.country_name
+    env.filters["phone"] = display_phone
     env.globals["languages"] = i18n.LANGUAGES
     env.globals["map_points"] = map_points
     env.globals["map_label"] = map_label

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from orderstatus.config import Settings
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Activity, Fulfillment, Order, TrackingEvent
+from orderstatus.db.models import Activity, Fulfillment, Notification, Order, TrackingEvent
+from orderstatus.notify.worker import Worker
 from tests.conftest import ShopClient
 from tests.integration.admin.conftest import Staff
 from tests.integration.helpers import create_order, fulfil, row_counts
@@ -351,3 +353,27 @@ async def test_carrier_detection_for_the_form(staff: Staff) -> None:
     assert found.json()["carriers"][0] == {"code": "ups", "name": "UPS"}
     nothing = await staff.http.get("/admin/carriers/detect", params={"number": "hello"})
     assert nothing.json() == {"carriers": []}
+
+
+async def test_staff_see_phone_numbers_in_international_format(
+    api: ShopClient, staff: Staff, database: Database, settings: Settings
+) -> None:
+    order = await create_order(api.http, email=None, phone="+4791234567")
+    listing = await staff.http.get("/admin/orders")
+    assert "+47 91 23 45 67" in listing.text and "+4791234567" not in listing.text
+    waiting = await staff.http.get(f"/admin/orders/{order['id']}")
+    assert 'href="tel:+4791234567">+47 91 23 45 67</a>' in waiting.text
+    assert "text message to +47 91 23 45 67" in waiting.text
+    assert waiting.text.count("+4791234567") == 1  # only in the tel: link
+    assert (await Worker(database, settings).drain())["held"] == 1  # no SMS provider: kept
+    kept = await staff.http.get(f"/admin/orders/{order['id']}")
+    assert "SMS to +47 91 23 45 67 kept in the mailbox" in kept.text
+    assert kept.text.count("+4791234567") == 1
+    async with database.read() as session:
+        kept_id = await session.scalar(
+            select(Notification.id).where(Notification.order_id == order["id"])
+        )
+    for path in ("/admin/notifications/mailbox", f"/admin/notifications/mailbox/{kept_id}"):
+        mailbox = await staff.http.get(path)
+        assert mailbox.status_code == 200
+        assert "+47 91 23 45 67" in mailbox.text and "+4791234567" not in mailbox.text
