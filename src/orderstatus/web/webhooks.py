@@ -134,8 +134,9 @@ class WebhookLane:
         else:
             try:
                 body = await _body(receive)
-            except HTTPException as exc:  # the body size limit
-                response = error_response(exc.status_code, "payload_too_large", exc.detail)
+            except HTTPException as exc:  # the body size limit or read timeout
+                code = "request_timeout" if exc.status_code == 408 else "payload_too_large"
+                response = error_response(exc.status_code, code, exc.detail, headers=exc.headers)
             else:
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 query = dict(parse_qsl(scope["query_string"].decode("latin-1"), True))
