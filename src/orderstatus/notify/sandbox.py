@@ -34,20 +34,29 @@ RENDER_SECONDS = 1.0
 MEMORY_BYTES = 1024 * 1024 * 1024
 """Address space of a helper process: a template that builds huge values fails there."""
 MAX_PROCESSES = 4
+STARTUP_SECONDS = 30.0
 
 
-def _serve(conn: Connection, memory: int) -> None:
-    """A helper process: render what is asked, report each part as it starts."""
+def _serve(conn: Connection, memory: int, seconds: float) -> None:
+    """A helper process: render what is asked, report each part as it starts. It stops
+    a render itself a second after the caller gave up (in case the caller is gone)."""
     import resource
+    import signal
 
+    def expire(_signum: int, _frame: object) -> None:
+        raise TimeoutError("over the time budget")
+
+    signal.signal(signal.SIGALRM, expire)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     renderer = Renderer(cache_size=64, on_part=lambda part: conn.send(("part", part)))
+    conn.send(("ready",))
     while True:
         try:
             what, source, context = conn.recv()
         except EOFError:
             return
+        signal.setitimer(signal.ITIMER_REAL, seconds + 1)
         try:
             result: Any = (
                 renderer.email(source, context)
@@ -62,6 +71,8 @@ def _serve(conn: Connection, memory: int) -> None:
             conn.send(("error", None, f"failed: {type(exc).__name__}"))
         else:
             conn.send(("done", result))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 @dataclass(slots=True)
@@ -70,11 +81,11 @@ class _Helper:
     conn: Connection
 
     @classmethod
-    def start(cls, memory: int) -> _Helper:
+    def start(cls, memory: int, seconds: float) -> _Helper:
         ours, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(  # noqa: S603 (our interpreter, our module)
-                [sys.executable, "-m", __name__, str(theirs.fileno()), str(memory)],
+                [sys.executable, "-m", __name__, str(theirs.fileno()), str(memory), str(seconds)],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 close_fds=True,
@@ -120,7 +131,10 @@ class TemplateSandbox:
     async def _render(
         self, what: str, first: str, source: TemplateSource, context: dict[str, Any]
     ) -> Any:
-        helper = await self._acquire()
+        try:
+            helper = await self._acquire()
+        except OSError:
+            raise TemplateError(first, "could not be rendered: no helper process started") from None
         part, healthy = first, False
         try:
             helper.conn.send((what, source, context))
@@ -152,10 +166,19 @@ class TemplateSandbox:
         if self._idle:
             return self._idle.pop()
         try:
-            return await asyncio.to_thread(_Helper.start, self.memory)
+            helper = await asyncio.to_thread(_Helper.start, self.memory, self.seconds)
         except BaseException:
             self._busy -= 1
             raise
+        try:
+            if not await _readable(helper.conn, STARTUP_SECONDS) or helper.conn.recv() != (
+                "ready",
+            ):
+                raise OSError("the template helper did not start")
+        except BaseException:
+            await self._release(helper, healthy=False)
+            raise
+        return helper
 
     async def _release(self, helper: _Helper, healthy: bool) -> None:
         self._busy -= 1
@@ -203,4 +226,4 @@ sandbox = TemplateSandbox()
 """The process's sandbox, shared by the admin's editor and the worker."""
 
 if __name__ == "__main__":  # a helper process, started by _Helper.start
-    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]), float(sys.argv[3]))
