@@ -297,13 +297,16 @@ async def lookup(
 
     if not csrf_ok(request, csrf_token):
         return again(i18n.gettext(FORM_EXPIRED), 400)
-    async with database.read() as session:
-        claim = await status_pages.claim_by_number(session, shop_handle=handle, number=number)
-        order = claim.order if claim.proven_by(email) else None
     limits = [f"lookup:client:{client_id(request)}"]
-    if claim.subject:
-        limits.append(f"sign-in:{claim.subject}")
-    verdict = await pages.guesses.test(*limits)
+    order = None
+    verdict = await pages.guesses.test(*limits)  # a blocked client costs no database read
+    if verdict.allowed:
+        async with database.read() as session:
+            claim = await status_pages.claim_by_number(session, shop_handle=handle, number=number)
+            order = claim.order if claim.proven_by(email) else None
+        if claim.subject:
+            limits.append(f"sign-in:{claim.subject}")
+            verdict = await pages.guesses.test(limits[-1])
     if not verdict.allowed:
         message = i18n.too_many_tries(verdict.retry_after)
         return again(message, 429, {"Retry-After": str(verdict.retry_after)})
