@@ -5,6 +5,7 @@ worker delivering to a real SMTP server and a real SMS endpoint, counted where t
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -602,3 +603,34 @@ async def test_a_refused_recipient_fails_at_once_and_a_busy_provider_is_retried(
     sms.fail_with = None
     assert await worker.drain(retries=True) == Counter({"sent": 1})
     assert len(sms.received) == 1 and mail.received == []
+
+
+async def test_a_runaway_template_fails_its_message_within_the_budget(
+    api: ShopClient, mail: MailServer, worker: Worker, database: Database
+) -> None:
+    """A template stored before the budget existed (or written to the database by hand)
+    that never ends: the worker gives up on that message after about a second."""
+    endless = (
+        "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}"
+        "{% endfor %}{% endfor %}{% endfor %}"
+    )
+    async with database.write() as session:
+        session.add(
+            NotificationTemplate(
+                shop_id=api.shop_id,
+                kind="shipping_confirmation",
+                locale="nb",
+                subject="Sendt {{ order.name }}",
+                text=endless,
+                html="<p>{{ order.name }}</p>",
+            )
+        )
+    order = await create_order(api.http)
+    await fulfil(api.http, order, [(0, 1)])
+    started = time.monotonic()
+    done = await worker.drain()
+    assert time.monotonic() - started < 10
+    assert done == Counter({"sent": 1, "failed": 1})
+    failed = next(n for n in await rows(database, order["id"]) if n.state == "failed")
+    assert failed.last_error == "the text template takes longer than 1 second to render"
+    assert [k for _f, k in kinds(mail.received)] == ["order_confirmation"]

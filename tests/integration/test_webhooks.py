@@ -147,12 +147,38 @@ async def test_no_secret_unknown_shop_or_source(api: ShopClient) -> None:
     body = samples.easypost("1Z1", samples.JOURNEY_HOME[:1])
     assert (await post(api.http, "easypost", body)).status_code == 401
     response = await api.http.post("/webhooks/easypost/no-such-shop", content=body)
-    assert response.status_code == 404
+    assert response.status_code == 401
     assert (await api.http.post("/webhooks/pigeon/acme", content=body)).status_code == 404
     wrong_method = await api.http.get("/webhooks/easypost/acme")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["allow"] == "POST"
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+async def test_an_unknown_shop_is_answered_like_a_bad_signature(
+    api: ShopClient, database: Database, source: str
+) -> None:
+    """The answer does not tell which shop handles exist, nor which have a secret."""
+    body = samples.BUILDERS[source]("1ZORACLE01", samples.JOURNEY_HOME[:2])
+    guess = signed(source, body, secret="a-guessed-secret-" + "z" * 20)
+
+    async def answer(handle: str) -> tuple[int, Any]:
+        response = await api.http.post(
+            f"/webhooks/{source}/{handle}",
+            content=body,
+            headers={"Content-Type": "application/json", **guess["headers"]},
+            params=guess["params"],
+        )
+        return response.status_code, response.json()
+
+    no_secret = await answer("acme")
+    unknown = await answer("no-such-shop")
+    await secrets_for_all(database, api.shop_id)
+    bad_signature = await answer("acme")
+    assert bad_signature[0] == 401
+    assert unknown == bad_signature
+    assert no_secret == bad_signature
 
 
 @pytest.mark.parametrize(

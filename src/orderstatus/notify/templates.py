@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -20,6 +21,7 @@ from typing import Any
 
 from jinja2 import PackageLoader, StrictUndefined, Template
 from jinja2 import TemplateError as JinjaError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orderstatus.domain.notifications import Kind, fit_sms, sms_length
@@ -31,6 +33,12 @@ DEFAULT_LANGUAGE = "en"
 PARTS = ("subject", "text", "html", "sms")
 MAX_SUBJECT = 200
 MAX_SOURCE = 100_000
+MAX_OUTPUT = 256 * 1024
+"""Characters one part may render to."""
+MAX_RANGE = 10_000
+"""Numbers one ``range()`` may give."""
+MAX_INT_BITS = 4096
+"""Integers a template may compute: ``9 ** 9 ** 9`` would hold a CPU for hours."""
 _PACKAGE = "orderstatus.notify"
 _FOLDER = "default_templates"
 _FILES = {"subject": "subject.txt", "text": "text.txt", "html": "html.html", "sms": "sms.txt"}
@@ -99,8 +107,52 @@ def default_source(kind: Kind, language: str) -> TemplateSource:
     return TemplateSource(subject=subject, text=text, html=html, sms=parts["sms"])
 
 
+class OverBudget(Exception):
+    """A template asked for more than a message may take; the text says what."""
+
+
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise OverBudget(f"uses a range() of more than {MAX_RANGE} numbers")
+    return numbers
+
+
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, str | bytes | list | tuple) else None
+
+
+class BudgetedEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with ``range`` capped and the two operators that make
+    huge values from small ones (``'x' * 10**9``, ``9 ** 9 ** 9``) checked first.
+    Intercepting them also keeps Jinja from folding such constants while compiling."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = _range
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if isinstance(left, int) and isinstance(right, int):
+            bits = abs(left).bit_length()
+            if operator == "**" and bits > 1 and right > 0:
+                size = bits * right
+            else:
+                size = bits + abs(right).bit_length()
+            if size > MAX_INT_BITS:
+                raise OverBudget("computes a number that is too large")
+        elif operator == "*":
+            length, times = (
+                (_size(left), right) if _size(left) is not None else (_size(right), left)
+            )
+            if length is not None and isinstance(times, int) and length * times > MAX_OUTPUT:
+                raise OverBudget(f"makes more than {MAX_OUTPUT // 1024} KiB")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = BudgetedEnvironment(
         loader=PackageLoader(_PACKAGE, _FOLDER),
         autoescape=html,
         extensions=["jinja2.ext.i18n"],
@@ -125,7 +177,9 @@ class Renderer:
     """Renders sources in the sandbox; compiled templates are kept by their text, so a
     busy worker compiles each merchant template once."""
 
-    def __init__(self, cache_size: int = 512) -> None:
+    def __init__(self, cache_size: int = 512, on_part: Callable[[str], None] | None = None) -> None:
+        self._on_part = on_part
+        """Told which part is about to render (the sandbox's process reports it)."""
         self._html = _environment(html=True)
         self._text = _environment(html=False)
         self._compiled: OrderedDict[tuple[bool, str], Template] = OrderedDict()
@@ -149,13 +203,26 @@ class Renderer:
         return template
 
     def _render(self, part: str, source: str, context: dict[str, Any], *, html: bool) -> str:
+        if self._on_part is not None:
+            self._on_part(part)
         template = self._compile(part, source, html=html)
+        chunks: list[str] = []
+        size = 0
         try:
-            return template.render(context)
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise OverBudget(f"makes more than {MAX_OUTPUT // 1024} KiB")
+                chunks.append(chunk)
+        except OverBudget as exc:
+            raise TemplateError(part, str(exc)) from None
         except JinjaError as exc:
             raise TemplateError(part, _reason(exc)) from None
+        except MemoryError:
+            raise TemplateError(part, "needs too much memory") from None
         except Exception as exc:
             raise TemplateError(part, f"failed: {type(exc).__name__}: {exc}") from None
+        return "".join(chunks)
 
     def email(self, source: TemplateSource, context: dict[str, Any]) -> RenderedEmail:
         # Rendering never awaits, so the language cannot leak into another task's render.

@@ -65,6 +65,7 @@ from orderstatus.notify.email import (
     message_id,
     sender_address,
 )
+from orderstatus.notify.sandbox import sandbox
 from orderstatus.notify.sms import SmsConfig, SmsSender
 from orderstatus.notify.templates import (
     RenderedSms,
@@ -206,6 +207,9 @@ class Worker:
             else None
         )
         self.renderer = Renderer()
+        """The package's own templates, rendered in place."""
+        self.sandbox = sandbox
+        """The shop's own templates, rendered apart with a time budget."""
         self.stats: Counter[str] = Counter()
         self._connections: asyncio.Queue[SmtpConnection] = asyncio.Queue()
         if self.smtp is not None:
@@ -425,7 +429,7 @@ class Worker:
         for index, job in enumerate(jobs):
             if index % 8 == 7:
                 await asyncio.sleep(0)  # let the senders run between renders
-            outcome = self._prepare(job, loaded)
+            outcome = await self._prepare(job, loaded)
             if outcome is not None:
                 done.append(outcome)
             elif self._transport_for(job.channel):
@@ -498,7 +502,7 @@ class Worker:
             },
         )
 
-    def _prepare(self, job: Job, loaded: _Loaded) -> Outcome | None:
+    async def _prepare(self, job: Job, loaded: _Loaded) -> Outcome | None:
         """Render the job in place; an outcome when it must not be sent."""
         order = loaded.orders.get(job.order_id)
         shop = loaded.shops.get(job.shop_id)
@@ -517,9 +521,8 @@ class Worker:
                 latest_event=event or shipment.latest_event,
             )
         language = language_of(order.locale, shop.default_locale)
-        source = loaded.templates.get((job.shop_id, job.kind.value, language)) or default_source(
-            job.kind, language
-        )
+        own = loaded.templates.get((job.shop_id, job.kind.value, language))
+        source = own or default_source(job.kind, language)
         try:
             values = ctx.build(
                 kind=job.kind,
@@ -530,7 +533,11 @@ class Worker:
                 base_url=self.settings.base_url,
             )
             if job.channel is Channel.SMS:
-                job.sms = self.renderer.sms(source, values)
+                job.sms = (
+                    await self.sandbox.sms(source, values)
+                    if own
+                    else self.renderer.sms(source, values)
+                )
                 sms_from = self.settings.sms_from or ""
                 job.summary = {"body": job.sms.body, "segments": job.sms.segments}
                 job.mailbox = {
@@ -541,7 +548,11 @@ class Worker:
                     "segments": job.sms.segments,
                 }
                 return None
-            rendered = self.renderer.email(source, values)
+            rendered = (
+                await self.sandbox.email(source, values)
+                if own
+                else self.renderer.email(source, values)
+            )
         except TemplateError as exc:
             return Outcome(job, State.FAILED, error=str(exc))
         except Exception as exc:

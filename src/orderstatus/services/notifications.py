@@ -25,11 +25,11 @@ from orderstatus.domain.notifications import (
 from orderstatus.notify import context as ctx
 from orderstatus.notify import email
 from orderstatus.notify.outbox import preferences
+from orderstatus.notify.sandbox import sandbox
 from orderstatus.notify.templates import (
     LANGUAGES,
     RenderedEmail,
     RenderedSms,
-    Renderer,
     TemplateError,
     TemplateSource,
     default_source,
@@ -37,7 +37,6 @@ from orderstatus.notify.templates import (
 from orderstatus.notify.worker import shop_facts
 
 MAILBOX_PAGE = 50
-_renderer = Renderer(cache_size=64)
 
 
 async def list_notifications(
@@ -244,8 +243,8 @@ async def preview_template(
         raise NotFound("no such shop")
     values = ctx.sample(which, language, shop=shop_facts(shop), base_url=base_url)
     try:
-        email = _renderer.email(source, values)
-        sms = _renderer.sms(source, values) if which is Kind.ORDER_CONFIRMATION else None
+        email = await sandbox.email(source, values)
+        sms = await sandbox.sms(source, values) if which is Kind.ORDER_CONFIRMATION else None
     except TemplateError as exc:
         raise Invalid(str(exc), fields={exc.part: exc.reason}) from None
     return Preview(email, sms)

@@ -59,6 +59,16 @@ def _decoy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
+def account_subject(email: str) -> str | None:
+    """What failed sign-ins with this address count against: the address as
+    :func:`sign_in` reads it (every spelling of one account is one key); None for an
+    address that can match no account."""
+    try:
+        return normalize_email(email)
+    except ValueError:
+        return None
+
+
 async def sign_in(
     session: AsyncSession, *, email: str, password: str, now: datetime | None = None
 ) -> SignedIn | None:
@@ -68,10 +78,7 @@ async def sign_in(
     time does not tell which addresses have accounts.
     """
     now = now or datetime.now(UTC)
-    try:
-        address = normalize_email(email)
-    except ValueError:
-        address = None
+    address = account_subject(email)
     user = (
         await session.scalar(select(StaffUser).where(StaffUser.email == address))
         if address

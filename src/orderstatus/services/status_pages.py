@@ -341,6 +341,46 @@ def _same_email(stored: str | None, given: str) -> bool:
     return hmac.compare_digest(stored.encode(), candidate.encode())
 
 
+def guess_subject(order_id: int) -> str:
+    """What guesses at an order's second factor count against: the order itself, however
+    it was named (number, or any other identifier a form accepts) and through which form."""
+    return f"order:{order_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An order as a sign-in form names it, before its second factor is checked.
+
+    ``subject`` is what failed guesses count against: the matched order, or for a number
+    that matches none the number as the matcher reads it (so an unknown order is limited
+    like a known one and the limit tells nothing); None for what can never match."""
+
+    order: Order | None
+    subject: str | None
+
+    def proven_by(self, email: str) -> bool:
+        order = self.order
+        return order is not None and any(
+            _same_email(e, email) for e in (order.email, order.update_email)
+        )
+
+
+async def claim_by_number(session: AsyncSession, *, shop_handle: str, number: str) -> Claim:
+    """The order of a shop that a typed order number names."""
+    try:
+        wanted = normalize_order_number(number)
+    except ValueError:
+        return Claim(None, None)
+    order = await session.scalar(
+        select(Order)
+        .join(Shop, Shop.id == Order.shop_id)
+        .where(Shop.handle == shop_handle, Order.number == wanted)
+    )
+    if order is None:
+        return Claim(None, f"number:{shop_handle}:{wanted}")
+    return Claim(order, guess_subject(order.id))
+
+
 async def check_owner(session: AsyncSession, *, order_id: int, number: str, email: str) -> bool:
     """Whether the pair proves ownership: the order's number and its checkout e-mail
     (or the e-mail the customer opted in with)."""
@@ -351,26 +391,7 @@ async def check_owner(session: AsyncSession, *, order_id: int, number: str, emai
         same_number = normalize_order_number(number) == order.number
     except ValueError:
         same_number = False
-    emails = [order.email, order.update_email]
-    return same_number and any(_same_email(e, email) for e in emails)
-
-
-async def lookup(
-    session: AsyncSession, *, shop_handle: str, number: str, email: str
-) -> Order | None:
-    """The order a customer asks for by number and e-mail, or None (whatever was wrong)."""
-    try:
-        wanted = normalize_order_number(number)
-    except ValueError:
-        return None
-    order = await session.scalar(
-        select(Order)
-        .join(Shop, Shop.id == Order.shop_id)
-        .where(Shop.handle == shop_handle, Order.number == wanted)
-    )
-    if order is None or not any(_same_email(e, email) for e in (order.email, order.update_email)):
-        return None
-    return order
+    return same_number and Claim(order, guess_subject(order.id)).proven_by(email)
 
 
 async def create_share_link(session: AsyncSession, *, order_id: int) -> str:

@@ -25,7 +25,7 @@ from orderstatus.web.deps import ApiKeyCache
 from orderstatus.web.health import router as health_router
 from orderstatus.web.live import Live
 from orderstatus.web.live import router as live_router
-from orderstatus.web.middleware import BodySizeLimit
+from orderstatus.web.middleware import BODY_IDLE_SECONDS, BodyReadTimeout, BodySizeLimit
 from orderstatus.web.pages import Pages
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
@@ -33,10 +33,15 @@ from orderstatus.web.webhooks import WebhookIntake, WebhookLane, document
 
 
 def create_app(
-    settings: Settings, database: Database | None = None, *, run_worker: bool = False
+    settings: Settings,
+    database: Database | None = None,
+    *,
+    run_worker: bool = False,
+    body_timeout: float = BODY_IDLE_SECONDS,
 ) -> FastAPI:
     """The ASGI app. A given database is the caller's to close; otherwise the app's.
-    ``run_worker``: deliver notifications in this process too (one process on SQLite)."""
+    ``run_worker``: deliver notifications in this process too (one process on SQLite).
+    ``body_timeout``: how long a request body may pause (the whole body gets six times it)."""
     owned = database is None
     db = database or Database(settings.database_url)
 
@@ -94,6 +99,7 @@ def create_app(
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)
     app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
+    app.add_middleware(BodyReadTimeout, idle=body_timeout)
     document(app)
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 
@@ -9,6 +10,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024
+BODY_IDLE_SECONDS = 10.0
+"""How long a request body may pause between two of its pieces."""
+BODY_TOTAL_FACTOR = 6
+"""The whole body must arrive within this many pauses (60 s by default)."""
 
 
 class BodyTooLarge(HTTPException):
@@ -72,3 +77,81 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class BodyTimedOut(HTTPException):
+    """Raised from ``receive`` when a request body stalls or trickles in too slowly."""
+
+    def __init__(self) -> None:
+        super().__init__(408, "The request body did not arrive in time", {"Connection": "close"})
+
+
+class BodyReadTimeout:
+    """Give up on a request body that stalls (``idle`` seconds between two pieces) or
+    trickles (``total`` for all of it), with 408: a client sending half a body would
+    otherwise hold its connection and its task for ever. Requests without a body (pages,
+    live streams) pass untouched."""
+
+    def __init__(
+        self, app: ASGIApp, idle: float = BODY_IDLE_SECONDS, total: float | None = None
+    ) -> None:
+        self.app = app
+        self.idle = idle
+        self.total = total if total is not None else idle * BODY_TOTAL_FACTOR
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total
+        whole = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal whole
+            if whole:  # after the body only a disconnect can come: wait for it as long as it takes
+                return await receive()
+            try:
+                async with asyncio.timeout_at(min(loop.time() + self.idle, deadline)):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimedOut() from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                whole = True
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, watched_send)
+        except BodyTimedOut as exc:  # raised where no handler turned it into an answer
+            if started:
+                raise
+            body = json.dumps(
+                {"error": {"code": "request_timeout", "message": exc.detail}}
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-length":
+            return value != b"0"
+        if name == b"transfer-encoding":
+            return True
+    return False

@@ -194,3 +194,27 @@ async def test_a_forged_cookie_is_nobody(api: ShopClient) -> None:
         forged = URLSafeTimedSerializer("x" * 40, salt="staff-session").dumps("anything")
         http.cookies.set("os_staff", forged, domain="testserver.local")
         assert (await http.get("/admin/orders")).status_code == 303
+
+
+async def test_a_respelled_address_gets_no_fresh_tries(api: ShopClient, database: Database) -> None:
+    """The address is throttled as sign-in reads it: a fullwidth letter in the domain,
+    or capitals, name the same account and share its budget."""
+    await add_staff(database, "acme", "anna@acme.example")
+    spellings = ["anna@acme.example", "ANNA@acme.example", "anna@\uff41cme.example"]
+    for n in range(5):
+        transport = httpx.ASGITransport(
+            app=api.http._transport.app,  # type: ignore[attr-defined]
+            client=(f"198.51.100.{n}", 40000),
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+            failed = await sign_in(http, spellings[n % len(spellings)], "guess")
+            assert failed.status_code == 401
+    for n, spelling in enumerate(spellings, start=10):
+        transport = httpx.ASGITransport(
+            app=api.http._transport.app,  # type: ignore[attr-defined]
+            client=(f"198.51.100.{n}", 40000),
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+            blocked = await sign_in(http, spelling, PASSWORD)
+            assert blocked.status_code == 429, spelling
+            assert "os_staff" not in blocked.headers.get("set-cookie", "")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from sqlalchemy import func, select
 
@@ -11,6 +14,7 @@ from orderstatus.domain.inputs import OrderInput
 from orderstatus.domain.notifications import Kind
 from orderstatus.notify.templates import default_source
 from orderstatus.services.orders import create_order
+from tests.conftest import ShopClient
 from tests.factories import order_payload
 from tests.integration.admin.conftest import Staff
 from tests.integration.helpers import row_counts
@@ -154,3 +158,68 @@ async def test_send_test_mails_the_edited_template_to_the_staff_member(
         assert message.subject.startswith("Test of #1001 via http")
     finally:
         await server.stop()
+
+
+SLOW = "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}"
+"""A hundred million turns of a loop: far past the time budget, within the range cap."""
+ENDLESS = (
+    "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
+HUGE = "{% for a in range(6000) %}lorem ipsum dolor sit amet, consectetur adipiscing {% endfor %}"
+
+
+async def test_a_runaway_template_never_stalls_the_other_pages(
+    staff: Staff, api: ShopClient, database: Database
+) -> None:
+    """The attack: a preview that loops for seconds used to block every shop's pages."""
+    token = await staff.token()
+    started = time.monotonic()
+    preview = asyncio.create_task(
+        staff.http.post(
+            EDITOR, data={"csrf_token": token, **source(html=SLOW), "action": "preview"}
+        )
+    )
+    await asyncio.sleep(0.2)
+    asked = time.monotonic()
+    health = await api.http.get("/healthz")
+    answered = time.monotonic() - asked
+    assert health.status_code == 200
+    assert answered < 0.5, f"/healthz took {answered:.1f} s while a template ran"
+    response = await preview
+    assert time.monotonic() - started < 5
+    assert response.status_code == 422
+    assert 'id="e-html"' in response.text and "takes longer than 1 second" in response.text
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        (ENDLESS, "takes longer than 1 second"),
+        (HUGE, "more than 256 KiB"),
+        ("{% for a in range(100000) %}{% endfor %}", "range"),
+        ("{{ 'x' * 1000000000 }}", "more than 256 KiB"),
+        ("{{ 9 ** (9 ** 9) }}", "too large"),
+        (
+            "{% set s = namespace(t='ab') %}{% for i in range(60) %}{% set s.t = s.t ~ s.t %}"
+            "{% endfor %}{{ s.t|length }}",
+            "",
+        ),
+    ],
+    ids=["endless", "huge", "range", "repeat", "power", "doubling"],
+)
+async def test_a_template_over_budget_is_refused_at_preview_and_save(
+    staff: Staff, database: Database, template: str, says: str
+) -> None:
+    before = await row_counts(database)
+    started = time.monotonic()
+    preview = await staff.post(EDITOR, {**source(text=template), "action": "preview"})
+    saved = await staff.post(EDITOR, {**source(text=template), "action": "save"})
+    assert time.monotonic() - started < 8
+    for response in (preview, saved):
+        assert response.status_code == 422
+        assert 'id="e-text"' in response.text and says in response.text
+    assert "Nothing was saved" in saved.text
+    assert await row_counts(database) == before
+    fine = await staff.post(EDITOR, {**source(), "action": "preview"})
+    assert fine.status_code == 200

@@ -67,10 +67,11 @@ async def login(request: Request, pages: PagesDep, database: DatabaseDep) -> Res
         )
     state = admin_state(request)
     client_key = f"staff-login:client:{_client(request)}"
-    account_key = f"staff-login:account:{email.lower()[:320]}"
+    subject = staff_service.account_subject(email)
+    account_keys = [f"staff-login:account:{subject}"] if subject else []
     client, account = (
         await state.per_client.test(client_key),
-        await state.per_account.test(account_key),
+        await state.per_account.test(*account_keys),
     )
     if not (client.allowed and account.allowed):
         wait = max(client.retry_after, account.retry_after)
@@ -84,7 +85,7 @@ async def login(request: Request, pages: PagesDep, database: DatabaseDep) -> Res
         )
     if signed_in is None:
         await state.per_client.hit(client_key)
-        await state.per_account.hit(account_key)
+        await state.per_account.hit(*account_keys)
         return render(
             request,
             pages,
@@ -93,7 +94,7 @@ async def login(request: Request, pages: PagesDep, database: DatabaseDep) -> Res
             error=i18n.gettext(SIGN_IN_FAILED),
             **page,
         )
-    await state.per_account.clear(account_key)
+    await state.per_account.clear(*account_keys)
     response = redirect(request, next_path)
     set_staff_cookie(response, state, signed_in.token)
     return response

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from orderstatus.domain.errors import DomainError, NotFound
+from orderstatus.domain.errors import NotFound
 from orderstatus.domain.inputs import OrderInput
 from orderstatus.domain.money import OrderTotals
 from orderstatus.services import orders, status_pages
@@ -311,19 +311,19 @@ async def lookup(
 
     if not csrf_ok(request, csrf_token):
         return again(i18n.gettext(FORM_EXPIRED), 400)
-    number_key = number.strip().lstrip("#").lower()[:64]
-    limits = (f"lookup:client:{client_id(request)}", f"lookup:order:{handle}:{number_key}")
-    verdict = await pages.guesses.test(*limits)
+    limits = [f"lookup:client:{client_id(request)}"]
+    order = None
+    verdict = await pages.guesses.test(*limits)  # a blocked client costs no database read
+    if verdict.allowed:
+        async with database.read() as session:
+            claim = await status_pages.claim_by_number(session, shop_handle=handle, number=number)
+            order = claim.order if claim.proven_by(email) else None
+        if claim.subject:
+            limits.append(f"sign-in:{claim.subject}")
+            verdict = await pages.guesses.test(limits[-1])
     if not verdict.allowed:
         message = i18n.too_many_tries(verdict.retry_after)
         return again(message, 429, {"Retry-After": str(verdict.retry_after)})
-    try:
-        async with database.read() as session:
-            order = await status_pages.lookup(
-                session, shop_handle=handle, number=number, email=email
-            )
-    except DomainError:
-        order = None
     if order is None:
         await pages.guesses.hit(*limits)
         return again(i18n.gettext(LOOKUP_FAILED), 401)

@@ -161,7 +161,10 @@ async def login(
         return await render_status(
             request, pages, database, key, status_code=400, login_error=FORM_EXPIRED, **page
         )
-    limits = (f"login:client:{client_id(request)}", f"login:order:{key.order_id}")
+    limits = (
+        f"login:client:{client_id(request)}",
+        f"sign-in:{status_pages.guess_subject(key.order_id)}",
+    )
     verdict = await pages.guesses.test(*limits)
     if not verdict.allowed:
         i18n.activate(pages.locale(request, order=key.locale, shop=key.shop_locale))
