@@ -22,7 +22,7 @@ from orderstatus.services import status_pages
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order, fulfil
 from tests.integration.live_server import serving
-from tests.integration.test_privacy import leaks, unique_order
+from tests.integration.test_privacy import add_order_note, leaks, unique_order
 from tests.live import env_for, free_port, run, server
 
 
@@ -210,8 +210,11 @@ async def test_unknown_tokens_have_no_stream(base: str) -> None:
         assert (await browser.get("/shared/nope/events")).status_code == 404
 
 
-async def test_the_public_stream_carries_no_personal_data(api: ShopClient, base: str) -> None:
+async def test_the_public_stream_carries_no_personal_data(
+    api: ShopClient, base: str, database: Database
+) -> None:
     order = (await api.http.post("/api/v1/orders", json=unique_order())).json()
+    await add_order_note(database, api.shop_id, order["id"])
     shipment = await fulfil(
         api.http, order, [(0, 1)], carrier="ups", tracking_number="ZQXTRACK123456"
     )

@@ -148,7 +148,11 @@ _PAGE_EVENTS = (
 )
 _PAGE_MESSAGES = (
     select(
-        _MESSAGES.c.placement, _MESSAGES.c.body_markdown, _MESSAGES.c.statuses, _MESSAGES.c.locale
+        _MESSAGES.c.placement,
+        _MESSAGES.c.body_markdown,
+        _MESSAGES.c.statuses,
+        _MESSAGES.c.locale,
+        _MESSAGES.c.order_id,
     )
     .where(
         _MESSAGES.c.shop_id == bindparam("shop_id"),
@@ -301,6 +305,7 @@ async def load_page(
                 html=render_markdown(m.body_markdown),
                 statuses=m.statuses,
                 locale=m.locale,
+                for_this_order=m.order_id is not None,
             )
             for m in messages
         ],
