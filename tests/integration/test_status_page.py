@@ -368,3 +368,24 @@ async def test_order_data_cannot_plant_the_form_token_in_the_page(
         mine = other.cookies["os_csrf"]
         assert mine != token and token not in again.text
         assert again.text.count(mine) == len(CSRF.findall(again.text))
+
+
+async def test_the_owner_can_sign_out_on_a_shared_device(
+    api: ShopClient, browser: httpx.AsyncClient
+) -> None:
+    order = await create_order(api.http)
+    path = path_of(order)
+    assert (await login(browser, path, "1001", "kari@example.com")).status_code == 303
+    page = await browser.get(path)
+    assert "Storgata 1" in page.text and f'action="{path}/sign-out"' in page.text
+    forged = await browser.post(f"{path}/sign-out", data={"csrf_token": "not-the-token"})
+    assert forged.status_code == 400
+    assert "Storgata 1" in (await browser.get(path)).text
+    signed_out = await browser.post(f"{path}/sign-out", data={"csrf_token": csrf_of(page.text)})
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == path
+    cleared = signed_out.headers["set-cookie"]
+    assert "os_owner=" in cleared and f"Path={path}" in cleared and "Max-Age=0" in cleared
+    after = await browser.get(path)
+    assert after.status_code == 200
+    assert "Storgata 1" not in after.text and "Kari" not in after.text
+    assert "See all order details" in after.text
