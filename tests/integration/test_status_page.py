@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Order, PageMessage
+from orderstatus.db.models import Order, PageMessage, Shop
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order, fulfil
 
@@ -45,6 +45,16 @@ async def login(browser: httpx.AsyncClient, path: str, number: str, email: str) 
     )
 
 
+@pytest.fixture
+async def storefront(api: ShopClient, database: Database) -> None:
+    """Shop "acme" with its demo storefront turned on."""
+    async with database.write() as session:
+        await session.execute(
+            update(Shop).where(Shop.id == api.shop_id).values(storefront_enabled=True)
+        )
+
+
+@pytest.mark.usefixtures("storefront")
 async def test_checkout_makes_this_browser_the_owner(
     api: ShopClient, browser: httpx.AsyncClient
 ) -> None:
@@ -83,6 +93,7 @@ async def test_checkout_makes_this_browser_the_owner(
     ]
 
 
+@pytest.mark.usefixtures("storefront")
 async def test_a_bad_checkout_form_says_what_is_wrong_and_creates_nothing(
     api: ShopClient, browser: httpx.AsyncClient
 ) -> None:

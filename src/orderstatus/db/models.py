@@ -72,6 +72,8 @@ class Shop(Base):
         Boolean, default=False, server_default=false()
     )
     """Also text the order confirmation to a customer who gave both e-mail and phone."""
+    storefront_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Serve the demo storefront at /shop/{handle}/ (anyone could place orders there)."""
 
 
 class StaffUser(Base):

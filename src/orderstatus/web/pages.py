@@ -22,6 +22,9 @@ from orderstatus.web.security import Signer, csrf_token, remember_csrf
 from orderstatus.web.templating import create_environment, render
 
 LANG_COOKIE = "os_lang"
+CHECKOUTS_PER_CLIENT = 5
+CHECKOUT_MINUTES = 15
+"""Orders one client may place in the demo storefront in a moving window."""
 
 
 class FormPage(str):
@@ -136,6 +139,9 @@ class Pages:
         self.env: Environment = create_environment()
         self.signer = Signer(settings.resolved_secret_key())
         self.guesses = RateLimiter(settings.redis_url)
+        self.checkouts = RateLimiter(
+            settings.redis_url, attempts=CHECKOUTS_PER_CLIENT, minutes=CHECKOUT_MINUTES
+        )
         self.cache = PageCache()
         self.keys = KeyCache()
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
