@@ -10,6 +10,7 @@ from sqlalchemy import BindParameter, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orderstatus.carriers.registry import get_carrier
+from orderstatus.db.engine import note_streams_ended
 from orderstatus.db.models import (
     Activity,
     Fulfillment,
@@ -32,6 +33,7 @@ from orderstatus.domain.view import (
     ShipmentData,
     ShopData,
 )
+from orderstatus.realtime.hub import share_tag
 from orderstatus.services.orders import bump_order
 from orderstatus.services.security import new_token
 
@@ -399,6 +401,7 @@ async def revoke_share_link(session: AsyncSession, *, order_id: int) -> None:
     order = await session.get_one(Order, order_id, with_for_update=True)
     if order.share_token is None:
         return
+    note_streams_ended(session, share_tag(order.share_token))
     await bump_order(session, order_id, share_token=None)
     session.add(
         Activity(
