@@ -74,3 +74,20 @@ def server(*args: str, env: dict[str, str], cwd: Path | None = None) -> Iterator
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@contextmanager
+def two_servers(
+    database_url: str, redis_url: str, cwd: Path, *, shop: str
+) -> Iterator[tuple[str, str, str]]:
+    """Two `serve` processes on one database and one Redis, with a shop made by the
+    commands an operator runs: yield both base URLs and the shop's API key."""
+    env = env_for(database_url, ORDERSTATUS_REDIS_URL=redis_url)
+    made = run("create-shop", "--handle", shop, "--currency", "NOK", env=env)
+    assert made.returncode == 0, made.stderr
+    key = run("create-api-key", "--shop", shop, env=env).stdout.strip()
+    with (
+        server("serve", env=env, cwd=cwd) as (one, _),
+        server("serve", env=env, cwd=cwd) as (two, _),
+    ):
+        yield one, two, key

@@ -127,6 +127,8 @@ def test_serve_answers_the_api_over_http(database_url: str, tmp_path: Path) -> N
     key = run("create-api-key", "--shop", "shop", env=env).stdout.strip()
     with server("serve", env=env, cwd=tmp_path) as (base, _log):
         walk(base, key)
+        # A real shop has no storefront where strangers could place orders.
+        assert httpx.get(f"{base}/shop/shop/").status_code == 404
 
 
 def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
@@ -137,6 +139,7 @@ def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
             line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("API key: ")
         )
         assert "Staff login: staff@demo.example / " in output
+        assert httpx.get(f"{base}/shop/demo/").status_code == 200
         assert output.count(f"{base}/orders/") == 14
         assert (tmp_path / "var" / "orderstatus.db").exists()
         auth = {"Authorization": f"Bearer {key}"}

@@ -93,3 +93,55 @@ def _demo_folder(base: str) -> str:
     from tests.browser import conftest
 
     return str(conftest.DEMO_FOLDERS[base])
+
+
+def test_a_shared_page_open_when_the_link_is_revoked_says_so_at_once(
+    chromium: Any, demo_server: tuple[str, str], screenshots: Path
+) -> None:
+    from tests.factories import order_payload
+
+    base, output = demo_server
+    auth = {"Authorization": f"Bearer {api_key(output)}"}
+    created = httpx.post(f"{base}/api/v1/orders", headers=auth, json=order_payload(locale="en"))
+    assert created.status_code == 201, created.text
+    order = created.json()
+    url = f"{base}/orders/" + order["status_page_url"].rsplit("/", 1)[1]
+
+    owner_context = chromium.new_context()
+    path = url.removeprefix(base)
+    owner_context.add_cookies(  # as the server sets it at checkout: for this page only
+        [
+            {
+                "name": "os_owner",
+                "value": _owner_cookie(base, order["id"]),
+                "domain": "127.0.0.1",
+                "path": path,
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+        ]
+    )
+    owner = owner_context.new_page()
+    owner.goto(url + "?lang=en")
+    owner.get_by_role("button", name="Create share link").click()
+    shared_url = owner.get_by_label("Share link").input_value()
+    assert "/shared/" in shared_url
+
+    friend_context = chromium.new_context()
+    friend = friend_context.new_page()
+    friend.goto(base + shared_url[shared_url.index("/shared/") :] + "?lang=en")
+    expect(friend.get_by_role("heading", name="Order #" + order["number"])).to_be_visible()
+    friend.wait_for_timeout(300)  # the stream is open
+
+    owner.get_by_role("button", name="Stop sharing").click()
+    expect(friend.get_by_role("heading", name="Page not found")).to_be_visible(timeout=2000)
+    friend.screenshot(path=str(screenshots / "shared-revoked.png"), full_page=False)
+
+    # On a shared computer the owner signs out and the page is the public one again.
+    owner.get_by_role("heading", name="On a shared device?").scroll_into_view_if_needed()
+    owner.screenshot(path=str(screenshots / "owner-sign-out-1280.png"), full_page=False)
+    owner.get_by_role("button", name="Sign out").click()
+    expect(owner.get_by_role("heading", name="See all order details")).to_be_visible()
+    assert "Storgata 1" not in owner.content()
+    owner_context.close()
+    friend_context.close()

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
+from tests.factories import order_payload
+
 
 def demo_urls(output: str) -> dict[str, str]:
     return dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/\S+)", output))
@@ -65,4 +67,40 @@ def test_no_map_for_a_carrier_without_live_tracking(
     expect(page.get_by_role("heading", name="Shipment On its way")).to_be_visible()
     assert page.locator(".map-slot").count() == 0
     assert page.locator("script[src='/static/leaflet/leaflet.js']").count() == 0
+    page.close()
+
+
+def test_a_place_name_from_a_webhook_shows_as_text_not_as_a_link(
+    chromium: Any, demo_server: tuple[str, str], screenshots: Path
+) -> None:
+    """Carriers' place names are data: a "city" of markup is shown as the words it is."""
+    base, output = demo_server
+    auth = {"Authorization": f"Bearer {api_key(output)}"}
+    city = "<a href=https://evil.example/login>Sign in again</a>"
+    created = httpx.post(f"{base}/api/v1/orders", headers=auth, json=order_payload(locale="en"))
+    assert created.status_code == 201, created.text
+    order = created.json()
+    shipment = httpx.post(
+        f"{base}/api/v1/orders/{order['id']}/fulfillments",
+        headers=auth,
+        json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+    ).json()
+    posted = httpx.post(
+        f"{base}/api/v1/fulfillments/{shipment['id']}/events",
+        headers=auth,
+        json={
+            "status": "in_transit",
+            "occurred_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "location": {"city": city, "country_code": "NO", "latitude": 59.91, "longitude": 10.75},
+        },
+    )
+    assert posted.status_code == 201, posted.text
+    page = chromium.new_page()
+    path = "/orders/" + order["status_page_url"].rsplit("/", 1)[1]
+    page.goto(f"{base}{path}?lang=en")
+    tooltip = page.locator(f"#map-{shipment['id']} .leaflet-tooltip")
+    expect(tooltip).to_contain_text(city)
+    assert tooltip.locator("a").count() == 0
+    assert page.locator("a[href*='evil.example']").count() == 0
+    page.screenshot(path=str(screenshots / "map-place-as-text.png"), full_page=False)
     page.close()

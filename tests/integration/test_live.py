@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -22,8 +23,9 @@ from orderstatus.services import status_pages
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order, fulfil
 from tests.integration.live_server import serving
-from tests.integration.test_privacy import leaks, unique_order
-from tests.live import env_for, free_port, run, server
+from tests.integration.test_privacy import add_order_note, leaks, unique_order
+from tests.integration.test_status_page import csrf_of
+from tests.live import env_for, free_port, run, server, two_servers
 
 
 class Stream:
@@ -204,14 +206,35 @@ async def test_pages_told_to_look_share_one_read_per_order(
         await context.__aexit__(None, None, None)
 
 
+async def test_a_revoked_share_link_stops_streaming_at_once(
+    api: ShopClient, base: str, database: Database
+) -> None:
+    order = await create_order(api.http, locale="en")
+    async with database.write() as session:
+        share = await status_pages.create_share_link(session, order_id=order["id"])
+    async with httpx.AsyncClient(base_url=base, timeout=10) as friend:
+        stream, context = await open_stream(friend, f"/shared/{share}/events?v=0")
+        await stream.next_update()
+        async with database.write() as session:
+            await status_pages.revoke_share_link(session, order_id=order["id"])
+        assert (await stream.next_event(timeout=3)).get("event") == "gone"
+        with pytest.raises(EOFError):
+            await stream.next_event(timeout=3)
+        await context.__aexit__(None, None, None)
+        assert (await friend.get(f"/shared/{share}/events")).status_code == 404
+
+
 async def test_unknown_tokens_have_no_stream(base: str) -> None:
     async with httpx.AsyncClient(base_url=base) as browser:
         assert (await browser.get("/orders/nope/events")).status_code == 404
         assert (await browser.get("/shared/nope/events")).status_code == 404
 
 
-async def test_the_public_stream_carries_no_personal_data(api: ShopClient, base: str) -> None:
+async def test_the_public_stream_carries_no_personal_data(
+    api: ShopClient, base: str, database: Database
+) -> None:
     order = (await api.http.post("/api/v1/orders", json=unique_order())).json()
+    await add_order_note(database, api.shop_id, order["id"])
     shipment = await fulfil(
         api.http, order, [(0, 1)], carrier="ups", tracking_number="ZQXTRACK123456"
     )
@@ -259,13 +282,7 @@ def redis_url() -> str:
 def test_an_event_posted_to_one_process_reaches_a_page_on_another(
     database_url: str, redis_url: str, tmp_path: Any
 ) -> None:
-    env = env_for(database_url, ORDERSTATUS_REDIS_URL=redis_url)
-    assert run("create-shop", "--handle", "two", "--currency", "NOK", env=env).returncode == 0
-    key = run("create-api-key", "--shop", "two", env=env).stdout.strip()
-    with (
-        server("serve", env=env, cwd=tmp_path) as (one, _),
-        server("serve", env=env, cwd=tmp_path) as (two, _),
-    ):
+    with two_servers(database_url, redis_url, tmp_path, shop="two") as (one, two, key):
         health = httpx.get(f"{two}/healthz").json()
         assert health["checks"]["broker"] == "ok"
         asyncio.run(_cross_process(one, two, key))
@@ -289,6 +306,63 @@ async def _cross_process(one: str, two: str, key: str) -> None:
             update = await stream.next_update(timeout=3)
             assert "Out for delivery" in update["payload"]["headline"]
             await context.__aexit__(None, None, None)
+
+
+def test_revoking_a_share_link_ends_its_open_streams_in_every_process(
+    database_url: str, redis_url: str, tmp_path: Any
+) -> None:
+    with two_servers(database_url, redis_url, tmp_path, shop="sharing") as (one, two, key):
+        asyncio.run(_revoked_across_processes(one, two, key))
+
+
+async def _revoked_across_processes(one: str, two: str, key: str) -> None:
+    from tests.factories import order_payload
+
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=one, headers=auth, timeout=10) as api:
+        order = (await api.post("/api/v1/orders", json=order_payload(locale="en"))).json()
+        shipment = (await api.post(f"/api/v1/orders/{order['id']}/fulfillments", json={})).json()
+    path = "/orders/" + order["status_page_url"].rsplit("/", 1)[1]
+    async with httpx.AsyncClient(base_url=one, timeout=10) as owner:
+        csrf = csrf_of((await owner.get(path)).text)
+        signed_in = await owner.post(
+            f"{path}/login",
+            data={"number": order["number"], "email": "kari@example.com", "csrf_token": csrf},
+        )
+        assert signed_in.status_code == 303
+        assert (await owner.post(f"{path}/share", data={"csrf_token": csrf})).status_code == 303
+        found = re.search(r"/shared/([A-Za-z0-9_-]+)", (await owner.get(path)).text)
+        assert found
+        shared = f"/shared/{found.group(1)}"
+        async with (
+            httpx.AsyncClient(base_url=one, timeout=10) as friend_here,
+            httpx.AsyncClient(base_url=two, timeout=10) as friend_there,
+        ):
+            streams = [
+                await open_stream(friend_here, f"{shared}/events?v=0"),
+                await open_stream(friend_there, f"{shared}/events?v=0"),
+            ]
+            for stream, _context in streams:
+                await stream.next_update()
+            revoked = await owner.post(f"{path}/share/revoke", data={"csrf_token": csrf})
+            assert revoked.status_code == 303
+            for stream, _context in streams:
+                event = await stream.next_event(timeout=3)
+                while "comment" in event:
+                    event = await stream.next_event(timeout=3)
+                assert event.get("event") == "gone", event
+                with pytest.raises(EOFError):  # the server closed the stream
+                    await stream.next_event(timeout=3)
+            # Nothing more reaches a browser that was showing the shared page.
+            async with httpx.AsyncClient(base_url=one, headers=auth, timeout=10) as api:
+                await api.post(
+                    f"/api/v1/fulfillments/{shipment['id']}/events",
+                    json={"status": "delivered", "occurred_at": "2026-11-20T09:00:00Z"},
+                )
+            for client in (friend_here, friend_there):
+                assert (await client.get(f"{shared}/events")).status_code == 404
+            for _stream, context in streams:
+                await context.__aexit__(None, None, None)
 
 
 def test_redis_stopped_and_started_again_the_page_recovers(

@@ -6,6 +6,7 @@ import httpx
 
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Order
+from orderstatus.services.admin_orders import set_order_note
 from tests.conftest import ShopClient
 from tests.factories import order_payload
 from tests.integration.helpers import fulfil
@@ -28,6 +29,7 @@ PII = {
     "card digits": "•••• 9876",
     "tracking number": "ZQXTRACK123456",
     "carrier message": "Zqxsigned by the neighbour",
+    "note for this order": "Zqxnote: your engraving says Happy birthday Zqxmormor",
 }
 
 
@@ -52,6 +54,18 @@ def unique_order() -> dict[str, object]:
         },
         payment={"method": "card", "brand": PII["payment"], "last4": "9876"},
     )
+
+
+async def add_order_note(database: Database, shop_id: int, order_id: int) -> None:
+    """The admin's note for this customer's page only, which may name them."""
+    async with database.write() as session:
+        await set_order_note(
+            session=session,
+            shop_id=shop_id,
+            order_id=order_id,
+            body=PII["note for this order"],
+            actor="staff@example.com",
+        )
 
 
 def leaks(text: str) -> list[str]:
@@ -85,6 +99,7 @@ async def test_no_public_response_contains_personal_data(
                 },
             },
         )
+    await add_order_note(database, api.shop_id, order["id"])
     path = path_of(order)
 
     # The owner can share; everything after that is read as somebody else.
@@ -102,6 +117,7 @@ async def test_no_public_response_contains_personal_data(
         "phone (as shown)",
         "address line 1",
         "tracking number",
+        "note for this order",
     }
     await owner.post(f"{path}/share", data={"csrf_token": csrf_of(owner_page.text)})
     async with database.read() as session:

@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import (
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 CHANGED_ORDERS = "changed_orders"
+ENDED_STREAMS = "ended_streams"
 
 OnCommit = Callable[[dict[int, int]], Awaitable[None]]
 """Told which orders a committed transaction changed: {order id: new page version}."""
+OnEnd = Callable[[set[str]], Awaitable[None]]
+"""Told which live streams a committed transaction took access from (their tags)."""
 
 
 def note_order_changed(session: AsyncSession, order_id: int, version: int) -> None:
@@ -28,6 +31,13 @@ def note_order_changed(session: AsyncSession, order_id: int, version: int) -> No
     of it only once the transaction has committed (never of a rolled-back change)."""
     changed: dict[int, int] = session.info.setdefault(CHANGED_ORDERS, {})
     changed[order_id] = max(version, changed.get(order_id, 0))
+
+
+def note_streams_ended(session: AsyncSession, tag: str) -> None:
+    """Record that this transaction withdrew access that open streams were given (a
+    share link revoked): once it has committed, they end in every process."""
+    ended: set[str] = session.info.setdefault(ENDED_STREAMS, set())
+    ended.add(tag)
 
 
 class Database:
@@ -52,6 +62,7 @@ class Database:
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(self._writer, expire_on_commit=False, autoflush=False)
         self.on_commit: OnCommit | None = None
+        self.on_end: OnEnd | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -74,6 +85,9 @@ class Database:
             async with session.begin():
                 yield session
             changed = session.info.pop(CHANGED_ORDERS, None)
+            ended = session.info.pop(ENDED_STREAMS, None)
+        if ended and self.on_end is not None:  # before the change, which they must not show
+            await self.on_end(ended)
         if changed and self.on_commit is not None:
             await self.on_commit(changed)
 

@@ -74,6 +74,8 @@ class Shop(Base):
     """Also text the order confirmation to a customer who gave both e-mail and phone."""
     taxes_included: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """Whether the shop's prices include tax, for an order that does not say."""
+    storefront_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Serve the demo storefront at /shop/{handle}/ (anyone could place orders there)."""
 
 
 class StaffUser(Base):

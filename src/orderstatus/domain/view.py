@@ -96,6 +96,9 @@ class MessageData:
     """Already sanitised Markdown."""
     statuses: Sequence[str] | None
     locale: str | None
+    for_this_order: bool = False
+    """A note staff wrote for this customer's page only: it may name them, so owner and
+    staff only (shop-wide notes are for everyone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,12 +331,13 @@ def _shipment(
     )
 
 
-def _messages(order: OrderData, placement: str, locale: str) -> list[str]:
+def _messages(order: OrderData, placement: str, locale: str, private: bool) -> list[str]:
     status = order.delivery_status or "confirmed"
     return [
         m.html
         for m in order.messages
         if m.placement == placement
+        and (private or not m.for_this_order)
         and (not m.statuses or status in m.statuses or order.fulfillment_status in m.statuses)
         and (m.locale is None or m.locale.split("-")[0] == locale.split("-")[0])
     ]
@@ -385,8 +389,8 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
         estimated_delivery=max(pending) if pending else None,
         shipments=shipments,
         unfulfilled=unfulfilled,
-        messages_top=_messages(order, "top", locale),
-        messages_bottom=_messages(order, "bottom", locale),
+        messages_top=_messages(order, "top", locale, private),
+        messages_bottom=_messages(order, "bottom", locale, private),
         first_name=order.first_name if private else None,
         owner=owner,
         totals=OrderTotals(

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Collection
 from typing import Protocol
 
 from orderstatus.realtime.hub import Hub
@@ -38,6 +39,9 @@ class Broker(Protocol):
 
     async def publish(self, changed: dict[int, int]) -> None: ...
 
+    async def end(self, tags: Collection[str]) -> None:
+        """End every process's streams of these tags (access withdrawn)."""
+
 
 class LocalBroker:
     """Everything in one process: a publish is a local wake-up."""
@@ -58,6 +62,13 @@ class LocalBroker:
     async def publish(self, changed: dict[int, int]) -> None:
         for order_id, version in changed.items():
             self.hub.changed(order_id, version)
+
+    async def end(self, tags: Collection[str]) -> None:
+        self.hub.end(tags)
+
+
+ENDED = "end"
+"""Starts a message that names ended streams' tags instead of changed orders."""
 
 
 def encode(changed: dict[int, int]) -> str:
@@ -114,6 +125,15 @@ class RedisBroker:
             self._connected = False
             log.warning("could not publish a change to Redis: %s", exc)
 
+    async def end(self, tags: Collection[str]) -> None:
+        # Here at once, whatever becomes of Redis; the other processes through it.
+        self.hub.end(tags)
+        try:
+            await self._client.publish(self.channel, " ".join((ENDED, *tags)))
+        except Exception as exc:  # streams elsewhere end when they next check the database
+            self._connected = False
+            log.warning("could not publish ended streams to Redis: %s", exc)
+
     async def _listen(self) -> None:
         delay = 0.2
         while True:
@@ -128,6 +148,9 @@ class RedisBroker:
                 async for message in pubsub.listen():
                     data = message.get("data")
                     text = data.decode() if isinstance(data, bytes) else str(data)
+                    if text.startswith(ENDED + " "):
+                        self.hub.end(text.split()[1:])
+                        continue
                     for order_id, version in decode(text).items():
                         self.hub.changed(order_id, version)
             except asyncio.CancelledError:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 HEARTBEAT_SECONDS = 25.0
 """Often enough that proxies keep a stream open; also how often a page checks the
@@ -30,14 +31,30 @@ Listener = Callable[[bool], None]
 ``True`` when it is the listener's heartbeat instead."""
 
 
-class Subscription:
-    __slots__ = ("_hub", "_listener", "_slot", "order_id")
+def share_tag(share_token: str) -> str:
+    """What names the streams of one share link in the hub and on the broker: a digest,
+    so the token itself never travels."""
+    return "share-" + hashlib.sha256(share_token.encode()).hexdigest()[:32]
 
-    def __init__(self, hub: Hub, order_id: int, slot: int, listener: Listener) -> None:
+
+class Subscription:
+    __slots__ = ("_ended", "_hub", "_listener", "_slot", "order_id", "tag")
+
+    def __init__(
+        self,
+        hub: Hub,
+        order_id: int,
+        slot: int,
+        listener: Listener,
+        tag: str | None = None,
+        ended: Callable[[], None] | None = None,
+    ) -> None:
         self._hub = hub
         self._slot = slot
         self._listener = listener
         self.order_id = order_id
+        self.tag = tag
+        self._ended = ended
 
     def latest(self) -> int:
         return self._hub.latest.get(self.order_id, 0)
@@ -58,21 +75,39 @@ class Hub:
         """The newest page version heard of per watched order."""
         self.listeners: list[Callable[[int, int], None]] = []
         """Told of every change heard, watched or not (caches of page versions)."""
+        self._tagged: dict[str, set[Subscription]] = {}
+        """The few subscriptions that access can be taken from (a share link's), by tag."""
 
-    def subscribe(self, order_id: int, listener: Listener) -> Subscription:
+    def subscribe(
+        self,
+        order_id: int,
+        listener: Listener,
+        *,
+        tag: str | None = None,
+        ended: Callable[[], None] | None = None,
+    ) -> Subscription:
         """Call ``listener`` on changes of an order, and on its heartbeat (in a running
-        event loop; the listener must not block)."""
+        event loop; the listener must not block). ``ended`` is called instead, once,
+        when access by ``tag`` is withdrawn (:meth:`end`)."""
         slot = self._next_slot
         self._next_slot = (slot + 1) % HEARTBEAT_SLOTS
-        subscription = Subscription(self, order_id, slot, listener)
+        subscription = Subscription(self, order_id, slot, listener, tag, ended)
         self._subscribers[order_id].add(subscription)
         self._slots[slot].add(subscription)
+        if tag is not None:
+            self._tagged.setdefault(tag, set()).add(subscription)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="heartbeats")
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         self._slots[subscription._slot].discard(subscription)
+        if subscription.tag is not None:
+            tagged = self._tagged.get(subscription.tag)
+            if tagged is not None:
+                tagged.discard(subscription)
+                if not tagged:
+                    del self._tagged[subscription.tag]
         watchers = self._subscribers.get(subscription.order_id)
         if watchers is None:
             return
@@ -101,6 +136,13 @@ class Hub:
             self.latest[order_id] = version
         for subscription in list(watchers):
             subscription._listener(False)
+
+    def end(self, tags: Iterable[str]) -> None:
+        """Access by these tags was withdrawn (a share link revoked): end their streams."""
+        for tag in tags:
+            for subscription in list(self._tagged.pop(tag, ())):
+                if subscription._ended is not None:
+                    subscription._ended()
 
     def wake_all(self) -> None:
         """Let every page check for itself (after the broker was away for a while)."""

@@ -423,6 +423,8 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
             shop.timezone = "Europe/Oslo"
             for index, spec in enumerate(_scenarios()):
                 await _seed_order(session, shop, spec, now, index, base_url)
+        # The one shop where strangers are meant to place orders (off for real shops).
+        shop.storefront_enabled = True
         if not await session.scalar(select(StaffUser.id).where(StaffUser.shop_id == shop.id)):
             await create_staff(
                 session=session, shop=shop, email=DEMO_STAFF_EMAIL, password=password, name="Demo"

@@ -246,6 +246,27 @@ async def delete_message(
     )
 
 
+# ---- the demo storefront ----
+
+
+async def set_storefront(*, session: AsyncSession, shop_id: int, enabled: bool, actor: str) -> Shop:
+    """Serve the demo storefront or not: while it is on, anyone can place orders in the
+    shop and make it send their confirmations."""
+    shop = await session.get(Shop, shop_id, with_for_update=True)
+    if shop is None:
+        raise NotFound("no such shop")
+    if shop.storefront_enabled != enabled:
+        shop.storefront_enabled = enabled
+        _audit(
+            session,
+            shop_id,
+            actor,
+            "storefront_changed",
+            f"Turned the demo storefront {'on' if enabled else 'off'}",
+        )
+    return shop
+
+
 # ---- API keys ----
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import BindParameter, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orderstatus.carriers.registry import get_carrier
+from orderstatus.db.engine import note_streams_ended
 from orderstatus.db.models import (
     Activity,
     Fulfillment,
@@ -32,6 +33,7 @@ from orderstatus.domain.view import (
     ShipmentData,
     ShopData,
 )
+from orderstatus.realtime.hub import share_tag
 from orderstatus.services.orders import bump_order
 from orderstatus.services.security import new_token
 
@@ -148,7 +150,11 @@ _PAGE_EVENTS = (
 )
 _PAGE_MESSAGES = (
     select(
-        _MESSAGES.c.placement, _MESSAGES.c.body_markdown, _MESSAGES.c.statuses, _MESSAGES.c.locale
+        _MESSAGES.c.placement,
+        _MESSAGES.c.body_markdown,
+        _MESSAGES.c.statuses,
+        _MESSAGES.c.locale,
+        _MESSAGES.c.order_id,
     )
     .where(
         _MESSAGES.c.shop_id == bindparam("shop_id"),
@@ -303,6 +309,7 @@ async def load_page(
                 html=render_markdown(m.body_markdown),
                 statuses=m.statuses,
                 locale=m.locale,
+                for_this_order=m.order_id is not None,
             )
             for m in messages
         ],
@@ -417,6 +424,7 @@ async def revoke_share_link(session: AsyncSession, *, order_id: int) -> None:
     order = await session.get_one(Order, order_id, with_for_update=True)
     if order.share_token is None:
         return
+    note_streams_ended(session, share_tag(order.share_token))
     await bump_order(session, order_id, share_token=None)
     session.add(
         Activity(

@@ -48,6 +48,7 @@ def create_app(
     gazetteer = Gazetteer.shared()
     broker = create_broker(settings.redis_url, namespace=settings.database_url)
     db.on_commit = broker.publish
+    db.on_end = broker.end
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

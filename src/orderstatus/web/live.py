@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse, Response
 from orderstatus.db.engine import Database
 from orderstatus.domain.view import Viewer, build_view
 from orderstatus.realtime.broker import Broker
-from orderstatus.realtime.hub import Subscription
+from orderstatus.realtime.hub import Subscription, share_tag
 from orderstatus.services import status_pages
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web import i18n
@@ -116,9 +116,13 @@ class Live:
         data_line = json.dumps(payload, separators=(",", ":"))
         return f"id: {key.order_version}\nevent: update\ndata: {data_line}\n\n"
 
-    async def current_key(self, key: PageKey) -> PageKey | None:
+    async def current_key(self, key: PageKey, *, share_token: str | None = None) -> PageKey | None:
         """The page's key now, from the database. Streams that ask at the same time (every
-        open page, when the broker comes back) share one read per order."""
+        open page, when the broker comes back) share one read per order. A share link's
+        stream asks by its token, which may have been revoked while the broker was away."""
+        if share_token is not None:
+            async with self.database.read() as session:
+                return await status_pages.page_key(session, share_token=share_token)
         reading = self._checking.get(key.order_id)
         if reading is None:
             reading = asyncio.ensure_future(self._current_key(key.order_id))
@@ -135,9 +139,23 @@ class PageStream(EventStream):
     """A status page's stream: the page's changed parts whenever its version moves on."""
 
     def __init__(
-        self, live: Live, key: PageKey, viewer: Viewer, locale: str, base_path: str, seen: int
+        self,
+        live: Live,
+        key: PageKey,
+        viewer: Viewer,
+        locale: str,
+        base_path: str,
+        seen: int,
+        share_token: str | None = None,
     ) -> None:
-        super().__init__(live.broker.hub, key.order_id, {"Referrer-Policy": "no-referrer"})
+        super().__init__(
+            live.broker.hub,
+            key.order_id,
+            {"Referrer-Policy": "no-referrer"},
+            tag=share_tag(share_token) if share_token else None,
+        )
+        self.share_token = share_token
+        """A share link's stream ends when the link is revoked."""
         self.live = live
         self.key = key
         self.viewer = viewer
@@ -153,9 +171,9 @@ class PageStream(EventStream):
         if latest <= self.seen and (not beat or not self.live.broker.healthy):
             # Told to look (the broker is back) or the broker is away: ask the database
             # what the page's version is now.
-            fresh = await self.live.current_key(self.key)
-            if fresh is None:
-                self.ended = True
+            fresh = await self.live.current_key(self.key, share_token=self.share_token)
+            if fresh is None:  # the order is gone, or the share link revoked
+                self.ended = self.gone = True
                 return None
             self.key, latest = fresh, fresh.order_version
         return await self._send_from(latest)
@@ -185,10 +203,17 @@ def _seen(request: Request) -> int:
     return 0
 
 
-def _stream(request: Request, live: Live, key: PageKey, viewer: Viewer, base_path: str) -> Response:
+def _stream(
+    request: Request,
+    live: Live,
+    key: PageKey,
+    viewer: Viewer,
+    base_path: str,
+    share_token: str | None = None,
+) -> Response:
     locale = live.pages.locale(request, order=key.locale, shop=key.shop_locale)
     i18n.activate(locale)
-    return PageStream(live, key, viewer, locale, base_path, _seen(request))
+    return PageStream(live, key, viewer, locale, base_path, _seen(request), share_token)
 
 
 @router.get("/orders/{token}/events")
@@ -211,4 +236,4 @@ async def shared_stream(
         key = await status_pages.page_key(session, share_token=share_token)
     if key is None:
         return PlainTextResponse("not found", status_code=404)
-    return _stream(request, live, key, Viewer.PUBLIC, f"/shared/{share_token}")
+    return _stream(request, live, key, Viewer.PUBLIC, f"/shared/{share_token}", share_token)

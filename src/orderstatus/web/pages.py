@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 from collections import OrderedDict
 from typing import Annotated, Any
@@ -21,8 +22,28 @@ from orderstatus.web.security import Signer, csrf_token, remember_csrf
 from orderstatus.web.templating import create_environment, render
 
 LANG_COOKIE = "os_lang"
-CSRF_PLACEHOLDER = "\x00csrf\x00"
-"""Stands for the per-browser form token in cached pages; replaced on every response."""
+CHECKOUTS_PER_CLIENT = 5
+CHECKOUT_MINUTES = 15
+"""Orders one client may place in the demo storefront in a moving window."""
+
+
+class FormPage(str):
+    """A rendered page that can be cached for every browser: ``parts`` is the page cut
+    where its forms take the browser's own token.
+
+    The cuts are made at a mark drawn at random for each rendering, which no data in the
+    page can know, so a value that looks like a placeholder is shown as it is."""
+
+    parts: tuple[str, ...]
+
+    @classmethod
+    def cut(cls, html: str, mark: str) -> FormPage:
+        page = cls(html)
+        page.parts = tuple(html.split(mark))
+        return page
+
+    def with_token(self, token: str) -> str:
+        return token.join(self.parts)
 
 
 def security_headers(tile_url: str) -> dict[str, str]:
@@ -118,6 +139,9 @@ class Pages:
         self.env: Environment = create_environment()
         self.signer = Signer(settings.resolved_secret_key())
         self.guesses = RateLimiter(settings.redis_url)
+        self.checkouts = RateLimiter(
+            settings.redis_url, attempts=CHECKOUTS_PER_CLIENT, minutes=CHECKOUT_MINUTES
+        )
         self.cache = PageCache()
         self.keys = KeyCache()
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
@@ -131,16 +155,18 @@ class Pages:
             shop=shop,
         )
 
-    def render(self, name: str, locale: str, **context: Any) -> str:
-        return render(
+    def render(self, name: str, locale: str, **context: Any) -> FormPage:
+        mark = f"csrf-{secrets.token_hex(16)}"
+        html = render(
             self.env,
             name,
             locale,
-            csrf=CSRF_PLACEHOLDER,
+            csrf=mark,
             map_tiles=self.settings.map_tile_url,
             map_attribution=self.settings.map_attribution,
             **context,
         )
+        return FormPage.cut(html, mark)
 
     def respond(
         self,
@@ -153,7 +179,7 @@ class Pages:
     ) -> HTMLResponse:
         """Send a page: fill in this browser's form token, remember a language switch,
         and keep pages with personal details out of every cache."""
-        body = html.replace(CSRF_PLACEHOLDER, csrf_token(request))
+        body = html.with_token(csrf_token(request)) if isinstance(html, FormPage) else html
         response = HTMLResponse(body, status_code=status_code, headers=self.headers)
         response.headers["Cache-Control"] = "no-store" if private else "private, no-cache"
         for name, value in (headers or {}).items():

@@ -53,6 +53,13 @@ def set_owner_cookie(
     )
 
 
+def clear_owner_cookie(response: Response, *, token: str, secure: bool) -> None:
+    """Sign this browser out of the order's page (the same path the cookie was set on)."""
+    response.delete_cookie(
+        OWNER_COOKIE, path=order_path(token), httponly=True, samesite="lax", secure=secure
+    )
+
+
 def csrf_token(request: Request) -> str:
     """This browser's form token (double-submit: the cookie and the field must agree)."""
     token = request.cookies.get(CSRF_COOKIE)

@@ -21,6 +21,8 @@ from orderstatus.realtime.hub import Hub, Subscription
 RETRY_MS = 3000
 """How long a browser waits before it reconnects a dropped stream."""
 PING = ": ping\n\n"
+GONE = "event: gone\ndata: \n\n"
+"""The last message of a stream whose access was withdrawn: the page is no longer there."""
 
 
 class EventStream(Response):
@@ -28,14 +30,20 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: Hub, order_id: int, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, hub: Hub, order_id: int, headers: Mapping[str, str], *, tag: str | None = None
+    ) -> None:
         self.hub = hub
         self.order_id = order_id
+        self.tag = tag
+        """Names the access this stream was opened with, when it can be withdrawn."""
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no", **headers})
         self.ended = False
         """Set by :meth:`update` when there is nothing more to follow."""
+        self.gone = False
+        """Set with :attr:`ended` when the page is no longer there: the browser is told."""
         self._send: Send | None = None
         self._subscription: Subscription | None = None
         self._done: asyncio.Future[None] | None = None
@@ -57,7 +65,9 @@ class EventStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
         self._done = done = loop.create_future()
-        self._subscription = subscription = self.hub.subscribe(self.order_id, self._wake)
+        self._subscription = subscription = self.hub.subscribe(
+            self.order_id, self._wake, tag=self.tag, ended=self._withdrawn
+        )
         listener = loop.create_task(_disconnect(receive))
         listener.add_done_callback(lambda _: self._finish())
         try:
@@ -88,6 +98,13 @@ class EventStream(Response):
         if self._send is not None and self._sender is None:
             self._start()
 
+    def _withdrawn(self) -> None:
+        """The access this stream was opened with is gone: say so, and end it."""
+        self.ended = self.gone = True
+        self._again = True
+        if self._send is not None and self._sender is None:
+            self._start()
+
     def _start(self) -> None:
         self._sender = asyncio.get_running_loop().create_task(self._send_news())
 
@@ -106,8 +123,10 @@ class EventStream(Response):
             while self._again and not self._done.done():
                 self._again = False
                 beat, self._beat = self._beat, False
-                text = await self.update(subscription, beat)
+                text = None if self.ended else await self.update(subscription, beat)
                 if self.ended:
+                    if self.gone:
+                        await self._write(send, GONE)
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     self._finish()
                 elif text is not None or beat:

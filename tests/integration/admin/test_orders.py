@@ -313,8 +313,10 @@ async def test_a_note_on_one_order(api: ShopClient, staff: Staff, database: Data
     async with database.read() as session:
         version = (await session.get_one(Order, order["id"])).version
     customer_page = order["status_page_url"].replace("https://status.example.test", "")
-    page = await staff.http.get(customer_page)
+    page = await staff.http.get(customer_page, params={"preview": "1"})
     assert "<strong>gift wrap</strong>" in page.text
+    # For this customer only: not on the page as anyone else with the link sees it.
+    assert "gift wrap" not in (await staff.http.get(customer_page)).text
     await staff.token()
     before = await row_counts(database)
     too_long = await staff.post(path, {"note": "x" * 5001})
@@ -323,7 +325,7 @@ async def test_a_note_on_one_order(api: ShopClient, staff: Staff, database: Data
     assert (await staff.post(path, {"note": ""})).status_code == 303
     async with database.read() as session:
         assert (await session.get_one(Order, order["id"])).version > version
-    assert "gift wrap" not in (await staff.http.get(customer_page)).text
+    assert "gift wrap" not in (await staff.http.get(customer_page, params={"preview": "1"})).text
 
 
 async def test_resend_a_kept_message(api: ShopClient, staff: Staff, database: Database) -> None:

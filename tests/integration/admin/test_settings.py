@@ -89,3 +89,24 @@ async def test_settings_changes_are_listed_with_who_made_them(staff: Staff) -> N
     assert "Created API key" in changes and "Warehouse" in changes
     assert "Changed the status page&#39;s name" in changes
     assert "Signed in to the admin" in changes and "anna@acme.example" in changes
+
+
+async def test_staff_turn_the_demo_storefront_on_and_off(staff: Staff, database: Database) -> None:
+    page = await staff.http.get("/admin/settings")
+    assert 'action="/admin/settings/storefront"' in page.text
+    assert (await staff.http.get("/shop/acme/")).status_code == 404
+    forged = await staff.http.post(
+        "/admin/settings/storefront", data={"csrf_token": "forged", "enabled": "1"}
+    )
+    assert forged.status_code == 400
+    assert (await staff.http.get("/shop/acme/")).status_code == 404
+    on = await staff.post("/admin/settings/storefront", {"enabled": "1"})
+    assert on.status_code == 303
+    assert (await staff.http.get("/shop/acme/")).status_code == 200
+    settings = await staff.http.get("/admin/settings")
+    assert "Turned the demo storefront on" in settings.text
+    assert "https://status.example.test/shop/acme/" in settings.text
+    off = await staff.post("/admin/settings/storefront", {})
+    assert off.status_code == 303
+    assert (await staff.http.get("/shop/acme/")).status_code == 404
+    assert "Turned the demo storefront off" in (await staff.http.get("/admin/settings")).text

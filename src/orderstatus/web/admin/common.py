@@ -37,6 +37,8 @@ DONE: dict[str, str] = {
     "message": N_("Note saved."),
     "message_removed": N_("Note removed."),
     "revoked": N_("API key revoked."),
+    "storefront_on": N_("The demo storefront is on."),
+    "storefront_off": N_("The demo storefront is off."),
     "notifications": N_("Notification settings saved."),
     "template": N_("Template saved."),
     "template_reset": N_("Template reset to the default."),

@@ -46,6 +46,7 @@ async def _settings_page(
     secret_shown: tuple[str, str] | None = None,
 ) -> Response:
     async with database.read() as session:
+        shop = await shop_settings.get_shop(session, shop_id=staff.shop_id)
         keys = await shop_settings.list_api_keys(session, shop_id=staff.shop_id)
         secrets = await shop_settings.webhook_secrets(session, shop_id=staff.shop_id)
         changes = await shop_settings.recent_changes(session, shop_id=staff.shop_id)
@@ -70,6 +71,7 @@ async def _settings_page(
         form_error=gettext(CHECK_FIELDS) if errors else None,
         api_base=f"{base}/api/v1",
         changes=changes,
+        storefront=(shop.storefront_enabled, f"{base}/shop/{staff.shop_handle}/"),
     )
 
 
@@ -175,3 +177,19 @@ async def set_secret(
             },
         )
     return await _settings_page(request, pages, database, staff, secret_shown=(source, secret))
+
+
+@router.post("/storefront", response_class=HTMLResponse)
+async def set_storefront(
+    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+) -> Response:
+    form = await read_form(request)
+    if not genuine(request, form):
+        return form_expired(request, pages, staff)
+    enabled = form.get("enabled") == "1"
+    async with database.write() as session:
+        await shop_settings.set_storefront(
+            session=session, shop_id=staff.shop_id, enabled=enabled, actor=staff.actor
+        )
+    done = "storefront_on" if enabled else "storefront_off"
+    return redirect(request, f"/admin/settings?done={done}#storefront")

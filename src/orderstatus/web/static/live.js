@@ -78,6 +78,11 @@
   }
 
   var source = new EventSource(root.getAttribute("data-live") + "?v=" + root.getAttribute("data-version"));
+  // The page is no longer there (a share link was revoked): show what is there now.
+  source.addEventListener("gone", function () {
+    source.close();
+    window.location.reload();
+  });
   source.addEventListener("update", function (event) {
     try {
       apply(JSON.parse(event.data));

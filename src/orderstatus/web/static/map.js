@@ -29,7 +29,11 @@
     entry.marker = L.circleMarker([last.lat, last.lon], {
       radius: 9, color: "#fff", weight: 3, fillColor: accent.trim(), fillOpacity: 1
     }).addTo(map);
-    entry.marker.bindTooltip(last.label, { permanent: true, direction: "top", offset: [0, -8] });
+    // A place name comes from carriers' data: Leaflet treats a string as HTML, so the
+    // label is given as an element holding it as text.
+    var label = document.createElement("span");
+    label.textContent = last.label;
+    entry.marker.bindTooltip(label, { permanent: true, direction: "top", offset: [0, -8] });
     if (latlngs.length > 1) {
       map.fitBounds(entry.line.getBounds(), { padding: [30, 30], maxZoom: 10 });
     } else {

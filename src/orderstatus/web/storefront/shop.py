@@ -55,13 +55,21 @@ _FIELD_OF = {
 }
 
 
-async def _shop(database: Any, handle: str) -> Any:
+async def _shop(database: Any, handle: str, *, storefront: bool = False) -> Any:
+    """The shop's data, or None for no such shop. ``storefront``: None also when the
+    shop has not turned its storefront on (anyone there can make it send messages)."""
     async with database.read() as session:
         try:
             shop = await orders.get_shop(session, handle)
         except NotFound:
             return None
+        if storefront and not shop.storefront_enabled:
+            return None
         return status_pages.shop_data(shop, "")
+
+
+def _no_storefront(request: Request, pages: Pages) -> Response:
+    return pages.error(request, 404, NOT_FOUND_TITLE, N_("There is no shop here."))
 
 
 def _cart(params: Any) -> dict[str, int]:
@@ -96,9 +104,9 @@ def _cart_lines(cart: dict[str, int], base_url: str) -> list[dict[str, Any]]:
 async def storefront(
     handle: str, request: Request, pages: PagesDep, database: DatabaseDep
 ) -> Response:
-    shop = await _shop(database, handle)
+    shop = await _shop(database, handle, storefront=True)
     if shop is None:
-        return pages.error(request, 404, NOT_FOUND_TITLE, N_("There is no shop here."))
+        return _no_storefront(request, pages)
     locale = pages.locale(request, order=None, shop=shop.default_locale)
     html = pages.render(
         "shop.html",
@@ -134,6 +142,7 @@ def _checkout_page(
     values: dict[str, str],
     errors: dict[str, str],
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     locale = pages.locale(request, order=None, shop=shop.default_locale)
     html = pages.render(
@@ -147,16 +156,16 @@ def _checkout_page(
         errors=errors,
         countries=COUNTRIES,
     )
-    return pages.respond(request, html, status_code=status_code)
+    return pages.respond(request, html, status_code=status_code, headers=headers)
 
 
 @router.get("/shop/{handle}/checkout", response_class=HTMLResponse)
 async def checkout_form(
     handle: str, request: Request, pages: PagesDep, database: DatabaseDep
 ) -> Response:
-    shop = await _shop(database, handle)
+    shop = await _shop(database, handle, storefront=True)
     if shop is None:
-        return pages.error(request, 404, NOT_FOUND_TITLE, N_("There is no shop here."))
+        return _no_storefront(request, pages)
     cart = _cart(request.query_params)
     if not cart:
         return RedirectResponse(f"/shop/{handle}/", status_code=303)
@@ -231,9 +240,9 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
 async def place_order(
     handle: str, request: Request, pages: PagesDep, database: DatabaseDep
 ) -> Response:
-    shop = await _shop(database, handle)
+    shop = await _shop(database, handle, storefront=True)
     if shop is None:
-        return pages.error(request, 404, NOT_FOUND_TITLE, N_("There is no shop here."))
+        return _no_storefront(request, pages)
     form = await request.form()
     values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     cart = _cart(form)
@@ -250,11 +259,33 @@ async def place_order(
         data = _order_input(values, cart, pricing, locale, pages.settings.base_url)
     except ValidationError as exc:
         return _checkout_page(request, pages, shop, pricing, cart, values, _field_errors(exc), 422)
+    # Each order sends a confirmation to whatever address or number was typed in.
+    limit = f"checkout:client:{client_id(request)}"
+    verdict = await pages.checkouts.test(limit)
+    if not verdict.allowed:
+        minutes = max(1, round(verdict.retry_after / 60))
+        message = i18n.ngettext(
+            "Too many orders from here. Please wait %(num)d minute and try again.",
+            "Too many orders from here. Please wait %(num)d minutes and try again.",
+            minutes,
+        ) % {"num": minutes}
+        return _checkout_page(
+            request,
+            pages,
+            shop,
+            pricing,
+            cart,
+            values,
+            {"form": message},
+            429,
+            {"Retry-After": str(verdict.retry_after)},
+        )
     async with database.write() as session:
         shop_row = await orders.get_shop(session, handle)
         order = await orders.create_order(
             session=session, shop=shop_row, data=data, actor="storefront"
         )
+    await pages.checkouts.hit(limit)
     response = RedirectResponse(order_path(order.status_token), status_code=303)
     set_owner_cookie(
         response,

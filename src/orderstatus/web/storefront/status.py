@@ -17,7 +17,13 @@ from orderstatus.web.admin.session import is_staff_preview
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
-from orderstatus.web.security import OWNER_COOKIE, csrf_ok, order_path, set_owner_cookie
+from orderstatus.web.security import (
+    OWNER_COOKIE,
+    clear_owner_cookie,
+    csrf_ok,
+    order_path,
+    set_owner_cookie,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -244,6 +250,25 @@ async def revoke_share(
     async with database.write() as session:
         await status_pages.revoke_share_link(session, order_id=key.order_id)
     return RedirectResponse(f"{order_path(token)}#share", status_code=303)
+
+
+@router.post("/orders/{token}/sign-out")
+async def sign_out(
+    token: str,
+    request: Request,
+    pages: PagesDep,
+    database: DatabaseDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Forget that this browser owns the order (a shared computer): the page it lands on
+    is the public view."""
+    key = await _owner_action(token, request, pages, database, csrf_token)
+    if not isinstance(key, PageKey):
+        return key
+    response = RedirectResponse(order_path(token), status_code=303)
+    clear_owner_cookie(response, token=token, secure=pages.secure_cookies)
+    response.delete_cookie(THANKS_COOKIE, path=order_path(token))
+    return response
 
 
 @router.post("/orders/{token}/updates")
