@@ -30,6 +30,12 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 close the streams (browsers reconnect to another process by themselves)."""
 
 
+SERVER_OPTIONS: dict[str, Any] = {
+    # The app decides which X-Forwarded-For to believe (ORDERSTATUS_TRUSTED_PROXIES).
+    "proxy_headers": False,
+}
+
+
 class CommandError(Exception):
     """Stops the command with a one-line message and exit status 1."""
 
@@ -70,7 +76,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
             host=host,
             port=port,
             workers=workers,
-            proxy_headers=True,
+            **SERVER_OPTIONS,
             log_level="info",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
@@ -84,7 +90,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         app,
         host=host,
         port=port,
-        proxy_headers=True,
+        **SERVER_OPTIONS,
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

@@ -14,6 +14,7 @@ from orderstatus.domain.inputs import OrderInput
 from orderstatus.services import orders, status_pages
 from orderstatus.services.demo import CATALOG
 from orderstatus.web import i18n
+from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
@@ -23,7 +24,6 @@ from orderstatus.web.storefront.status import (
     NOT_FOUND,
     NOT_FOUND_TITLE,
     THANKS_COOKIE,
-    client_id,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -298,7 +298,7 @@ async def lookup(
     if not csrf_ok(request, csrf_token):
         return again(i18n.gettext(FORM_EXPIRED), 400)
     number_key = number.strip().lstrip("#").lower()[:64]
-    limits = (f"lookup:client:{client_id(request)}", f"lookup:order:{handle}:{number_key}")
+    limits = (f"lookup:client:{client_host(request)}", f"lookup:order:{handle}:{number_key}")
     verdict = await pages.guesses.test(*limits)
     if not verdict.allowed:
         message = i18n.too_many_tries(verdict.retry_after)
