@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import getpass
 import os
 import sys
@@ -30,9 +31,24 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 close the streams (browsers reconnect to another process by themselves)."""
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with our access log (paths without tokens) in place of its own."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["orderstatus.access"] = {
+        "handlers": ["access"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
 SERVER_OPTIONS: dict[str, Any] = {
     # The app decides which X-Forwarded-For to believe (ORDERSTATUS_TRUSTED_PROXIES).
     "proxy_headers": False,
+    # uvicorn's access log writes raw paths (status-page tokens, webhook secrets).
+    "access_log": False,
 }
 
 
@@ -77,6 +93,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
             port=port,
             workers=workers,
             **SERVER_OPTIONS,
+            log_config=_log_config(),
             log_level="info",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
@@ -91,6 +108,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         host=host,
         port=port,
         **SERVER_OPTIONS,
+        log_config=_log_config(),
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

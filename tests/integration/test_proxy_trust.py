@@ -52,12 +52,15 @@ def test_behind_a_trusted_proxy_each_real_client_has_its_own_limit(
     env = env_for(database_url, ORDERSTATUS_TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8")
     # The client forges the left part; the proxies append what they saw (the right part).
     chain = [f"192.0.2.{n}, 203.0.113.7, 10.1.2.3" for n in range(CLIENT_ATTEMPTS + 1)]
-    with server("serve", env=env, cwd=tmp_path) as (base, _log):
+    with server("serve", env=env, cwd=tmp_path) as (base, log):
         codes = _sign_in_attempts(base, chain)
         other = _sign_in_attempts(base, ["203.0.113.8, 10.1.2.3"])
+        written = log.read_text()
     assert codes[:CLIENT_ATTEMPTS] == [401] * CLIENT_ATTEMPTS
     assert codes[CLIENT_ATTEMPTS] == 429
     assert other == [401]
+    assert '203.0.113.7 - "POST /admin/login' in written
+    assert "192.0.2." not in written
 
 
 def _nets(*values: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -20,6 +20,7 @@ from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
 from orderstatus.web import admin, errors
+from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
 from orderstatus.web.deps import ApiKeyCache
 from orderstatus.web.health import router as health_router
@@ -94,6 +95,7 @@ def create_app(
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)
     app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
+    app.add_middleware(AccessLog, trusted_proxies=settings.trusted_proxies)
     document(app)
     return app
 
