@@ -25,6 +25,7 @@ from orderstatus.db.engine import Database
 from orderstatus.domain.errors import DomainError
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
+from orderstatus.services.product_images import start_fetcher
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
@@ -205,10 +206,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         broker = create_broker(settings.redis_url, namespace=settings.database_url)
         database.on_commit = broker.publish
         poller = start_poller(database, stop)
+        images = start_fetcher(database, settings, stop)
         worker = Worker(database, settings, config)
         await worker.run(stop)
         if poller is not None:
             await poller
+        await images
         await broker.stop()
         return worker.summary()
 

@@ -19,6 +19,7 @@ from orderstatus.notify.worker import start_in_background
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
+from orderstatus.services.product_images import start_fetcher
 from orderstatus.web import admin, docs, errors
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
@@ -54,10 +55,13 @@ def create_app(
         worker = start_in_background(db, settings) if run_worker else None
         stop_polling = asyncio.Event()
         poller = start_poller(db, stop_polling) if run_worker else None
+        images = start_fetcher(db, settings, stop_polling) if run_worker else None
         yield
         stop_polling.set()
         if poller is not None:
             await poller
+        if images is not None:
+            await images
         if worker is not None:
             await worker.stop()
         loading.cancel()
