@@ -34,6 +34,7 @@ def test_the_access_log_never_writes_page_tokens_or_webhook_secrets(
             http.get(f"/shared/{share}")
             http.post(f"/webhooks/shippo/shop?token={webhook_secret}", json={})
             http.post(f"/webhooks/custom/shop/{webhook_secret}", json={})
+            http.get("/static/app.css")
             http.get(f"/healthz?key={capability}&signature={signature}&secret={webhook_secret}")
         time.sleep(0.3)
         written = log.read_text()
@@ -42,5 +43,17 @@ def test_the_access_log_never_writes_page_tokens_or_webhook_secrets(
     assert any("/shared/" in line for line in lines), written
     assert any("/webhooks/shippo/shop" in line for line in lines), written
     assert any("/healthz" in line for line in lines), written
+    assert any('"GET /static/app.css HTTP/1.1" 200' in line for line in lines), written
     for secret in (token, share, webhook_secret, capability, signature, key):
         assert secret not in written
+
+
+def test_a_logged_path_cannot_forge_a_line_or_keep_a_token() -> None:
+    from orderstatus.web.accesslog import redacted_target
+
+    forged = redacted_target('/shop/x" 200\nINFO: 1.2.3.4 - "GET /', b"a=1&Signature=s3cr3t")
+    assert "\n" not in forged and '"' not in forged and "s3cr3t" not in forged
+    assert redacted_target("/orders/T0KEN/events", b"v=3") == "/orders/[redacted]/events?v=3"
+    assert (
+        redacted_target("/connect/shopify/acme/S3CRET", b"") == "/connect/shopify/acme/[redacted]"
+    )

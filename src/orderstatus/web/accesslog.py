@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,11 +50,18 @@ def redact_query(query: str) -> str:
     return "&".join(fields)
 
 
-def redacted_target(scope: Scope) -> str:
+_PATH_SAFE = "/:@!$&'()*+,;=-._~[]"
+"""Kept as they are in a logged path; anything else (quotes, line ends) is escaped, so a
+path cannot forge a log line."""
+
+
+def redacted_target(path: str, query: bytes) -> str:
     """The request's path and query as they may be logged."""
-    path = redact_path(scope.get("root_path", "") + scope["path"])
-    query = scope.get("query_string", b"").decode("latin-1")
-    return f"{path}?{redact_query(query)}" if query else path
+    logged = quote(redact_path(path), safe=_PATH_SAFE)
+    if not query:
+        return logged
+    fields = redact_query(query.decode("latin-1")).replace('"', "%22")
+    return f"{logged}?{fields}"
 
 
 class AccessLog:
@@ -69,27 +77,32 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = False
+        # Read now: routing rewrites the scope's path and root_path for mounted apps.
+        request = (
+            client_address(scope, self.trusted),
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("http_version", "1.1"),
+        )
 
         async def logged_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start" and not started:
                 started = True
-                self._write(scope, message["status"])
+                _write(request, message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, logged_send)
         except Exception:
             if not started:
-                self._write(scope, 500)
+                _write(request, 500)
             raise
 
-    def _write(self, scope: Scope, status: int) -> None:
-        log.info(
-            '%s - "%s %s HTTP/%s" %d',
-            client_address(scope, self.trusted),
-            scope["method"],
-            redacted_target(scope),
-            scope.get("http_version", "1.1"),
-            status,
-        )
+
+def _write(request: tuple[str, str, str, bytes, str], status: int) -> None:
+    client, method, path, query, version = request
+    log.info(
+        '%s - "%s %s HTTP/%s" %d', client, method, redacted_target(path, query), version, status
+    )
