@@ -27,6 +27,7 @@ def test_plain_database_urls_get_the_async_driver() -> None:
         ("REDIS_URL", "http://localhost", "ORDERSTATUS_REDIS_URL must start"),
         ("SMTP_URL", "mail.example.com", "ORDERSTATUS_SMTP_URL must start"),
         ("DATABSE_URL", "sqlite:///x.db", "ORDERSTATUS_DATABSE_URL is not a setting"),
+        ("TRUSTED_PROXIES", "10.0.0.1,proxy.lan", "ORDERSTATUS_TRUSTED_PROXIES has 'proxy.lan'"),
     ],
 )
 def test_a_bad_setting_is_one_clear_line(name: str, value: str, says: str) -> None:
@@ -53,3 +54,13 @@ def test_the_var_dir_moves_the_default_database(tmp_path: object) -> None:
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/state/orderstatus.db"
     given = {"ORDERSTATUS_VAR_DIR": "/srv/x", "ORDERSTATUS_DATABASE_URL": "sqlite:///a.db"}
     assert Settings.from_env(given).database_url == "sqlite+aiosqlite:///a.db"
+
+
+def test_trusted_proxies_are_addresses_and_networks_none_by_default() -> None:
+    assert Settings.from_env({}).trusted_proxies == ()
+    settings = Settings.from_env({"ORDERSTATUS_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16 ::1"})
+    assert [str(n) for n in settings.trusted_proxies] == [
+        "10.0.0.1/32",
+        "192.168.0.0/16",
+        "::1/128",
+    ]

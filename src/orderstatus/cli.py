@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import getpass
 import os
 import sys
@@ -24,10 +25,32 @@ from orderstatus.db.engine import Database
 from orderstatus.domain.errors import DomainError
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
+from orderstatus.services.product_images import start_fetcher
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
 close the streams (browsers reconnect to another process by themselves)."""
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with our access log (paths without tokens) in place of its own."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["orderstatus.access"] = {
+        "handlers": ["access"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+SERVER_OPTIONS: dict[str, Any] = {
+    # The app decides which X-Forwarded-For to believe (ORDERSTATUS_TRUSTED_PROXIES).
+    "proxy_headers": False,
+    # uvicorn's access log writes raw paths (status-page tokens, webhook secrets).
+    "access_log": False,
+}
 
 
 class CommandError(Exception):
@@ -70,7 +93,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
             host=host,
             port=port,
             workers=workers,
-            proxy_headers=True,
+            **SERVER_OPTIONS,
+            log_config=_log_config(),
             log_level="info",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
@@ -84,7 +108,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         app,
         host=host,
         port=port,
-        proxy_headers=True,
+        **SERVER_OPTIONS,
+        log_config=_log_config(),
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
@@ -181,10 +206,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         broker = create_broker(settings.redis_url, namespace=settings.database_url)
         database.on_commit = broker.publish
         poller = start_poller(database, stop)
+        images = start_fetcher(database, settings, stop)
         worker = Worker(database, settings, config)
         await worker.run(stop)
         if poller is not None:
             await poller
+        await images
         await broker.stop()
         return worker.summary()
 

@@ -6,6 +6,7 @@ environment anywhere else.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -28,6 +29,9 @@ DEFAULT_VAR_DIR = Path("var")
 MIN_SECRET_LENGTH = 32
 SMS_SENDER_NAME_MAX = 11
 """The longest alphanumeric sender id phone networks accept."""
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -66,6 +70,10 @@ class Settings(BaseModel):
     map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     map_attribution: str = "© OpenStreetMap contributors"
     var_dir: Path = DEFAULT_VAR_DIR
+    trusted_proxies: tuple[Network, ...] = ()
+    """Peers whose X-Forwarded-For is believed (see web.clients)."""
+    media_allow_private: bool = False
+    """Let product images be fetched from private, loopback and link-local addresses."""
 
     @model_validator(mode="before")
     @classmethod
@@ -160,6 +168,22 @@ class Settings(BaseModel):
                 " and digits"
             )
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for part in value.replace(",", " ").split():
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"has {part!r}, which is not an address or network:"
+                    " list them separated by commas, e.g. 10.0.0.1,192.168.0.0/16"
+                ) from None
+        return tuple(networks)
 
     @field_validator("secret_key")
     @classmethod

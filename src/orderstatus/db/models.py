@@ -391,3 +391,22 @@ class Activity(Base):
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProductImage(Base):
+    """A product image URL a merchant sent, fetched once by the server and kept under the
+    var folder as ``media/products/{key}``; pages show only that copy."""
+
+    __tablename__ = "product_images"
+    __table_args__ = (Index("ix_product_images_state_next_try_at", "state", "next_try_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    """domain.media.image_key of the URL: the copy's file name and address."""
+    url: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending (to fetch), ready (stored), failed (never shown: the placeholder stays)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

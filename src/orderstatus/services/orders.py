@@ -18,6 +18,7 @@ from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.inputs import OrderInput, normalize_email, normalize_order_number
 from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
 from orderstatus.notify import outbox
+from orderstatus.services import product_images
 from orderstatus.services.security import new_token
 
 MAX_PAGE = 100
@@ -124,6 +125,7 @@ async def create_order(*, session: AsyncSession, shop: Shop, data: OrderInput, a
             message=f"Order #{number} placed",
         )
     )
+    await product_images.remember(session, (item.image_url for item in data.line_items))
     await outbox.order_placed(session, shop=shop, order=order)
     return order
 

@@ -24,6 +24,7 @@ from orderstatus.db.models import (
 from orderstatus.domain.errors import Invalid, NotFound
 from orderstatus.domain.inputs import normalize_email, normalize_order_number
 from orderstatus.domain.markdown import render_markdown
+from orderstatus.domain.media import page_image_url
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.domain.view import (
     EventData,
@@ -218,7 +219,7 @@ async def load_page(
                 variant=i.variant,
                 quantity=i.quantity,
                 unit_price=i.unit_price,
-                image_url=i.image_url,
+                image_url=page_image_url(i.image_url, base_url),
             )
             for i in await session.execute(_PAGE_LINES, which)
         ]

@@ -19,9 +19,12 @@ from orderstatus.notify.worker import start_in_background
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
-from orderstatus.web import admin, errors
+from orderstatus.services.product_images import start_fetcher
+from orderstatus.web import admin, docs, errors
+from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
 from orderstatus.web.deps import ApiKeyCache
+from orderstatus.web.headers import SecurityHeaders
 from orderstatus.web.health import router as health_router
 from orderstatus.web.live import Live
 from orderstatus.web.live import router as live_router
@@ -58,10 +61,13 @@ def create_app(
         worker = start_in_background(db, settings) if run_worker else None
         stop_polling = asyncio.Event()
         poller = start_poller(db, stop_polling) if run_worker else None
+        images = start_fetcher(db, settings, stop_polling) if run_worker else None
         yield
         stop_polling.set()
         if poller is not None:
             await poller
+        if images is not None:
+            await images
         if worker is not None:
             await worker.stop()
         loading.cancel()
@@ -74,7 +80,7 @@ def create_app(
         version=__version__,
         summary="Order status pages with live shipment tracking",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # web.docs: served without a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -95,12 +101,16 @@ def create_app(
     app.include_router(status_router)
     app.include_router(shop_router)
     app.include_router(live_router)
+    app.include_router(docs.router)
     admin.install(app)
+    app.mount(docs.ASSETS, docs.assets(), name="docs")
     app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)
     app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
     app.add_middleware(BodyReadTimeout, idle=body_timeout)
+    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
+    app.add_middleware(AccessLog, trusted_proxies=settings.trusted_proxies)
     document(app)
     return app
 

@@ -48,7 +48,8 @@ class FormPage(str):
 
 def security_headers(tile_url: str) -> dict[str, str]:
     """Status-page URLs are secrets: no Referer may carry them to a carrier or a tile
-    server. Images may come from the map's tile server and nowhere else outside."""
+    server. Images come from us (product images are our copies) and the map's tile
+    server, and nowhere else outside."""
     tiles = urlsplit(tile_url.replace("{s}", "a"))
     tile_origin = f"{tiles.scheme}://{tiles.netloc}".replace("://a.", "://*.")
     return {
@@ -56,7 +57,7 @@ def security_headers(tile_url: str) -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Content-Security-Policy": (
-            f"default-src 'self'; img-src 'self' data: https: {tile_origin}; "
+            f"default-src 'self'; img-src 'self' data: {tile_origin}; "
             "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
         ),

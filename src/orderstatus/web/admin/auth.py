@@ -27,6 +27,7 @@ from orderstatus.web.admin.session import (
     safe_next,
     set_staff_cookie,
 )
+from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import PagesDep
@@ -34,10 +35,6 @@ from orderstatus.web.pages import PagesDep
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 SIGN_IN_FAILED = N_("That e-mail address and password don't match an account.")
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @router.get("", response_class=HTMLResponse)
@@ -66,7 +63,7 @@ async def login(request: Request, pages: PagesDep, database: DatabaseDep) -> Res
             request, pages, "login.html", status_code=400, error=i18n.gettext(FORM_EXPIRED), **page
         )
     state = admin_state(request)
-    client_key = f"staff-login:client:{_client(request)}"
+    client_key = f"staff-login:client:{client_host(request)}"
     subject = staff_service.account_subject(email)
     account_keys = [f"staff-login:account:{subject}"] if subject else []
     client, account = (

@@ -15,6 +15,7 @@ from orderstatus.domain.money import OrderTotals
 from orderstatus.services import orders, status_pages
 from orderstatus.services.demo import CATALOG, demo_totals, totals_payload
 from orderstatus.web import i18n
+from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
@@ -24,7 +25,6 @@ from orderstatus.web.storefront.status import (
     NOT_FOUND,
     NOT_FOUND_TITLE,
     THANKS_COOKIE,
-    client_id,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -260,7 +260,7 @@ async def place_order(
     except ValidationError as exc:
         return _checkout_page(request, pages, shop, pricing, cart, values, _field_errors(exc), 422)
     # Each order sends a confirmation to whatever address or number was typed in.
-    limit = f"checkout:client:{client_id(request)}"
+    limit = f"checkout:client:{client_host(request)}"
     verdict = await pages.checkouts.test(limit)
     if not verdict.allowed:
         minutes = max(1, round(verdict.retry_after / 60))
@@ -342,7 +342,7 @@ async def lookup(
 
     if not csrf_ok(request, csrf_token):
         return again(i18n.gettext(FORM_EXPIRED), 400)
-    limits = [f"lookup:client:{client_id(request)}"]
+    limits = [f"lookup:client:{client_host(request)}"]
     order = None
     verdict = await pages.guesses.test(*limits)  # a blocked client costs no database read
     if verdict.allowed:

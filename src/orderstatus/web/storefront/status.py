@@ -14,6 +14,7 @@ from orderstatus.services import status_pages
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web import i18n
 from orderstatus.web.admin.session import is_staff_preview
+from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
@@ -35,10 +36,6 @@ NOT_FOUND = N_(
     "This link is not valid or no longer works. Check the link in your e-mail or "
     "message, or look up your order with its number and your e-mail address."
 )
-
-
-def client_id(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def render_status(
@@ -168,7 +165,7 @@ async def login(
             request, pages, database, key, status_code=400, login_error=FORM_EXPIRED, **page
         )
     limits = (
-        f"login:client:{client_id(request)}",
+        f"login:client:{client_host(request)}",
         f"sign-in:{status_pages.guess_subject(key.order_id)}",
     )
     verdict = await pages.guesses.test(*limits)
