@@ -6,6 +6,7 @@ webhooks), so an order is checked the same way whoever creates it.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -17,6 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -29,16 +31,114 @@ from orderstatus.carriers.registry import get_carrier
 from orderstatus.domain.money import check_amount, normalize_currency
 from orderstatus.domain.statuses import EventStatus
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+MAX_LINE_ITEMS = 250
+MAX_QUANTITY = 100_000
+MAX_ID = 2**63 - 1
+"""The largest id a database row can have (a signed 64-bit integer)."""
+
+
+def storable_text(value: str) -> str:
+    """Text every database can store: PostgreSQL refuses NUL, and a lone surrogate is
+    not UTF-8 at all."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain unpaired surrogates") from None
+    return value
+
+
+def whole_number(value: str | None, *, maximum: int = MAX_ID) -> int | None:
+    """A count or id typed as ASCII digits and small enough to store, else None
+    (``str.isdigit`` also accepts ``²``, which ``int`` refuses)."""
+    if not value or len(value) > 19 or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if number <= maximum else None
+
+
+def utc(value: datetime) -> datetime:
+    """An aware time in UTC (a naive one is read as UTC); ValueError for a time that
+    leaves the calendar once its offset is applied (``0001-01-01T00:00:00+14:00``)."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("is out of range once its offset is applied") from None
+
+
+def _storable_strings(data: Any) -> None:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            storable_text(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def parse_json(body: bytes | str) -> Any:
+    """The one JSON reader for request bodies (API and webhooks): a document nested
+    deeper than the interpreter recurses, or with a string no database can store, is
+    malformed (``json.JSONDecodeError``), never a crash."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", "", exc.start) from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+    if "\\u" in text:  # NUL and lone surrogates only get in as escapes
+        try:
+            _storable_strings(data)
+        except ValueError as exc:
+            raise json.JSONDecodeError(f"a string {exc}", "", 0) from None
+    return data
+
+
+def _date_time_text(value: Any) -> Any:
+    """Date-times arrive as ISO 8601 text; a bare number is not a time (pydantic would
+    read ``0`` as 1 January 1970)."""
+    if isinstance(value, int | float | Decimal) or (isinstance(value, str) and _numeric(value)):
+        raise ValueError("must be an ISO 8601 date-time such as 2024-05-01T10:00:00Z")
+    return value
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _fits_in_utc(value: datetime) -> datetime:
+    utc(value)
+    return value
+
+
+Storable = AfterValidator(storable_text)
+DateTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(_fits_in_utc)]
+"""A date-time given as ISO 8601 text that stays a date-time in UTC."""
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), Storable
+]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Storable
+]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable
+]
 Url = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s]+$"),
+    Storable,
 ]
-
-MAX_LINE_ITEMS = 250
-MAX_QUANTITY = 100_000
 
 
 def normalize_email(value: str) -> str:
@@ -101,11 +201,12 @@ def normalize_tracking_number(value: str) -> str:
     return number
 
 
-Email = Annotated[str, AfterValidator(normalize_email)]
-Country = Annotated[str, AfterValidator(normalize_country)]
-LocaleTag = Annotated[str, AfterValidator(normalize_locale)]
-Currency = Annotated[str, AfterValidator(normalize_currency)]
-OrderNumber = Annotated[str, AfterValidator(normalize_order_number)]
+Email = Annotated[str, Storable, AfterValidator(normalize_email)]
+Country = Annotated[str, Storable, AfterValidator(normalize_country)]
+LocaleTag = Annotated[str, Storable, AfterValidator(normalize_locale)]
+Currency = Annotated[str, Storable, AfterValidator(normalize_currency)]
+OrderNumber = Annotated[str, Storable, AfterValidator(normalize_order_number)]
+TrackingNumber = Annotated[str, Storable, AfterValidator(normalize_tracking_number)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
 Amount = Annotated[Decimal, Field(allow_inf_nan=False)]
 
@@ -243,7 +344,7 @@ class FulfillmentInput(Strict):
         default=None, min_length=1, max_length=MAX_LINE_ITEMS
     )
     carrier: ShortText | None = Field(default=None, description="Carrier code, e.g. ups")
-    tracking_number: Annotated[str, AfterValidator(normalize_tracking_number)] | None = Field(
+    tracking_number: TrackingNumber | None = Field(
         default=None, description="Without a carrier, the carrier is detected from it"
     )
     tracking_url: Url | None = None
@@ -289,7 +390,7 @@ class TrackingEventInput(Strict):
     """One thing that happened to a shipment, as a carrier or the merchant reports it."""
 
     status: EventStatus
-    occurred_at: datetime = Field(
+    occurred_at: DateTime = Field(
         description="Carrier time, ISO 8601; without an offset it is read as UTC and "
         "marked as a guess"
     )
@@ -298,12 +399,11 @@ class TrackingEventInput(Strict):
     external_id: ShortText | None = Field(
         default=None, description="The sender's id: a repeat with the same id changes nothing"
     )
-    estimated_delivery: datetime | None = None
+    estimated_delivery: DateTime | None = None
 
     @field_validator("occurred_at")
     @classmethod
     def _not_future(cls, value: datetime) -> datetime:
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        if aware > datetime.now(UTC) + FUTURE_TOLERANCE:
+        if utc(value) > datetime.now(UTC) + FUTURE_TOLERANCE:
             raise ValueError("is in the future")
         return value

@@ -25,7 +25,7 @@ from orderstatus.web.deps import ApiKeyCache
 from orderstatus.web.health import router as health_router
 from orderstatus.web.live import Live
 from orderstatus.web.live import router as live_router
-from orderstatus.web.middleware import BodySizeLimit
+from orderstatus.web.middleware import BodySizeLimit, RefuseNul
 from orderstatus.web.pages import Pages
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
@@ -93,6 +93,7 @@ def create_app(
     app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)
+    app.add_middleware(RefuseNul)
     app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
     document(app)
     return app

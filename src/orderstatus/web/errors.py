@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from orderstatus.domain.errors import DomainError
 from orderstatus.web.i18n import N_
@@ -60,9 +61,12 @@ def _is_json(request: Request) -> bool:
     return not content_type or content_type == "application/json" or content_type.endswith("+json")
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
+    if any(e["loc"] and e["loc"][0] == "path" for e in errors):
+        # An id that is no number, or one larger than any row can have, names nothing.
+        return await _http_error(request, StarletteHTTPException(404, "Nothing at this address"))
     if not _is_json(request) and any(tuple(e["loc"]) == ("body",) for e in errors):
         return error_response(
             415,
@@ -99,7 +103,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _child = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:

@@ -132,8 +132,9 @@ class WebhookLane:
         else:
             try:
                 body = await _body(receive)
-            except HTTPException as exc:  # the body size limit
-                response = error_response(exc.status_code, "payload_too_large", exc.detail)
+            except HTTPException as exc:  # the body size limit, a NUL in a form
+                code = "payload_too_large" if exc.status_code == 413 else "bad_request"
+                response = error_response(exc.status_code, code, exc.detail)
             else:
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 query = dict(parse_qsl(scope["query_string"].decode("latin-1"), True))
