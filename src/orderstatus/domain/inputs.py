@@ -7,13 +7,14 @@ webhooks), so an order is checked the same way whoever creates it.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Self
 
 import phonenumbers
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, localedata
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -23,18 +24,25 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from orderstatus.carriers.registry import get_carrier
-from orderstatus.domain.money import check_amount, normalize_currency
+from orderstatus.domain.money import (
+    CURRENCIES,
+    amount_pattern,
+    check_amount,
+    normalize_currency,
+    precision,
+)
 from orderstatus.domain.statuses import EventStatus
 
 MAX_LINE_ITEMS = 250
 MAX_QUANTITY = 100_000
-MAX_ID = 2**63 - 1
-"""The largest id a database row can have (a signed 64-bit integer)."""
+MAX_ID = 2**31 - 1
+"""The largest id a database row can have (its column is a signed 32-bit INTEGER)."""
 
 
 def storable_text(value: str) -> str:
@@ -53,7 +61,7 @@ def storable_text(value: str) -> str:
 def whole_number(value: str | None, *, maximum: int = MAX_ID) -> int | None:
     """A count or id typed as ASCII digits and small enough to store, else None
     (``str.isdigit`` also accepts ``²``, which ``int`` refuses)."""
-    if not value or len(value) > 19 or not value.isascii() or not value.isdigit():
+    if not value or len(value) > 20 or not value.isascii() or not value.isdigit():
         return None
     number = int(value)
     return number if number <= maximum else None
@@ -126,13 +134,19 @@ Storable = AfterValidator(storable_text)
 DateTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(_fits_in_utc)]
 """A date-time given as ISO 8601 text that stays a date-time in UTC."""
 Text = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), Storable
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"\S"),
+    Storable,
 ]
 ShortText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Storable
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"\S"),
+    Storable,
 ]
 LongText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"\S"),
+    Storable,
 ]
 Url = Annotated[
     str,
@@ -178,6 +192,12 @@ def _countries() -> frozenset[str]:
     return frozenset(c for c in Locale("en").territories if isinstance(c, str) and len(c) == 2)
 
 
+@cache
+def _locales() -> list[str]:
+    """The language tags :func:`normalize_locale` knows, as it writes them."""
+    return sorted({normalize_locale(tag) for tag in localedata.locale_identifiers()})
+
+
 def normalize_country(value: str) -> str:
     code = value.strip().upper()
     if len(code) != 2 or code not in _countries():
@@ -201,14 +221,117 @@ def normalize_tracking_number(value: str) -> str:
     return number
 
 
-Email = Annotated[str, Storable, AfterValidator(normalize_email)]
-Country = Annotated[str, Storable, AfterValidator(normalize_country)]
-LocaleTag = Annotated[str, Storable, AfterValidator(normalize_locale)]
-Currency = Annotated[str, Storable, AfterValidator(normalize_currency)]
-OrderNumber = Annotated[str, Storable, AfterValidator(normalize_order_number)]
-TrackingNumber = Annotated[str, Storable, AfterValidator(normalize_tracking_number)]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
-Amount = Annotated[Decimal, Field(allow_inf_nan=False)]
+# What each type really accepts, said in its JSON Schema (the API's OpenAPI description).
+Email = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_email),
+    WithJsonSchema({"type": "string", "format": "email"}),
+]
+Country = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_country),
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(_countries()), "description": "ISO 3166-1 alpha-2"}
+    ),
+]
+LocaleTag = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_locale),
+    WithJsonSchema({"type": "string", "enum": _locales(), "description": "BCP 47"}),
+]
+Currency = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(CURRENCIES), "description": "ISO 4217"}),
+]
+OrderNumber = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_order_number),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*#*\s*[^\s#]\S{0,63}\s*$"}),
+]
+TrackingNumber = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_tracking_number),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*(?:\S\s*){3,64}$"}),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"\S"),
+    Storable,
+    WithJsonSchema({"type": "string", "format": "phone", "maxLength": 64}),
+]
+
+
+def _whole(value: Any) -> Any:
+    """JSON's integers include ``2.0``; text and booleans are not numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True), BeforeValidator(_whole)]
+MAX_DECIMALS = max(precision(c) for c in CURRENCIES)
+AMOUNT_PATTERN = amount_pattern(MAX_DECIMALS)
+
+
+def _amount_text(value: Any) -> Any:
+    """Money arrives as decimal text ("249.00"): a JSON number is a binary float."""
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(AMOUNT_PATTERN, value):
+        raise ValueError('must be a decimal string such as "249.00"')
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": AMOUNT_PATTERN,
+            "description": "A decimal string; at most as many decimals as the currency has",
+        }
+    ),
+]
+"""An amount of money in the order's currency, as decimal text."""
+Amount = Money
+
+
+def _order_rules(schema: dict[str, Any]) -> None:
+    """Say in the order's JSON Schema how many decimals each currency's amounts have."""
+    groups: dict[int, list[str]] = {}
+    for code in sorted(CURRENCIES):
+        groups.setdefault(precision(code), []).append(code)
+    rules = []
+    for decimals, codes in sorted(groups.items()):
+        if decimals == MAX_DECIMALS:
+            continue
+        money = {"type": "string", "pattern": amount_pattern(decimals)}
+        totals = {n: money for n, f in Totals.model_fields.items() if f.annotation is Decimal}
+        rules.append(
+            {
+                "if": {"properties": {"currency": {"enum": codes}}, "required": ["currency"]},
+                "then": {
+                    "properties": {
+                        "line_items": {"items": {"properties": {"price": money}}},
+                        "totals": {"properties": totals},
+                    }
+                },
+            }
+        )
+    schema["allOf"] = rules
+    # And that it needs a way to reach the customer.
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("email", "phone")
+    ]
 
 
 class Strict(BaseModel):
@@ -261,6 +384,8 @@ class OrderInput(Strict):
     currency, the phone after the shipping country it may be read in.
     """
 
+    model_config = ConfigDict(json_schema_extra=_order_rules)
+
     number: OrderNumber | None = Field(
         default=None, description="Given by the shop; otherwise the next #1001, #1002, …"
     )
@@ -269,7 +394,7 @@ class OrderInput(Strict):
     currency: Currency
     customer: Customer
     shipping_address: Address
-    phone: ShortText | None = Field(
+    phone: Phone | None = Field(
         default=None, description="Stored in E.164; a local number is read in the shipping country"
     )
     billing_address: Address | None = None
@@ -324,6 +449,16 @@ class OrderInput(Strict):
             raise ValueError("give an email or a phone number (or both)")
         return self
 
+    @model_validator(mode="after")
+    def _sum(self) -> Self:
+        """Without totals, the items' sum is the total: it must be an amount too."""
+        if self.totals is None:
+            try:
+                check_amount(self.computed_totals().total, self.currency)
+            except ValueError as exc:
+                raise ValueError(f"the line items add up to an amount that {exc}") from None
+        return self
+
     def computed_totals(self) -> Totals:
         """The given totals, or the sum of the items with no shipping or tax."""
         if self.totals is not None:
@@ -333,7 +468,7 @@ class OrderInput(Strict):
 
 
 class FulfillmentItemInput(Strict):
-    id: int = Field(description="The order's line item id")
+    id: int = Field(ge=1, le=MAX_ID, description="The order's line item id")
     quantity: Quantity
 
 
@@ -368,7 +503,23 @@ class FulfillmentInput(Strict):
         return known.code if known else value.strip().lower()
 
 
+def _both_or_neither(first: str, second: str) -> dict[str, Any]:
+    return {
+        "if": {"properties": {first: {"type": "number"}}, "required": [first]},
+        "then": {"properties": {second: {"type": "number"}}, "required": [second]},
+    }
+
+
 class LocationInput(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _both_or_neither("latitude", "longitude"),
+                _both_or_neither("longitude", "latitude"),
+            ]
+        }
+    )
+
     city: Text | None = None
     region: Text | None = None
     zip: ShortText | None = None

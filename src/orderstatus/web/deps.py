@@ -100,5 +100,5 @@ async def api_shop_id(
 
 ApiShopId = Annotated[int, Depends(api_shop_id)]
 
-Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id (64-bit)")]
-"""An id in a path: one no row can have (not a number, or beyond 64 bits) is a 404."""
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id")]
+"""An id in a path: one no row can have (not a number, or beyond what the column holds) is a 404."""

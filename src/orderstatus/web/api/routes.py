@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from orderstatus.db.models import Shop
 from orderstatus.domain.errors import NotFound
-from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
+from orderstatus.domain.inputs import (
+    Email,
+    FulfillmentInput,
+    OrderInput,
+    OrderNumber,
+    TrackingEventInput,
+)
+from orderstatus.domain.statuses import OrderFilter
 from orderstatus.services import fulfillments, orders, tracking
 from orderstatus.services.batching import EventBatcher
 from orderstatus.services.tracking import EventItem
@@ -59,12 +66,21 @@ async def list_orders(
     shop_id: ApiShopId,
     database: DatabaseDep,
     settings: SettingsDep,
-    number: str | None = None,
-    email: str | None = None,
+    number: OrderNumber | None = None,
+    email: Email | None = None,
     status: Annotated[
-        str | None, Query(description="unfulfilled, partial, fulfilled or a shipment status")
+        OrderFilter | None,
+        Query(
+            description="How much is shipped (unfulfilled, partial, fulfilled) or a shipment status"
+        ),
     ] = None,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="The `next_cursor` of the page before",
+            json_schema_extra={"format": "cursor", "pattern": "^[A-Za-z0-9_-]+$"},
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=orders.MAX_PAGE)] = 50,
 ) -> OrderList:
     """Orders, newest first; pass `next_cursor` back as `cursor` for the next page."""
