@@ -21,7 +21,7 @@ def order_payload(**overrides: Any) -> dict[str, Any]:
         "payment": {"method": "card", "brand": "Visa", "last4": "4242"},
         "line_items": [
             {"title": "Mug", "variant": "Blue", "sku": "MUG-B", "quantity": 1, "price": "249.00"},
-            {"title": "Scarf", "quantity": 1, "price": 299},
+            {"title": "Scarf", "quantity": 1, "price": "299"},
             {"title": "Socks", "quantity": 1, "price": "199"},
         ],
     }

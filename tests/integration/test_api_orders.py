@@ -155,7 +155,7 @@ async def test_another_shops_order_is_not_found(api: ShopClient, other_api: Shop
 
 async def test_unknown_order_ids_are_404(api: ShopClient) -> None:
     assert (await api.http.get("/api/v1/orders/999999")).status_code == 404
-    assert (await api.http.get("/api/v1/orders/not-a-number")).status_code == 422
+    assert (await api.http.get("/api/v1/orders/not-a-number")).status_code == 404
 
 
 async def test_listing_pages_newest_first(api: ShopClient) -> None:

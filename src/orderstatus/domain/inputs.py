@@ -6,40 +6,156 @@ webhooks), so an order is checked the same way whoever creates it.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Annotated, Any, Self
 
 import phonenumbers
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, localedata
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from orderstatus.carriers.registry import get_carrier
 from orderstatus.domain.errors import Invalid
-from orderstatus.domain.money import OrderTotals, check_amount, normalize_currency, totals_errors
+from orderstatus.domain.money import (
+    CURRENCIES,
+    OrderTotals,
+    amount_pattern,
+    check_amount,
+    normalize_currency,
+    precision,
+    totals_errors,
+)
 from orderstatus.domain.statuses import EventStatus
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Url = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s]+$"),
-]
 
 MAX_LINE_ITEMS = 250
 MAX_QUANTITY = 100_000
+MAX_ID = 2**31 - 1
+"""The largest id a database row can have (its column is a signed 32-bit INTEGER)."""
+
+
+def storable_text(value: str) -> str:
+    """Text every database can store: PostgreSQL refuses NUL, and a lone surrogate is
+    not UTF-8 at all."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain unpaired surrogates") from None
+    return value
+
+
+def whole_number(value: str | None, *, maximum: int = MAX_ID) -> int | None:
+    """A count or id typed as ASCII digits and small enough to store, else None
+    (``str.isdigit`` also accepts ``²``, which ``int`` refuses)."""
+    if not value or len(value) > 20 or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if number <= maximum else None
+
+
+def utc(value: datetime) -> datetime:
+    """An aware time in UTC (a naive one is read as UTC); ValueError for a time that
+    leaves the calendar once its offset is applied (``0001-01-01T00:00:00+14:00``)."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("is out of range once its offset is applied") from None
+
+
+def _storable_strings(data: Any) -> None:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            storable_text(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def parse_json(body: bytes | str) -> Any:
+    """The one JSON reader for request bodies (API and webhooks): a document nested
+    deeper than the interpreter recurses, or with a string no database can store, is
+    malformed (``json.JSONDecodeError``), never a crash."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", "", exc.start) from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+    if "\\u" in text:  # NUL and lone surrogates only get in as escapes
+        try:
+            _storable_strings(data)
+        except ValueError as exc:
+            raise json.JSONDecodeError(f"a string {exc}", "", 0) from None
+    return data
+
+
+def _date_time_text(value: Any) -> Any:
+    """Date-times arrive as ISO 8601 text; a bare number is not a time (pydantic would
+    read ``0`` as 1 January 1970)."""
+    if isinstance(value, int | float | Decimal) or (isinstance(value, str) and _numeric(value)):
+        raise ValueError("must be an ISO 8601 date-time such as 2024-05-01T10:00:00Z")
+    return value
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _fits_in_utc(value: datetime) -> datetime:
+    utc(value)
+    return value
+
+
+Storable = AfterValidator(storable_text)
+DateTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(_fits_in_utc)]
+"""A date-time given as ISO 8601 text that stays a date-time in UTC."""
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"\S"),
+    Storable,
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"\S"),
+    Storable,
+]
+LongText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"\S"),
+    Storable,
+]
+Url = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s]+$"),
+    Storable,
+]
 
 
 def normalize_email(value: str) -> str:
@@ -93,6 +209,12 @@ def _countries() -> frozenset[str]:
     return frozenset(c for c in Locale("en").territories if isinstance(c, str) and len(c) == 2)
 
 
+@cache
+def _locales() -> list[str]:
+    """The language tags :func:`normalize_locale` knows, as it writes them."""
+    return sorted({normalize_locale(tag) for tag in localedata.locale_identifiers()})
+
+
 def normalize_country(value: str) -> str:
     code = value.strip().upper()
     if len(code) != 2 or code not in _countries():
@@ -116,13 +238,117 @@ def normalize_tracking_number(value: str) -> str:
     return number
 
 
-Email = Annotated[str, AfterValidator(normalize_email)]
-Country = Annotated[str, AfterValidator(normalize_country)]
-LocaleTag = Annotated[str, AfterValidator(normalize_locale)]
-Currency = Annotated[str, AfterValidator(normalize_currency)]
-OrderNumber = Annotated[str, AfterValidator(normalize_order_number)]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
-Amount = Annotated[Decimal, Field(allow_inf_nan=False)]
+# What each type really accepts, said in its JSON Schema (the API's OpenAPI description).
+Email = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_email),
+    WithJsonSchema({"type": "string", "format": "email"}),
+]
+Country = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_country),
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(_countries()), "description": "ISO 3166-1 alpha-2"}
+    ),
+]
+LocaleTag = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_locale),
+    WithJsonSchema({"type": "string", "enum": _locales(), "description": "BCP 47"}),
+]
+Currency = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(CURRENCIES), "description": "ISO 4217"}),
+]
+OrderNumber = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_order_number),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*#*\s*[^\s#]\S{0,63}\s*$"}),
+]
+TrackingNumber = Annotated[
+    str,
+    Storable,
+    AfterValidator(normalize_tracking_number),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*(?:\S\s*){3,64}$"}),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"\S"),
+    Storable,
+    WithJsonSchema({"type": "string", "format": "phone", "maxLength": 64}),
+]
+
+
+def _whole(value: Any) -> Any:
+    """JSON's integers include ``2.0``; text and booleans are not numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True), BeforeValidator(_whole)]
+MAX_DECIMALS = max(precision(c) for c in CURRENCIES)
+AMOUNT_PATTERN = amount_pattern(MAX_DECIMALS)
+
+
+def _amount_text(value: Any) -> Any:
+    """Money arrives as decimal text ("249.00"): a JSON number is a binary float."""
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(AMOUNT_PATTERN, value):
+        raise ValueError('must be a decimal string such as "249.00"')
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": AMOUNT_PATTERN,
+            "description": "A decimal string; at most as many decimals as the currency has",
+        }
+    ),
+]
+"""An amount of money in the order's currency, as decimal text."""
+Amount = Money
+
+
+def _order_rules(schema: dict[str, Any]) -> None:
+    """Say in the order's JSON Schema how many decimals each currency's amounts have."""
+    groups: dict[int, list[str]] = {}
+    for code in sorted(CURRENCIES):
+        groups.setdefault(precision(code), []).append(code)
+    rules = []
+    for decimals, codes in sorted(groups.items()):
+        if decimals == MAX_DECIMALS:
+            continue
+        money = {"type": "string", "pattern": amount_pattern(decimals)}
+        totals = {n: money for n, f in Totals.model_fields.items() if f.annotation is Decimal}
+        rules.append(
+            {
+                "if": {"properties": {"currency": {"enum": codes}}, "required": ["currency"]},
+                "then": {
+                    "properties": {
+                        "line_items": {"items": {"properties": {"price": money}}},
+                        "totals": {"properties": totals},
+                    }
+                },
+            }
+        )
+    schema["allOf"] = rules
+    # And that it needs a way to reach the customer.
+    schema["anyOf"] = [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("email", "phone")
+    ]
 
 
 class Strict(BaseModel):
@@ -181,6 +407,8 @@ class OrderInput(Strict):
     currency, the phone after the shipping country it may be read in.
     """
 
+    model_config = ConfigDict(json_schema_extra=_order_rules)
+
     number: OrderNumber | None = Field(
         default=None, description="Given by the shop; otherwise the next #1001, #1002, …"
     )
@@ -189,7 +417,7 @@ class OrderInput(Strict):
     currency: Currency
     customer: Customer
     shipping_address: Address
-    phone: ShortText | None = Field(
+    phone: Phone | None = Field(
         default=None, description="Stored in E.164; a local number is read in the shipping country"
     )
     billing_address: Address | None = None
@@ -230,6 +458,19 @@ class OrderInput(Strict):
             raise ValueError("give an email or a phone number (or both)")
         return self
 
+    @model_validator(mode="after")
+    def _sum(self) -> Self:
+        """Without totals, the items' sum is the total: it must be an amount too."""
+        if self.totals is None:
+            try:
+                check_amount(self._items_sum(), self.currency)
+            except ValueError as exc:
+                raise ValueError(f"the line items add up to an amount that {exc}") from None
+        return self
+
+    def _items_sum(self) -> Decimal:
+        return sum((i.price * i.quantity for i in self.line_items), Decimal(0))
+
     def checked_totals(self, *, taxes_included: bool) -> OrderTotals:
         """The given totals, or the sum of the items with no shipping or tax;
         ``taxes_included`` is the shop's setting, for totals that do not say. An amount
@@ -237,7 +478,7 @@ class OrderInput(Strict):
         naming the field (``totals.total``), so they are checked here, where the shop's
         setting is known, rather than field by field."""
         if self.totals is None:
-            subtotal = sum((i.price * i.quantity for i in self.line_items), Decimal(0))
+            subtotal = self._items_sum()
             zero = Decimal(0)
             return OrderTotals(subtotal, zero, zero, zero, subtotal, taxes_included)
         given = self.totals
@@ -262,7 +503,7 @@ class OrderInput(Strict):
 
 
 class FulfillmentItemInput(Strict):
-    id: int = Field(description="The order's line item id")
+    id: int = Field(ge=1, le=MAX_ID, description="The order's line item id")
     quantity: Quantity
 
 
@@ -273,7 +514,7 @@ class FulfillmentInput(Strict):
         default=None, min_length=1, max_length=MAX_LINE_ITEMS
     )
     carrier: ShortText | None = Field(default=None, description="Carrier code, e.g. ups")
-    tracking_number: Annotated[str, AfterValidator(normalize_tracking_number)] | None = Field(
+    tracking_number: TrackingNumber | None = Field(
         default=None, description="Without a carrier, the carrier is detected from it"
     )
     tracking_url: Url | None = None
@@ -297,7 +538,23 @@ class FulfillmentInput(Strict):
         return known.code if known else value.strip().lower()
 
 
+def _both_or_neither(first: str, second: str) -> dict[str, Any]:
+    return {
+        "if": {"properties": {first: {"type": "number"}}, "required": [first]},
+        "then": {"properties": {second: {"type": "number"}}, "required": [second]},
+    }
+
+
 class LocationInput(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _both_or_neither("latitude", "longitude"),
+                _both_or_neither("longitude", "latitude"),
+            ]
+        }
+    )
+
     city: Text | None = None
     region: Text | None = None
     zip: ShortText | None = None
@@ -319,7 +576,7 @@ class TrackingEventInput(Strict):
     """One thing that happened to a shipment, as a carrier or the merchant reports it."""
 
     status: EventStatus
-    occurred_at: datetime = Field(
+    occurred_at: DateTime = Field(
         description="Carrier time, ISO 8601; without an offset it is read as UTC and "
         "marked as a guess"
     )
@@ -328,12 +585,11 @@ class TrackingEventInput(Strict):
     external_id: ShortText | None = Field(
         default=None, description="The sender's id: a repeat with the same id changes nothing"
     )
-    estimated_delivery: datetime | None = None
+    estimated_delivery: DateTime | None = None
 
     @field_validator("occurred_at")
     @classmethod
     def _not_future(cls, value: datetime) -> datetime:
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        if aware > datetime.now(UTC) + FUTURE_TOLERANCE:
+        if utc(value) > datetime.now(UTC) + FUTURE_TOLERANCE:
             raise ValueError("is in the future")
         return value

@@ -14,15 +14,25 @@ from babel.numbers import (
     list_currencies,
 )
 
-_CURRENCIES = frozenset(list_currencies())
+CURRENCIES = frozenset(c for c in list_currencies() if len(c) == 3 and c.isalpha())
+"""ISO 4217 codes."""
 
 
 def normalize_currency(code: str) -> str:
     """An ISO 4217 code in upper case, or ValueError."""
     value = code.strip().upper()
-    if value not in _CURRENCIES or len(value) != 3:
+    if value not in CURRENCIES:
         raise ValueError(f"unknown currency code {code!r}")
     return value
+
+
+MAX_INTEGER_DIGITS = 12
+
+
+def amount_pattern(decimals: int) -> str:
+    """Amounts as text with at most ``decimals`` decimals (trailing zeros aside)."""
+    fraction = rf"(\.[0-9]{{0,{decimals}}}0*)?" if decimals else r"(\.0*)?"
+    return rf"^0*[0-9]{{1,{MAX_INTEGER_DIGITS}}}{fraction}$"
 
 
 def precision(currency: str) -> int:
@@ -41,7 +51,7 @@ def check_amount(amount: Decimal, currency: str) -> Decimal:
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > digits:
         raise ValueError(f"{currency} amounts have at most {digits} decimals")
-    if amount >= Decimal(10) ** 12:
+    if amount >= Decimal(10) ** MAX_INTEGER_DIGITS:
         raise ValueError("is too large")
     return amount.quantize(quantum)
 

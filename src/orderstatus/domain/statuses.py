@@ -202,6 +202,12 @@ class FulfillmentStatus(enum.StrEnum):
     FULFILLED = "fulfilled"
 
 
+OrderFilter = enum.StrEnum(  # type: ignore[misc]
+    "OrderFilter", {s.value: s.value for s in (*FulfillmentStatus, *EventStatus)}
+)
+"""What orders can be filtered by: how much is shipped, or where the shipments are."""
+
+
 def fulfillment_status(ordered: int, fulfilled: int) -> FulfillmentStatus:
     """Order-level fulfilment from the total ordered and shipped quantities."""
     if fulfilled <= 0:

@@ -15,7 +15,12 @@ from sqlalchemy.orm import selectinload
 from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Activity, Fulfillment, LineItem, Order, Shop
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
-from orderstatus.domain.inputs import OrderInput, normalize_email, normalize_order_number
+from orderstatus.domain.inputs import (
+    OrderInput,
+    normalize_email,
+    normalize_order_number,
+    whole_number,
+)
 from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
 from orderstatus.notify import outbox
 from orderstatus.services import product_images
@@ -172,9 +177,10 @@ def _decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "o":
+        order_id = whole_number(value)
+        if kind != "o" or order_id is None:
             raise ValueError(cursor)
-        return int(value)
+        return order_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Invalid("cursor is not one this API gave out", fields={"cursor": "invalid"}) from None
 

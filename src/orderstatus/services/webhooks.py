@@ -121,7 +121,7 @@ _MATCH = per_dialect(_match_statement)
 
 async def _matching(session: AsyncSession, deliveries: list[Delivery]) -> _Matches:
     found = _Matches({}, set())
-    numbers = {normalize_tracking_number(u.tracking_number) for d in deliveries for u in d.updates}
+    numbers = {n for d in deliveries for u in d.updates if (n := _number(u))}
     if not numbers:
         return found
     ids = {e.external_id for d in deliveries for u in d.updates for e in u.events}
@@ -142,6 +142,15 @@ async def _matching(session: AsyncSession, deliveries: list[Delivery]) -> _Match
         if row.source_event_id is not None:
             found.known.add((row.id, row.source, row.source_event_id))
     return found
+
+
+def _number(update_: TrackingUpdate) -> str | None:
+    """The reported tracking number as stored, or None for one no shipment can have
+    (too short or too long): that webhook is acknowledged as unmatched."""
+    try:
+        return normalize_tracking_number(update_.tracking_number)
+    except ValueError:
+        return None
 
 
 def _targets(rows: list[_Live], update_: TrackingUpdate) -> list[int]:
@@ -201,8 +210,9 @@ def _new_events(
     items: list[EventItem] = []
     estimates: dict[int, datetime] = {}
     for update_ in delivery.updates:
-        number = normalize_tracking_number(update_.tracking_number)
-        targets = _targets(matches.shipments.get((delivery.shop_id, number), []), update_)
+        number = _number(update_)
+        shipments = matches.shipments.get((delivery.shop_id, number), []) if number else []
+        targets = _targets(shipments, update_)
         if not targets:
             for reported in update_.events:
                 reported.validated()  # so that a sender still testing hears what is wrong

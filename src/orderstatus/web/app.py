@@ -28,7 +28,7 @@ from orderstatus.web.headers import SecurityHeaders
 from orderstatus.web.health import router as health_router
 from orderstatus.web.live import Live
 from orderstatus.web.live import router as live_router
-from orderstatus.web.middleware import BODY_IDLE_SECONDS, BodyReadTimeout, BodySizeLimit
+from orderstatus.web.middleware import BODY_IDLE_SECONDS, BodyReadTimeout, BodySizeLimit, RefuseNul
 from orderstatus.web.pages import Pages
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
@@ -107,6 +107,7 @@ def create_app(
     app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)
+    app.add_middleware(RefuseNul)
     app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
     app.add_middleware(BodyReadTimeout, idle=body_timeout)
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))

@@ -6,13 +6,14 @@ import time
 from collections.abc import Hashable
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Unauthorized
+from orderstatus.domain.inputs import MAX_ID
 from orderstatus.services.accounts import authenticate_api_key
 from orderstatus.services.security import api_key_digest
 
@@ -98,3 +99,6 @@ async def api_shop_id(
 
 
 ApiShopId = Annotated[int, Depends(api_shop_id)]
+
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id")]
+"""An id in a path: one no row can have (not a number, or beyond what the column holds) is a 404."""

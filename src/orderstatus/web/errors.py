@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from orderstatus.domain.errors import DomainError
 from orderstatus.web.i18n import N_
@@ -61,9 +62,12 @@ def _is_json(request: Request) -> bool:
     return not content_type or content_type == "application/json" or content_type.endswith("+json")
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
+    if any(e["loc"] and e["loc"][0] == "path" for e in errors):
+        # An id that is no number, or one larger than any row can have, names nothing.
+        return await _http_error(request, StarletteHTTPException(404, "Nothing at this address"))
     if not _is_json(request) and any(tuple(e["loc"]) == ("body",) for e in errors):
         return error_response(
             415,
@@ -100,7 +104,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route at this path (Starlette names only the first route's)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def install(app: FastAPI) -> None:

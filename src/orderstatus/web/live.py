@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from orderstatus.db.engine import Database
+from orderstatus.domain.inputs import whole_number
 from orderstatus.domain.view import Viewer, build_view
 from orderstatus.realtime.broker import Broker
 from orderstatus.realtime.hub import Subscription, share_tag
@@ -198,8 +199,9 @@ def _seen(request: Request) -> int:
     """The version the page already shows: the browser's Last-Event-ID on a reconnect,
     else the version the page was rendered at."""
     for value in (request.headers.get("last-event-id"), request.query_params.get("v")):
-        if value and value.isdigit():
-            return int(value)
+        number = whole_number(value)
+        if number is not None:
+            return number
     return 0
 
 

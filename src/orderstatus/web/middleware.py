@@ -131,21 +131,7 @@ class BodyReadTimeout:
         except BodyTimedOut as exc:  # raised where no handler turned it into an answer
             if started:
                 raise
-            body = json.dumps(
-                {"error": {"code": "request_timeout", "message": exc.detail}}
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 408,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _answer(send, 408, "request_timeout", exc.detail, [(b"connection", b"close")])
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -155,3 +141,73 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
         if name == b"transfer-encoding":
             return True
     return False
+
+
+class NulRefused(HTTPException):
+    """Raised from ``receive`` when a form body carries a NUL character."""
+
+    def __init__(self) -> None:
+        super().__init__(400, NUL_MESSAGE)
+
+
+NUL_MESSAGE = "The request contains a NUL character, which cannot be stored"
+_FORM = b"application/x-www-form-urlencoded"
+
+
+class RefuseNul:
+    """400 for a NUL character in the address or in a form, before any handler sees it:
+    PostgreSQL cannot store one, and no real name, token or number holds one. (JSON
+    bodies are checked by their one reader; other text never carries a NUL.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            await _answer(send, 400, "bad_request", NUL_MESSAGE)
+            return
+        form = any(
+            name == b"content-type" and value.lower().startswith(_FORM)
+            for name, value in scope["headers"]
+        )
+        if not form:
+            await self.app(scope, receive, send)
+            return
+        tail = b""
+
+        async def checked_receive() -> Message:
+            nonlocal tail
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = tail + message.get("body", b"")
+                if b"%00" in chunk or b"\x00" in chunk:
+                    raise NulRefused()
+                tail = chunk[-2:]
+            return message
+
+        await self.app(scope, checked_receive, send)
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

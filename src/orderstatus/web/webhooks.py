@@ -134,8 +134,10 @@ class WebhookLane:
         else:
             try:
                 body = await _body(receive)
-            except HTTPException as exc:  # the body size limit or read timeout
-                code = "request_timeout" if exc.status_code == 408 else "payload_too_large"
+            except HTTPException as exc:  # the body size limit or read timeout, a NUL in a form
+                code = {408: "request_timeout", 413: "payload_too_large"}.get(
+                    exc.status_code, "bad_request"
+                )
                 response = error_response(exc.status_code, code, exc.detail, headers=exc.headers)
             else:
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orderstatus.domain.inputs import TrackingEventInput
+from orderstatus.domain.inputs import TrackingEventInput, parse_json
 
 
 class SignatureError(Exception):
@@ -81,8 +81,8 @@ class TrackingUpdate:
 
 def load_json(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = parse_json(body)
+    except ValueError as exc:
         raise PayloadError(f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadError("the body must be a JSON object")

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Conflict, Invalid
+from orderstatus.domain.inputs import whole_number
 from orderstatus.domain.notifications import Kind, State
 from orderstatus.notify.templates import LANGUAGES, TemplateSource
 from orderstatus.services import notifications
@@ -28,7 +29,7 @@ from orderstatus.web.admin.common import (
     text,
 )
 from orderstatus.web.admin.session import StaffDep
-from orderstatus.web.deps import DatabaseDep
+from orderstatus.web.deps import DatabaseDep, Id
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 
@@ -323,7 +324,7 @@ async def mailbox(
     request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     before_param = request.query_params.get("before", "")
-    before = int(before_param) if before_param.isdigit() else None
+    before = whole_number(before_param)
     async with database.read() as session:
         rows = await notifications.mailbox(session, shop_id=staff.shop_id, before_id=before)
     return render(
@@ -340,7 +341,7 @@ async def mailbox(
 
 @router.get("/mailbox/{notification_id}", response_class=HTMLResponse)
 async def mailbox_message(
-    notification_id: int,
+    notification_id: Id,
     request: Request,
     staff: StaffDep,
     pages: PagesDep,

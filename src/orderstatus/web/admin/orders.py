@@ -29,7 +29,13 @@ from orderstatus.domain.admin import (
     parse_search,
 )
 from orderstatus.domain.errors import Conflict, Invalid
-from orderstatus.domain.inputs import FulfillmentInput, FulfillmentItemInput, TrackingEventInput
+from orderstatus.domain.inputs import (
+    FulfillmentInput,
+    FulfillmentItemInput,
+    TrackingEventInput,
+    utc,
+    whole_number,
+)
 from orderstatus.domain.notifications import RESENDABLE
 from orderstatus.realtime.hub import Hub, Subscription
 from orderstatus.services import admin_orders, fulfillments, notifications
@@ -51,7 +57,7 @@ from orderstatus.web.admin.common import (
     text,
 )
 from orderstatus.web.admin.session import StaffDep
-from orderstatus.web.deps import DatabaseDep, GazetteerDep
+from orderstatus.web.deps import DatabaseDep, GazetteerDep, Id
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 from orderstatus.web.sse import EventStream
@@ -131,7 +137,7 @@ async def orders_list(
     query = request.query_params.get("q", "")
     state = parse_filter(request.query_params.get("state"))
     before_param = request.query_params.get("before", "")
-    before = int(before_param) if before_param.isdigit() else None
+    before = whole_number(before_param)
     async with database.read() as session:
         digits = sum(c.isdigit() for c in query)
         region = (
@@ -202,7 +208,7 @@ async def _order_page(
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 async def order_page(
-    order_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    order_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     return await _order_page(request, pages, database, staff, order_id)
 
@@ -268,7 +274,7 @@ async def _fulfil_page(
 
 @router.get("/orders/{order_id}/fulfil", response_class=HTMLResponse)
 async def fulfil_form(
-    order_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    order_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     with found():
         async with database.read() as session:
@@ -283,7 +289,7 @@ async def fulfil_form(
 
 @router.post("/orders/{order_id}/fulfil", response_class=HTMLResponse)
 async def fulfil(
-    order_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    order_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     form = await read_form(request)
     with found():
@@ -301,13 +307,13 @@ async def fulfil(
         left = item.quantity - shipped[item.id]
         if left <= 0:
             continue
-        raw = text(form, f"qty_{item.id}") or "0"
-        if not raw.isdigit() or int(raw) > left:
+        quantity = whole_number(text(form, f"qty_{item.id}") or "0", maximum=left)
+        if quantity is None:
             errors[f"qty_{item.id}"] = gettext(N_("Enter a whole number from 0 to %(max)d.")) % {
                 "max": left
             }
-        elif int(raw) > 0:
-            lines.append(FulfillmentItemInput(id=item.id, quantity=int(raw)))
+        elif quantity > 0:
+            lines.append(FulfillmentItemInput(id=item.id, quantity=quantity))
     if not lines and not errors:
         errors["items"] = gettext(N_("Choose at least one item to fulfil."))
     tracking, tracking_errors = _tracking_form(form)
@@ -410,8 +416,8 @@ async def _shipment_page(
 
 @router.get("/orders/{order_id}/fulfillments/{fulfillment_id}", response_class=HTMLResponse)
 async def shipment_page(
-    order_id: int,
-    fulfillment_id: int,
+    order_id: Id,
+    fulfillment_id: Id,
     request: Request,
     staff: StaffDep,
     pages: PagesDep,
@@ -437,8 +443,8 @@ async def _genuine_shipment_form(
     "/orders/{order_id}/fulfillments/{fulfillment_id}/tracking", response_class=HTMLResponse
 )
 async def change_tracking(
-    order_id: int,
-    fulfillment_id: int,
+    order_id: Id,
+    fulfillment_id: Id,
     request: Request,
     staff: StaffDep,
     pages: PagesDep,
@@ -490,8 +496,8 @@ async def change_tracking(
 
 @router.post("/orders/{order_id}/fulfillments/{fulfillment_id}/cancel", response_class=HTMLResponse)
 async def cancel_shipment(
-    order_id: int,
-    fulfillment_id: int,
+    order_id: Id,
+    fulfillment_id: Id,
     request: Request,
     staff: StaffDep,
     pages: PagesDep,
@@ -526,10 +532,10 @@ def _event_form(
     try:
         given = text(form, "occurred_at")
         local = datetime.fromisoformat(given) if given else datetime.now(UTC)
-        occurred_at = check_manual_time(
-            local.replace(tzinfo=i18n.zone(staff.shop_timezone)) if local.tzinfo is None else local,
-            datetime.now(UTC),
+        zoned = (
+            local.replace(tzinfo=i18n.zone(staff.shop_timezone)) if local.tzinfo is None else local
         )
+        occurred_at = check_manual_time(utc(zoned), datetime.now(UTC))
     except ValueError as exc:
         errors["occurred_at"] = gettext(
             N_("This time is in the future.")
@@ -562,8 +568,8 @@ def _event_form(
 
 @router.post("/orders/{order_id}/fulfillments/{fulfillment_id}/events", response_class=HTMLResponse)
 async def add_event(
-    order_id: int,
-    fulfillment_id: int,
+    order_id: Id,
+    fulfillment_id: Id,
     request: Request,
     staff: StaffDep,
     pages: PagesDep,
@@ -628,7 +634,7 @@ async def add_event(
 
 @router.post("/orders/{order_id}/note", response_class=HTMLResponse)
 async def save_note(
-    order_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    order_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     form = await read_form(request)
     with found():
@@ -666,8 +672,8 @@ async def save_note(
     "/orders/{order_id}/notifications/{notification_id}/resend", response_class=HTMLResponse
 )
 async def resend(
-    order_id: int,
-    notification_id: int,
+    order_id: Id,
+    notification_id: Id,
     request: Request,
     staff: StaffDep,
     pages: PagesDep,
@@ -711,7 +717,7 @@ async def resend(
 
 @router.get("/orders/{order_id}/events")
 async def order_events(
-    order_id: int, request: Request, staff: StaffDep, database: DatabaseDep
+    order_id: Id, request: Request, staff: StaffDep, database: DatabaseDep
 ) -> Response:
     """Tells an open order page that its order changed (a carrier event, a message sent,
     another staff member's action), so it can show the new state."""
@@ -723,7 +729,7 @@ async def order_events(
         return PlainTextResponse("not found", status_code=404)
     seen = request.query_params.get("v", "")
     hub = request.app.state.live.broker.hub
-    return OrderChanges(hub, order_id, int(seen) if seen.isdigit() else 0, version)
+    return OrderChanges(hub, order_id, whole_number(seen) or 0, version)
 
 
 class OrderChanges(EventStream):

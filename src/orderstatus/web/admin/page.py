@@ -40,7 +40,7 @@ from orderstatus.web.admin.common import (
     text,
 )
 from orderstatus.web.admin.session import StaffDep
-from orderstatus.web.deps import DatabaseDep
+from orderstatus.web.deps import DatabaseDep, Id
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 
@@ -332,7 +332,7 @@ def _edit_page(
 
 @router.get("/messages/{message_id}", response_class=HTMLResponse)
 async def edit_message(
-    message_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    message_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     with found():
         async with database.read() as session:
@@ -344,7 +344,7 @@ async def edit_message(
 
 @router.post("/messages/{message_id}", response_class=HTMLResponse)
 async def change_message(
-    message_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    message_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     form = await read_form(request)
     with found():
@@ -383,7 +383,7 @@ async def change_message(
 
 @router.post("/messages/{message_id}/delete", response_class=HTMLResponse)
 async def delete_message(
-    message_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    message_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     form = await read_form(request)
     with found():

@@ -22,7 +22,7 @@ from orderstatus.web.admin.common import (
     text,
 )
 from orderstatus.web.admin.session import StaffDep
-from orderstatus.web.deps import ApiKeyCache, DatabaseDep
+from orderstatus.web.deps import ApiKeyCache, DatabaseDep, Id
 from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 
@@ -114,7 +114,7 @@ async def create_key(
 
 @router.post("/api-keys/{key_id}/revoke", response_class=HTMLResponse)
 async def revoke_key(
-    key_id: int, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
+    key_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
 ) -> Response:
     form = await read_form(request)
     if not genuine(request, form):

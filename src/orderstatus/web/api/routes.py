@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from orderstatus.db.models import Shop
 from orderstatus.domain.errors import NotFound
-from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
+from orderstatus.domain.inputs import (
+    Email,
+    FulfillmentInput,
+    OrderInput,
+    OrderNumber,
+    TrackingEventInput,
+)
+from orderstatus.domain.statuses import OrderFilter
 from orderstatus.services import fulfillments, orders, tracking
 from orderstatus.services.batching import EventBatcher
 from orderstatus.services.tracking import EventItem
@@ -25,13 +32,20 @@ from orderstatus.web.api.schemas import (
     order_headline,
     order_out,
 )
-from orderstatus.web.deps import ApiShopId, DatabaseDep, SettingsDep
+from orderstatus.web.bodies import JsonRoute
+from orderstatus.web.deps import ApiShopId, DatabaseDep, Id, SettingsDep
 
 _errors: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 415, 422)
 }
 # A body without Content-Type is read as JSON; one with another type gets a clear 415.
-router = APIRouter(prefix="/api/v1", tags=["api"], responses=_errors, strict_content_type=False)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["api"],
+    responses=_errors,
+    strict_content_type=False,
+    route_class=JsonRoute,
+)
 
 
 @router.post("/orders", status_code=201, response_model=OrderOut)
@@ -52,12 +66,21 @@ async def list_orders(
     shop_id: ApiShopId,
     database: DatabaseDep,
     settings: SettingsDep,
-    number: str | None = None,
-    email: str | None = None,
+    number: OrderNumber | None = None,
+    email: Email | None = None,
     status: Annotated[
-        str | None, Query(description="unfulfilled, partial, fulfilled or a shipment status")
+        OrderFilter | None,
+        Query(
+            description="How much is shipped (unfulfilled, partial, fulfilled) or a shipment status"
+        ),
     ] = None,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="The `next_cursor` of the page before",
+            json_schema_extra={"format": "cursor", "pattern": "^[A-Za-z0-9_-]+$"},
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=orders.MAX_PAGE)] = 50,
 ) -> OrderList:
     """Orders, newest first; pass `next_cursor` back as `cursor` for the next page."""
@@ -79,7 +102,7 @@ async def list_orders(
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
 async def get_order(
-    order_id: int, shop_id: ApiShopId, database: DatabaseDep, settings: SettingsDep
+    order_id: Id, shop_id: ApiShopId, database: DatabaseDep, settings: SettingsDep
 ) -> OrderOut:
     async with database.read() as session:
         order = await orders.load_order(session, shop_id=shop_id, order_id=order_id)
@@ -88,7 +111,7 @@ async def get_order(
 
 @router.get("/orders/{order_id}/status", response_model=OrderStatusOut)
 async def get_order_status(
-    order_id: int, shop_id: ApiShopId, database: DatabaseDep
+    order_id: Id, shop_id: ApiShopId, database: DatabaseDep
 ) -> OrderStatusOut:
     """The order's headline and each shipment's status with its events, newest first."""
     async with database.read() as session:
@@ -119,7 +142,7 @@ async def get_order_status(
 
 @router.post("/orders/{order_id}/fulfillments", status_code=201, response_model=FulfillmentOut)
 async def create_fulfillment(
-    order_id: int, data: FulfillmentInput, shop_id: ApiShopId, database: DatabaseDep
+    order_id: Id, data: FulfillmentInput, shop_id: ApiShopId, database: DatabaseDep
 ) -> FulfillmentOut:
     """Ship some or all items (omit `line_items` for everything left). Over-fulfilment: 409."""
     async with database.write() as session:
@@ -136,7 +159,7 @@ async def create_fulfillment(
     responses={200: {"model": RecordedEventOut, "description": "A repeat: nothing changed"}},
 )
 async def record_event(
-    fulfillment_id: int, data: TrackingEventInput, shop_id: ApiShopId, request: Request
+    fulfillment_id: Id, data: TrackingEventInput, shop_id: ApiShopId, request: Request
 ) -> Response:
     """Record what happened to a shipment. A repeat (same `external_id` or same content)
     answers 200 with the stored event and changes nothing."""

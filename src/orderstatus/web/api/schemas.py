@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orderstatus.db.models import Fulfillment, LineItem, Order, TrackingEvent
+from orderstatus.domain.inputs import AMOUNT_PATTERN
 from orderstatus.domain.money import format_amount
 from orderstatus.domain.statuses import EventStatus, headline, headline_text
 from orderstatus.services.orders import fulfilled_quantities, live_fulfillments
 from orderstatus.services.tracking import StoredEvent
+
+MoneyText = Annotated[str, Field(pattern=AMOUNT_PATTERN, examples=["249.00"])]
+"""An amount as the API answers it: decimal text with the currency's decimals."""
 
 
 class ErrorBody(BaseModel):
@@ -32,7 +36,7 @@ class LineItemOut(BaseModel):
     sku: str | None
     quantity: int
     fulfilled_quantity: int
-    price: str
+    price: MoneyText
     image_url: str | None
 
 
@@ -75,12 +79,12 @@ class FulfillmentOut(BaseModel):
 
 
 class Money(BaseModel):
-    subtotal: str
-    shipping: str
-    discount: str
-    tax: str
+    subtotal: MoneyText
+    shipping: MoneyText
+    discount: MoneyText
+    tax: MoneyText
     taxes_included: bool
-    total: str
+    total: MoneyText
 
 
 class OrderOut(BaseModel):
