@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orderstatus.domain.errors import DomainError
-from orderstatus.web.i18n import N_
+from orderstatus.i18n import N_
 
 _HTTP_CODES = {
     400: "bad_request",
