@@ -18,11 +18,12 @@ from starlette.datastructures import FormData
 
 from orderstatus import i18n
 from orderstatus.carriers.detect import detect
-from orderstatus.carriers.registry import OTHER, all_carriers, get_carrier, tracking_link
+from orderstatus.carriers.registry import all_carriers, get_carrier, tracking_link
 from orderstatus.db.models import Fulfillment, Order, TrackingEvent
 from orderstatus.domain.admin import (
     MANUAL_STATUSES,
     MAX_MESSAGE,
+    OTHER,
     OrderFilter,
     TrackingInput,
     check_manual_time,
