@@ -191,16 +191,22 @@ async def wait_healthy(proc: asyncio.subprocess.Process, port: int) -> None:
     raise BenchError(f"the server did not become healthy on port {port}")
 
 
-async def wait_settled(pid: int, windows: int = 3) -> None:
-    """Wait until a process is idle (``windows`` half-seconds with next to no CPU time)."""
+async def wait_settled(
+    pid: int, windows: int = 3, cpu: Callable[[int], float] | None = None
+) -> None:
+    """Wait until a process is idle (``windows`` half-seconds with next to no CPU time, as
+    ``cpu`` counts it: ``tree_cpu_seconds`` for a server whose children go on starting up)."""
+    seconds = cpu or process_cpu_seconds
     quiet = 0
     deadline = time.monotonic() + SETTLE_TIMEOUT
-    before = process_cpu_seconds(pid)
+    before = seconds(pid)
     while quiet < windows and time.monotonic() < deadline:
         await asyncio.sleep(SETTLE_WINDOW)
-        now = process_cpu_seconds(pid)
-        quiet = quiet + 1 if now - before < SETTLE_CPU else 0
+        now = seconds(pid)
+        quiet = quiet + 1 if abs(now - before) < SETTLE_CPU else 0
         before = now
+    if quiet < windows:
+        print(f"bench: process {pid} was still busy after {SETTLE_TIMEOUT:g} s", file=sys.stderr)
 
 
 def log_problems(path: Path, limit: int = 5) -> tuple[int, list[str]]:
@@ -239,6 +245,17 @@ def process_cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and of its running descendants (a child may just have gone)."""
+    total = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        total += process_cpu_seconds(pid)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += tree_cpu_seconds(int(child))
+    return total
 
 
 def command_cpu_seconds(command: str) -> dict[int, float]:

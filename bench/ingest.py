@@ -27,37 +27,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
 import secrets
 import shutil
-import signal
-import socket
-import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-import asyncpg  # type: ignore[import-untyped]
 from yarl import URL
 
-ORDERSTATUS = Path(sys.executable).with_name("orderstatus")
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1/test"
-SERVER_START_TIMEOUT = 30.0
-SERVER_STOP_TIMEOUT = 10.0
+from _common import (
+    DEFAULT_PG_URL,
+    cancel_on_sigterm,
+    database_for,
+    free_port,
+    host_busy_seconds,
+    percentile,
+    positive,
+    prepare_shop,
+    process_cpu_seconds,
+    progress,
+    run,
+    running_server,
+    seed_orders,
+    server_env,
+)
+
 REQUEST_TIMEOUT = 60.0
 SETUP_CONCURRENCY = 16
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 CARRIER_STEP = timedelta(minutes=7)
 """Carrier time between two events of one fulfilment; the first is ~30 days ago."""
@@ -87,131 +91,6 @@ MESSAGES: dict[str, str] = {
     "delivered": "Delivered to the recipient",
 }
 
-ORDER_BODY: dict[str, Any] = {
-    "email": "bench@example.com",
-    "currency": "NOK",
-    "customer": {"first_name": "Bench", "last_name": "Mark"},
-    "shipping_address": {
-        "name": "Bench Mark",
-        "address1": "Street 1",
-        "city": "Oslo",
-        "zip": "0150",
-        "country_code": "NO",
-    },
-    "payment": {"method": "card"},
-    "line_items": [{"title": "Mug", "quantity": 1, "price": "10.00"}],
-}
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
-
-
-# --- processes ---------------------------------------------------------------------------
-
-
-def server_env(database_url: str, workdir: Path, port: int) -> dict[str, str]:
-    """This environment without other ORDERSTATUS_* settings, plus the benchmark's own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
-    env |= {
-        "ORDERSTATUS_DATABASE_URL": database_url,
-        "ORDERSTATUS_SECRET_KEY": secrets.token_urlsafe(48),
-        "ORDERSTATUS_BASE_URL": f"http://127.0.0.1:{port}",
-        "ORDERSTATUS_VAR_DIR": str(workdir / "var"),
-    }
-    return env
-
-
-async def stop_process(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM (a graceful stop), then SIGKILL if it lingers."""
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), SERVER_STOP_TIMEOUT)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-
-
-async def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
-    """Run an ``orderstatus`` command to the end; its stdout, or BenchError with stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        ORDERSTATUS,
-        *args,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await proc.communicate()
-    finally:
-        await stop_process(proc)
-    if proc.returncode != 0:
-        raise BenchError(f"orderstatus {' '.join(args)} failed: {err.decode().strip()}")
-    return out.decode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@contextlib.asynccontextmanager
-async def running_server(
-    env: dict[str, str], cwd: Path, port: int, log_path: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """One ``orderstatus serve`` process, answering /healthz, stopped on the way out."""
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            ORDERSTATUS,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            env=env,
-            cwd=cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            await wait_healthy(proc, port, log_path)
-            yield proc
-        except BenchError as exc:
-            raise BenchError(f"{exc}\nthe end of the server's log:\n{tail(log_path)}") from None
-        finally:
-            await stop_process(proc)
-
-
-async def wait_healthy(proc: asyncio.subprocess.Process, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    url = f"http://127.0.0.1:{port}/healthz"
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                break
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise BenchError(f"the server did not become healthy on port {port}")
-
-
-def tail(path: Path, size: int = 2000) -> str:
-    return path.read_text(errors="replace")[-size:]
-
-
 # --- CPU accounting ----------------------------------------------------------------------
 
 
@@ -221,28 +100,14 @@ class CpuSample:
     server: float
     client: float
     host_busy: float
-    host_total: float
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process, from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def host_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine, all cores, from /proc/stat."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(ticks[:8])
-    idle = ticks[3] + ticks[4]
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
 def sample_cpu(server_pid: int) -> CpuSample:
-    busy, total = host_cpu_seconds()
     return CpuSample(
-        time.perf_counter(), process_cpu_seconds(server_pid), time.process_time(), busy, total
+        time.perf_counter(),
+        process_cpu_seconds(server_pid),
+        time.process_time(),
+        host_busy_seconds(),
     )
 
 
@@ -353,63 +218,35 @@ async def client(
             tally.error(str(status), text)
 
 
-async def post_json(
-    session: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
-) -> dict[str, Any]:
-    async with session.post(url, json=body, headers=headers) as resp:
-        payload = await resp.read()
-        if resp.status != 201:
-            raise BenchError(f"POST {url}: {resp.status} {payload.decode(errors='replace')}")
-        answer: dict[str, Any] = json.loads(payload)
-        return answer
-
-
-async def create_shipments(
-    session: aiohttp.ClientSession, base: str, headers: dict[str, str], count: int
-) -> list[Shipment]:
+async def create_shipments(base: str, api_key: str, count: int) -> list[Shipment]:
     """``count`` orders with one fulfilment each, each at a random point of its journey."""
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
     rng = random.Random(secrets.randbits(64))
-
-    async def one(n: int) -> Shipment:
-        async with gate:
-            order = await post_json(
-                session, f"{base}/api/v1/orders", ORDER_BODY | {"number": f"B{n:06d}"}, headers
-            )
-            fulfillment = await post_json(
-                session,
-                f"{base}/api/v1/orders/{order['id']}/fulfillments",
-                {"carrier": "ups", "tracking_number": f"1Z999AA1{n:010d}"},
-                headers,
-            )
-        return Shipment(
-            URL(f"{base}/api/v1/fulfillments/{fulfillment['id']}/events"),
+    seeded = await seed_orders(
+        base, api_key, count, lambda n: f"1Z999AA1{n:010d}", concurrency=SETUP_CONCURRENCY
+    )
+    return [
+        Shipment(
+            URL(f"{base}/api/v1/fulfillments/{order.fulfillment_id}/events"),
             step=rng.randrange(len(JOURNEY)),
         )
-
-    tasks = [asyncio.create_task(one(n)) for n in range(count)]
-    try:
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for order in seeded
+    ]
 
 
 async def drive(
     backend: str, base: str, api_key: str, server_pid: int, args: argparse.Namespace
 ) -> Result:
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    started = time.perf_counter()
+    shipments = await create_shipments(base, api_key, args.orders)
+    progress(
+        backend,
+        f"set up {len(shipments)} orders with a fulfilment each "
+        f"in {time.perf_counter() - started:.1f} s; warming up for {args.warmup:g} s",
+    )
     connector = aiohttp.TCPConnector(limit=args.clients, limit_per_host=args.clients)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        started = time.perf_counter()
-        shipments = await create_shipments(session, base, headers, args.orders)
-        print(
-            f"[{backend}] set up {len(shipments)} orders with a fulfilment each "
-            f"in {time.perf_counter() - started:.1f} s; warming up for {args.warmup:g} s",
-            file=sys.stderr,
-        )
         make_event = event_maker(secrets.token_hex(4))
         tally = Tally()
         measure_from = time.perf_counter() + args.warmup
@@ -436,53 +273,15 @@ async def drive(
 # --- backends ----------------------------------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for this run (its URL), dropped on the way out."""
-    name = f"orderstatus_bench_{secrets.token_hex(4)}"
-    try:
-        conn = await asyncpg.connect(admin_url)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BenchError(f"cannot connect to {admin_url}: {exc}") from exc
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-@contextlib.asynccontextmanager
-async def database_for(backend: str, workdir: Path, pg_url: str) -> AsyncIterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}"
-    else:
-        async with postgres_database(pg_url) as url:
-            yield url
-
-
 async def bench_backend(backend: str, args: argparse.Namespace) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix=f"orderstatus-bench-{backend}-"))
     try:
         async with database_for(backend, workdir, args.pg_url) as database_url:
             port = free_port()
             env = server_env(database_url, workdir, port)
-            await run_cli(["migrate"], env, workdir)
-            await run_cli(["create-shop", "--handle", "bench", "--currency", "NOK"], env, workdir)
-            api_key = (await run_cli(["create-api-key", "--shop", "bench"], env, workdir)).strip()
-            async with running_server(env, workdir, port, workdir / "server.log") as server:
-                return await drive(backend, f"http://127.0.0.1:{port}", api_key, server.pid, args)
+            api_key = await prepare_shop(env, workdir)
+            async with running_server(env, workdir, port) as server:
+                return await drive(backend, server.base, api_key, server.pid, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -501,9 +300,7 @@ def row(values: Sequence[str]) -> str:
 
 
 def percentile_ms(values: list[float], pct: int) -> str:
-    if len(values) < 2:
-        return "-"
-    return f"{statistics.quantiles(values, n=100, method='inclusive')[pct - 1] * 1000:.1f}"
+    return f"{percentile(values, pct) * 1000:.1f}" if len(values) >= 2 else "-"
 
 
 def report(result: Result) -> str:
@@ -527,7 +324,7 @@ def report(result: Result) -> str:
     server = end.server - start.server
     client_cpu = end.client - start.client
     busy = end.host_busy - start.host_busy
-    cores = (end.host_total - start.host_total) / result.seconds
+    cores = os.cpu_count() or 1
     lines.append(
         f"CPU in the measured phase: server {server:.1f} s ({server / result.seconds:.0%} of a "
         f"core), client {client_cpu:.1f} s ({client_cpu / result.seconds:.0%}), rest of host "
@@ -542,16 +339,6 @@ def report(result: Result) -> str:
 
 
 # --- entry point -------------------------------------------------------------------------
-
-
-def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError("must be more than 0")
-        return value
-
-    return parse
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -570,34 +357,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> None:
-    if not ORDERSTATUS.exists():
-        raise BenchError(f"no {ORDERSTATUS}: run this with the project's .venv/bin/python")
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    cancel_on_sigterm()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         result = await bench_backend(backend, args)
         print(report(result), end="\n\n", flush=True)
 
 
-def run(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed, as the server does, to keep client overhead low."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coroutine)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coroutine)
-
-
 if __name__ == "__main__":
-    try:
-        run(main(parse_args()))
-    except BenchError as exc:
-        sys.exit(f"bench: {exc}")
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except asyncio.CancelledError:
-        sys.exit(143)
+    run(main(parse_args()))

@@ -40,39 +40,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import os
 import secrets
 import shutil
-import signal
-import socket
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
-import asyncpg  # type: ignore[import-untyped]
 
+from _common import (
+    DEFAULT_PG_URL,
+    BenchError,
+    Server,
+    cancel_on_sigterm,
+    database_for,
+    free_port,
+    host_busy_seconds,
+    positive,
+    post_json,
+    prepare_shop,
+    process_cpu_seconds,
+    progress,
+    run,
+    server_env,
+    stop_process,
+    tail,
+    tree_cpu_seconds,
+    wait_healthy,
+    wait_settled,
+)
 from orderstatus.web.security import OWNER_COOKIE, Signer
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1/test"
-SERVER_START_TIMEOUT = 30.0
-SERVER_STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
-SETTLE_TIMEOUT = 60.0
-SETTLE_WINDOW = 0.5
-SETTLE_WINDOWS = 3
-SETTLE_CPU = 0.05
-"""The server counts as idle after this many windows with less CPU time than this each."""
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 STATIC_PATH = "/bench/static"
 PORT_ENV = "STATUS_BENCH_PORT"
@@ -186,75 +194,6 @@ SHIPMENTS: tuple[tuple[tuple[int, ...], str, str, Journey], ...] = (
 )
 
 
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
-
-
-# --- processes ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def base_env(database_url: str, workdir: Path, port: int, secret_key: str) -> dict[str, str]:
-    """This environment without other ORDERSTATUS_* settings, plus the benchmark's own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
-    env |= {
-        "ORDERSTATUS_DATABASE_URL": database_url,
-        "ORDERSTATUS_SECRET_KEY": secret_key,
-        "ORDERSTATUS_BASE_URL": f"http://127.0.0.1:{port}",
-        "ORDERSTATUS_VAR_DIR": str(workdir / "var"),
-    }
-    return env
-
-
-async def stop_process(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM (a graceful stop), then SIGKILL if it lingers."""
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), SERVER_STOP_TIMEOUT)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-
-
-async def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
-    """Run an ``orderstatus`` command to the end; its stdout, or BenchError with stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orderstatus",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await proc.communicate()
-    finally:
-        await stop_process(proc)
-    if proc.returncode != 0:
-        raise BenchError(f"orderstatus {' '.join(args)} failed: {err.decode().strip()}")
-    return out.decode()
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    base: str
-    pid: int
-
-
 @contextlib.asynccontextmanager
 async def running_server(
     env: dict[str, str], workdir: Path, port: int, static_bytes: int, log_level: str
@@ -281,73 +220,12 @@ async def running_server(
         )
         try:
             await wait_healthy(proc, port)
-            await wait_settled(proc.pid)
-            yield Server(f"http://127.0.0.1:{port}", proc.pid)
+            await wait_settled(proc.pid, cpu=tree_cpu_seconds)
+            yield Server(f"http://127.0.0.1:{port}", port, proc.pid, log_path)
         except BenchError as exc:
             raise BenchError(f"{exc}\nthe server's log ends:\n{tail(log_path)}") from None
         finally:
             await stop_process(proc)
-
-
-async def wait_healthy(proc: asyncio.subprocess.Process, port: int) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    url = f"http://127.0.0.1:{port}/healthz"
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.returncode is not None:
-                break
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise BenchError(f"the server did not become healthy on port {port}")
-
-
-def tail(path: Path, size: int = 2000) -> str:
-    return path.read_text(errors="replace")[-size:]
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process and all its threads, from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and of its running descendants (a child may just have gone)."""
-    total = 0.0
-    with contextlib.suppress(OSError, ValueError):
-        total += process_cpu_seconds(pid)
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += tree_cpu_seconds(int(child))
-    return total
-
-
-async def wait_settled(pid: int) -> None:
-    """Wait until the server and its children are idle: the app may go on with start-up
-    work (in child processes too) after it first answers /healthz."""
-    quiet = 0
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    before = tree_cpu_seconds(pid)
-    while quiet < SETTLE_WINDOWS and time.monotonic() < deadline:
-        await asyncio.sleep(SETTLE_WINDOW)
-        now = tree_cpu_seconds(pid)
-        quiet = quiet + 1 if abs(now - before) < SETTLE_CPU else 0
-        before = now
-    if quiet < SETTLE_WINDOWS:
-        print(
-            f"bench: the server was still busy {SETTLE_TIMEOUT:g} s after it started",
-            file=sys.stderr,
-        )
-
-
-def host_busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy, all cores, from /proc/stat."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,17 +246,6 @@ class CpuSample:
 class SeededOrder:
     order_id: int
     path: str
-
-
-async def post_json(
-    session: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
-) -> dict[str, Any]:
-    async with session.post(url, json=body, headers=headers) as resp:
-        payload = await resp.read()
-        if resp.status != 201:
-            raise BenchError(f"POST {url}: {resp.status} {payload.decode(errors='replace')}")
-        answer: dict[str, Any] = json.loads(payload)
-        return answer
 
 
 async def seed_order(base: str, api_key: str) -> SeededOrder:
@@ -577,57 +444,14 @@ async def static_page(base: str, size: int) -> Page:
 # --- backends ----------------------------------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for this run (its URL), dropped on the way out."""
-    name = f"orderstatus_bench_{secrets.token_hex(4)}"
-    try:
-        conn = await asyncpg.connect(admin_url)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BenchError(f"cannot connect to {admin_url}: {exc}") from exc
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    progress("postgresql", f"created database {name}")
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-@contextlib.asynccontextmanager
-async def database_for(backend: str, workdir: Path, pg_url: str) -> AsyncIterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}"
-    else:
-        async with postgres_database(pg_url) as url:
-            yield url
-
-
-def progress(backend: str, message: str) -> None:
-    print(f"[{backend}] {message}", file=sys.stderr, flush=True)
-
-
 async def bench_backend(backend: str, args: argparse.Namespace) -> list[Measurement]:
     workdir = Path(tempfile.mkdtemp(prefix=f"orderstatus-bench-{backend}-"))
     try:
         async with database_for(backend, workdir, args.pg_url) as database_url:
             port = free_port()
             secret_key = secrets.token_urlsafe(48)
-            env = base_env(database_url, workdir, port, secret_key)
-            await run_cli(["migrate"], env, workdir)
-            await run_cli(["create-shop", "--handle", "bench", "--currency", "NOK"], env, workdir)
-            api_key = (await run_cli(["create-api-key", "--shop", "bench"], env, workdir)).strip()
+            env = server_env(database_url, workdir, port, secret_key)
+            api_key = await prepare_shop(env, workdir)
             async with running_server(env, workdir, port, 0, args.log_level) as server:
                 order = await seed_order(server.base, api_key)
                 owner, public = await status_pages(server.base, order, secret_key)
@@ -746,16 +570,6 @@ def report(backend: str, results: Sequence[Measurement], args: argparse.Namespac
 # --- entry point -------------------------------------------------------------------------
 
 
-def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError("must be more than 0")
-        return value
-
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -779,32 +593,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> None:
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    cancel_on_sigterm()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         results = await bench_backend(backend, args)
         print(report(backend, results, args), end="\n\n", flush=True)
 
 
-def run(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed, as the server does, to keep client overhead low."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coroutine)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coroutine)
-
-
 if __name__ == "__main__":
-    try:
-        run(main(parse_args()))
-    except BenchError as exc:
-        sys.exit(f"bench: {exc}")
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except asyncio.CancelledError:
-        sys.exit(143)
+    run(main(parse_args()))

@@ -26,7 +26,7 @@ version=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml"
 
 # The languages to keep catalogs for: i18n.LANGUAGES minus the source language, read
 # without importing the module (which would load the catalogs being refreshed).
-mapfile -t languages < <("$PYTHON" - "$PACKAGE/web/i18n.py" <<'PY'
+mapfile -t languages < <("$PYTHON" - "$PACKAGE/i18n.py" <<'PY'
 import ast
 import sys
 

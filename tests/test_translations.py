@@ -20,10 +20,10 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 
+from orderstatus import i18n
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.domain.view import EventView
 from orderstatus.notify.templates import Renderer
-from orderstatus.web import i18n
 from orderstatus.web.templating import create_environment, map_points
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from orderstatus.carriers.simulator import Simulator
 
 from orderstatus import __version__
-from orderstatus.carriers.polling import start_poller
 from orderstatus.config import Settings, SettingsError
 from orderstatus.db import migrate as migrations
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import DomainError
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
+from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 
 GRACEFUL_SHUTDOWN_SECONDS = 5

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from tracking_numbers import get_tracking_number
 
-from orderstatus.carriers.detect import MAX_LENGTH, detect, normalize, s10_check_digit
+from orderstatus.carriers.detect import (
+    MAX_LENGTH,
+    carrier_code,
+    detect,
+    normalize,
+    s10_check_digit,
+)
 
 
 def codes(number: str) -> list[str]:
@@ -160,3 +166,18 @@ def test_normalize_takes_out_label_spacing() -> None:
 
 def test_too_long_input_is_refused_before_matching() -> None:
     assert detect("1" * (MAX_LENGTH + 1)) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "number", "code"),
+    [
+        ("UPS", None, "ups"),
+        ("Norway Post", "1Z999AA10123456784", "posten_norge"),  # a name wins over a guess
+        ("Hurtigbud", None, "hurtigbud"),
+        (None, "1Z999AA10123456784", "ups"),
+        (None, "HB-1", None),
+        (None, None, None),
+    ],
+)
+def test_carrier_code(given: str | None, number: str | None, code: str | None) -> None:
+    assert carrier_code(given, number) == code

@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from orderstatus.carriers.registry import (
-    OTHER,
     PLACEHOLDERS,
     Carrier,
     all_carriers,
     get_carrier,
     tracking_link,
 )
+from orderstatus.domain.admin import OTHER
 
 REFERENCE_CODES = {
     "ups",

@@ -108,8 +108,10 @@ def test_message_statuses_cover_every_delivery_status_of_a_step() -> None:
 def test_another_carrier_needs_a_link_and_times_are_not_ahead() -> None:
     with pytest.raises(ValidationError):
         TrackingInput(carrier="other", tracking_number="HB-1")
-    assert TrackingInput(carrier="UPS").carrier == "ups"
-    assert TrackingInput(carrier="Hurtigbud").carrier == "hurtigbud"
+    with pytest.raises(ValidationError):
+        TrackingInput(carrier="Other", tracking_number="HB-1")
+    linked = TrackingInput(carrier="other", tracking_url="https://hurtigbud.example/HB-1")
+    assert linked.tracking_url == "https://hurtigbud.example/HB-1"
     assert check_manual_time(NOW + timedelta(minutes=4), NOW) == NOW + timedelta(minutes=4)
     with pytest.raises(ValueError, match="future"):
         check_manual_time(NOW + timedelta(minutes=6), NOW)

@@ -54,6 +54,24 @@ async def test_partial_then_full_fulfilment(api: ShopClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("DHL Express", "dhl_express"),  # a carrier's name
+        ("Posten", "posten_norge"),  # a name merchants use for it
+        (" Hurtigbud ", "hurtigbud"),  # a carrier we do not know: kept, without live tracking
+    ],
+)
+async def test_a_carrier_is_stored_by_its_code_however_it_is_named(
+    api: ShopClient, given: str, stored: str
+) -> None:
+    order = await create_order(api.http)
+    shipment = await fulfil(api.http, order, [(0, 1)], carrier=given, tracking_number="HB-1")
+    assert shipment["carrier"] == stored
+    status = await status_of(api, order["id"])
+    assert [f["carrier"] for f in status["fulfillments"]] == [stored]
+
+
+@pytest.mark.parametrize(
     ("lines", "status"),
     [
         ([(0, 2)], 409),  # more than ordered

@@ -102,6 +102,22 @@ def _library_codes(number: str) -> list[str]:
     return codes
 
 
+def carrier_code(given: str | None, number: str | None) -> str | None:
+    """The carrier to store for a shipment.
+
+    Merchants, API clients and aggregators name carriers each their own way ("UPS",
+    "Posten"), so a known one is stored by its code; any other name is kept, lower-cased, as
+    a carrier without live tracking. Without a name the tracking number's best guess is used.
+    """
+    if given:
+        known = get_carrier(given)
+        return known.code if known else given.strip().lower()
+    if number:
+        found = detect(number)
+        return found[0].code if found else None
+    return None
+
+
 def detect(number: str) -> list[Carrier]:
     """The carriers a tracking number most likely belongs to, best first; [] when unknown."""
     value = normalize(number)

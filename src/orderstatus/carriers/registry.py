@@ -19,9 +19,6 @@ from urllib.parse import quote, urlsplit
 PLACEHOLDERS = frozenset({"number", "postcode", "country", "locale"})
 """Every value a tracking-link template may ask for; anything else is refused on load."""
 
-OTHER = "other"
-"""The carrier for shipments whose link the merchant supplies, so a fulfilment always has one."""
-
 API_SOURCE = "api"
 
 _CODE = re.compile(r"[a-z][a-z0-9_]*")

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-from orderstatus.carriers.registry import OTHER, get_carrier
 from orderstatus.domain.inputs import (
     ShortText,
     Url,
@@ -217,6 +216,9 @@ def chosen_message_statuses(stored: Iterable[str] | None) -> list[str]:
     return [key for key, group in MESSAGE_STATUSES.items() if group[0] in values]
 
 
+OTHER = "other"
+"""The carrier for shipments whose link the merchant supplies, so a fulfilment always has one."""
+
 MESSAGE_PLACEMENTS = ("top", "bottom")
 MAX_MESSAGE = 5000
 
@@ -234,17 +236,9 @@ class TrackingInput(BaseModel):
     tracking_number: Annotated[str, AfterValidator(normalize_tracking_number)] | None = None
     tracking_url: Url | None = None
 
-    @field_validator("carrier")
-    @classmethod
-    def _carrier(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        known = get_carrier(value)
-        return known.code if known else value.strip().lower()
-
     @model_validator(mode="after")
     def _other_needs_link(self) -> Self:
-        if self.carrier == OTHER and not self.tracking_url:
+        if self.carrier is not None and self.carrier.lower() == OTHER and not self.tracking_url:
             raise PydanticCustomError(
                 "tracking_url_missing", "give the tracking link for a carrier we do not know"
             )

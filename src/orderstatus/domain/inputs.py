@@ -29,7 +29,6 @@ from pydantic import (
     model_validator,
 )
 
-from orderstatus.carriers.registry import get_carrier
 from orderstatus.domain.errors import Invalid
 from orderstatus.domain.money import (
     CURRENCIES,
@@ -526,16 +525,6 @@ class FulfillmentInput(Strict):
         if value is not None and len({i.id for i in value}) != len(value):
             raise ValueError("each line item may appear once")
         return value
-
-    @field_validator("carrier")
-    @classmethod
-    def _carrier(cls, value: str | None) -> str | None:
-        """A known carrier by its code or a common name ("UPS", "Posten"); any other
-        name is kept (lower-cased) as a carrier without live tracking."""
-        if value is None:
-            return None
-        known = get_carrier(value)
-        return known.code if known else value.strip().lower()
 
 
 def _both_or_neither(first: str, second: str) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from orderstatus import i18n
 from orderstatus.carriers.registry import get_carrier, tracking_link
 from orderstatus.domain.inputs import display_phone
 from orderstatus.domain.notifications import Kind
-from orderstatus.web import i18n
 
 SHORT_NAME = 20
 """Shop names in text messages are cut to this, to leave room for the link."""

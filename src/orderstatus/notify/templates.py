@@ -24,8 +24,8 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from orderstatus import i18n
 from orderstatus.domain.notifications import Kind, fit_sms, sms_length
-from orderstatus.web import i18n
 
 LANGUAGES = ("en", "nb")
 """Languages with default templates; any other order language gets English."""

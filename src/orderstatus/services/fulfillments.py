@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from orderstatus.carriers.detect import detect
+from orderstatus.carriers.detect import carrier_code
 from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Activity, Fulfillment, FulfillmentItem, Order
 from orderstatus.domain.admin import TrackingInput
@@ -81,10 +81,7 @@ async def create_fulfillment(
                 for item_id, (asked, left) in over.items()
             )
             raise Conflict(f"more than is left to fulfil ({detail})", fields={"line_items": detail})
-    carrier = data.carrier
-    if carrier is None and data.tracking_number:
-        detected = detect(data.tracking_number)
-        carrier = detected[0].code if detected else None
+    carrier = carrier_code(data.carrier, data.tracking_number)
     fulfillment = Fulfillment(
         shop_id=shop_id,
         order_id=order.id,
@@ -164,10 +161,7 @@ async def update_tracking(
     this shipment at all)."""
     order = await _lock_order(session, shop_id=shop_id, order_id=order_id)
     fulfillment = _live_fulfillment(order, fulfillment_id)
-    carrier = data.carrier
-    if carrier is None and data.tracking_number:
-        detected = detect(data.tracking_number)
-        carrier = detected[0].code if detected else None
+    carrier = carrier_code(data.carrier, data.tracking_number)
     before = (fulfillment.carrier_code, fulfillment.tracking_number, fulfillment.tracking_url)
     after = (carrier, data.tracking_number, data.tracking_url)
     if before == after:

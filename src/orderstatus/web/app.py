@@ -12,13 +12,13 @@ from xstatic.pkg import leaflet
 
 from orderstatus import __version__
 from orderstatus.carriers.geocode import Gazetteer
-from orderstatus.carriers.polling import start_poller
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
 from orderstatus.notify.worker import start_in_background
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
+from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.web import admin, docs, errors
 from orderstatus.web.accesslog import AccessLog

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from orderstatus.domain.errors import DomainError
-from orderstatus.web.i18n import N_
+from orderstatus.i18n import N_
 
 _HTTP_CODES = {
     400: "bad_request",

@@ -6,7 +6,7 @@ shows a dozen of them, and a macro call costs far more than a lookup.
 
 from __future__ import annotations
 
-from orderstatus.web.i18n import N_, gettext
+from orderstatus.i18n import N_, gettext
 
 _STATUS = {
     "label_purchased": N_("Preparing to ship"),

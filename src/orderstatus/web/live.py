@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from orderstatus import i18n
 from orderstatus.db.engine import Database
 from orderstatus.domain.inputs import whole_number
 from orderstatus.domain.view import Viewer, build_view
@@ -24,7 +25,6 @@ from orderstatus.realtime.broker import Broker
 from orderstatus.realtime.hub import Subscription, share_tag
 from orderstatus.services import status_pages
 from orderstatus.services.status_pages import PageKey
-from orderstatus.web import i18n
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.pages import PageCache, Pages, PagesDep
 from orderstatus.web.security import OWNER_COOKIE, order_path

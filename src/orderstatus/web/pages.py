@@ -13,10 +13,10 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
+from orderstatus import i18n
 from orderstatus.config import Settings
 from orderstatus.domain.view import ShopData
 from orderstatus.services.status_pages import PageKey
-from orderstatus.web import i18n
 from orderstatus.web.ratelimit import RateLimiter
 from orderstatus.web.security import Signer, csrf_token, remember_csrf
 from orderstatus.web.templating import create_environment, render

@@ -10,8 +10,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from orderstatus import i18n
 from orderstatus.domain.inputs import display_phone
-from orderstatus.web import i18n, labels
+from orderstatus.web import labels
 
 
 def map_label(event: Any, tz: str | None) -> str:

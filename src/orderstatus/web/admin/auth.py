@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from orderstatus import i18n
+from orderstatus.i18n import N_
 from orderstatus.services import staff as staff_service
-from orderstatus.web import i18n
 from orderstatus.web.admin.common import (
     FORM_EXPIRED,
     form_expired,
@@ -29,7 +30,6 @@ from orderstatus.web.admin.session import (
 )
 from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import PagesDep
 
 router = APIRouter(prefix="/admin", include_in_schema=False)

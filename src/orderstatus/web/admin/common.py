@@ -12,11 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from orderstatus import i18n
 from orderstatus.domain.errors import NotFound
+from orderstatus.i18n import N_
 from orderstatus.services.staff import Staff
-from orderstatus.web import i18n
 from orderstatus.web.admin.session import keep_session_alive
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages
 from orderstatus.web.security import CSRF_FIELD, csrf_ok
 

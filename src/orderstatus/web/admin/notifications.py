@@ -9,14 +9,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from orderstatus import i18n
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Conflict, Invalid
 from orderstatus.domain.inputs import whole_number
 from orderstatus.domain.notifications import Kind, State
+from orderstatus.i18n import N_
 from orderstatus.notify.templates import LANGUAGES, TemplateSource
 from orderstatus.services import notifications
 from orderstatus.services.staff import Staff
-from orderstatus.web import i18n
 from orderstatus.web.admin.common import (
     form_expired,
     found,
@@ -30,7 +31,6 @@ from orderstatus.web.admin.common import (
 )
 from orderstatus.web.admin.session import StaffDep
 from orderstatus.web.deps import DatabaseDep, Id
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 
 router = APIRouter(prefix="/admin/notifications", include_in_schema=False)

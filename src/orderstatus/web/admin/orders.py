@@ -16,12 +16,14 @@ from fastapi.responses import (
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from orderstatus import i18n
 from orderstatus.carriers.detect import detect
-from orderstatus.carriers.registry import OTHER, all_carriers, get_carrier, tracking_link
+from orderstatus.carriers.registry import all_carriers, get_carrier, tracking_link
 from orderstatus.db.models import Fulfillment, Order, TrackingEvent
 from orderstatus.domain.admin import (
     MANUAL_STATUSES,
     MAX_MESSAGE,
+    OTHER,
     OrderFilter,
     TrackingInput,
     check_manual_time,
@@ -37,12 +39,12 @@ from orderstatus.domain.inputs import (
     whole_number,
 )
 from orderstatus.domain.notifications import RESENDABLE
+from orderstatus.i18n import N_
 from orderstatus.realtime.hub import Hub, Subscription
 from orderstatus.services import admin_orders, fulfillments, notifications
 from orderstatus.services.orders import fulfilled_quantities, load_order
 from orderstatus.services.staff import Staff
 from orderstatus.services.tracking import events_by_fulfillment
-from orderstatus.web import i18n
 from orderstatus.web.admin.common import (
     CHECK_FIELDS,
     field_errors,
@@ -58,7 +60,6 @@ from orderstatus.web.admin.common import (
 )
 from orderstatus.web.admin.session import StaffDep
 from orderstatus.web.deps import DatabaseDep, GazetteerDep, Id
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 from orderstatus.web.sse import EventStream
 

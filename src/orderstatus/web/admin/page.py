@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
+from orderstatus import i18n
 from orderstatus.db.models import PageMessage
 from orderstatus.domain.admin import MESSAGE_STATUSES, chosen_message_statuses
 from orderstatus.domain.branding import (
@@ -24,10 +25,10 @@ from orderstatus.domain.branding import (
 from orderstatus.domain.errors import Invalid
 from orderstatus.domain.markdown import render_markdown
 from orderstatus.domain.view import MessageData, Viewer, build_view
+from orderstatus.i18n import N_
 from orderstatus.services import shop_settings
 from orderstatus.services.staff import Staff
 from orderstatus.services.status_pages import shop_data
-from orderstatus.web import i18n
 from orderstatus.web.admin.common import (
     CHECK_FIELDS,
     form_expired,
@@ -41,7 +42,6 @@ from orderstatus.web.admin.common import (
 )
 from orderstatus.web.admin.session import StaffDep
 from orderstatus.web.deps import DatabaseDep, Id
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 
 router = APIRouter(prefix="/admin/page", include_in_schema=False)

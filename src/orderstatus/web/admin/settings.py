@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from orderstatus import i18n
 from orderstatus.domain.errors import Invalid
+from orderstatus.i18n import N_
 from orderstatus.services import shop_settings
 from orderstatus.services.staff import Staff
-from orderstatus.web import i18n
 from orderstatus.web.admin.common import (
     CHECK_FIELDS,
     form_expired,
@@ -23,7 +24,6 @@ from orderstatus.web.admin.common import (
 )
 from orderstatus.web.admin.session import StaffDep
 from orderstatus.web.deps import ApiKeyCache, DatabaseDep, Id
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 
 router = APIRouter(prefix="/admin/settings", include_in_schema=False)

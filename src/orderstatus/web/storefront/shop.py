@@ -9,15 +9,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from orderstatus import i18n
 from orderstatus.domain.errors import NotFound
 from orderstatus.domain.inputs import OrderInput
 from orderstatus.domain.money import OrderTotals
+from orderstatus.i18n import N_
 from orderstatus.services import orders, status_pages
 from orderstatus.services.demo import CATALOG, demo_totals, totals_payload
-from orderstatus.web import i18n
 from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 from orderstatus.web.security import csrf_ok, order_path, set_owner_cookie
 from orderstatus.web.storefront.status import (

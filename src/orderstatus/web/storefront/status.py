@@ -7,16 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from orderstatus import i18n
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Invalid
 from orderstatus.domain.view import Viewer, build_view
+from orderstatus.i18n import N_
 from orderstatus.services import status_pages
 from orderstatus.services.status_pages import PageKey
-from orderstatus.web import i18n
 from orderstatus.web.admin.session import is_staff_preview
 from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
-from orderstatus.web.i18n import N_
 from orderstatus.web.pages import Pages, PagesDep
 from orderstatus.web.security import (
     OWNER_COOKIE,

@@ -15,13 +15,20 @@ pytest.importorskip("karrio.sdk", reason="carrier polling: pip install -e '.[car
 
 from sqlalchemy import func, select, update
 
-from orderstatus.carriers.accounts import (
+from orderstatus.carriers.geocode import Gazetteer
+from orderstatus.db.engine import Database
+from orderstatus.db.models import Fulfillment, Order, Shop, TrackingEvent
+from orderstatus.domain.errors import Invalid, NotFound
+from orderstatus.domain.inputs import FulfillmentInput, OrderInput
+from orderstatus.services.accounts import create_shop
+from orderstatus.services.carrier_accounts import (
     delete_carrier_account,
     list_carrier_accounts,
     set_carrier_account,
 )
-from orderstatus.carriers.geocode import Gazetteer
-from orderstatus.carriers.polling import (
+from orderstatus.services.fulfillments import create_fulfillment
+from orderstatus.services.orders import create_order
+from orderstatus.services.polling import (
     ERROR_INTERVAL,
     FIRST_INTERVAL,
     JITTER,
@@ -32,13 +39,6 @@ from orderstatus.carriers.polling import (
     polling_unavailable,
     run_poller,
 )
-from orderstatus.db.engine import Database
-from orderstatus.db.models import Fulfillment, Order, Shop, TrackingEvent
-from orderstatus.domain.errors import Invalid, NotFound
-from orderstatus.domain.inputs import FulfillmentInput, OrderInput
-from orderstatus.services.accounts import create_shop
-from orderstatus.services.fulfillments import create_fulfillment
-from orderstatus.services.orders import create_order
 from tests.carriers.carrier_server import (
     CarrierServer,
     Scan,

@@ -1,7 +1,9 @@
 """Languages: the catalogs, choosing the viewer's language, and formatting for it.
 
-Catalogs are the `.po` files under translations/, compiled in memory at start-up, so
-there is no build step and no binary file to keep in step with its source.
+Both the pages and the messages the worker sends speak through this module, so it sits
+below both. Catalogs are the `.po` files beside the templates that use most of them, compiled
+in memory at start-up, so there is no build step and no binary file to keep in step with its
+source.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from babel.support import NullTranslations, Translations
 
 from orderstatus.domain.money import format_money
 
+TRANSLATIONS = resources.files("orderstatus") / "web" / "translations"
+
 SOURCE_LOCALE = "en"
 LANGUAGES: dict[str, str] = {"en": "English", "nb": "Norsk bokmål"}
 """Supported languages, by tag, with their names in their own language."""
@@ -38,9 +42,8 @@ _SHORT = {"en": "d MMM, HH:mm", "nb": "d. MMM, HH:mm"}
 
 def _load() -> dict[str, NullTranslations]:
     catalogs: dict[str, NullTranslations] = {SOURCE_LOCALE: NullTranslations()}
-    root = resources.files("orderstatus.web") / "translations"
     for tag in LANGUAGES:
-        po = root / tag / "LC_MESSAGES" / "messages.po"
+        po = TRANSLATIONS / tag / "LC_MESSAGES" / "messages.po"
         if tag == SOURCE_LOCALE or not po.is_file():
             continue
         with po.open("rb") as handle:
