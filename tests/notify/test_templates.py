@@ -7,6 +7,7 @@ from importlib import resources
 
 import pytest
 
+from orderstatus import i18n
 from orderstatus.domain.notifications import Kind, sms_length
 from orderstatus.notify import context as ctx
 from orderstatus.notify.templates import (
@@ -17,7 +18,6 @@ from orderstatus.notify.templates import (
     default_source,
     language_of,
 )
-from orderstatus.web import i18n
 
 BASE = "https://status.example.com"
 SHOP = ctx.ShopFacts(
