@@ -44,6 +44,32 @@ async def _bump_shop(session: AsyncSession, shop_id: int) -> None:
     await session.execute(update(Shop).where(Shop.id == shop_id).values(version=Shop.version + 1))
 
 
+async def _set_shop_field(
+    session: AsyncSession,
+    shop_id: int,
+    actor: str,
+    field: str,
+    value: object,
+    kind: str,
+    message: str,
+    *,
+    bump: bool = True,
+) -> Shop:
+    """One shop setting changed under the shop's lock, recorded once; ``bump`` when the
+    status pages show it (their cached versions then move on)."""
+    shop = await session.get(Shop, shop_id, with_for_update=True)
+    if shop is None:
+        raise NotFound("no such shop")
+    if getattr(shop, field) == value:
+        return shop
+    setattr(shop, field, value)
+    if bump:
+        await session.flush()
+        await _bump_shop(session, shop_id)
+    _audit(session, shop_id, actor, kind, message)
+    return shop
+
+
 async def get_shop(session: AsyncSession, *, shop_id: int) -> Shop:
     shop = await session.get(Shop, shop_id)
     if shop is None:
@@ -98,22 +124,10 @@ async def set_taxes_included(
 ) -> Shop:
     """Whether the shop's prices include tax: the default for orders that do not say.
     Orders already placed keep what they were placed with."""
-    shop = await session.get(Shop, shop_id, with_for_update=True)
-    if shop is None:
-        raise NotFound("no such shop")
-    if shop.taxes_included == taxes_included:
-        return shop
-    shop.taxes_included = taxes_included
-    await session.flush()
-    await _bump_shop(session, shop_id)
-    _audit(
-        session,
-        shop_id,
-        actor,
-        "prices_changed",
-        "Prices now include taxes" if taxes_included else "Prices now exclude taxes",
+    message = "Prices now include taxes" if taxes_included else "Prices now exclude taxes"
+    return await _set_shop_field(
+        session, shop_id, actor, "taxes_included", taxes_included, "prices_changed", message
     )
-    return shop
 
 
 def store_logo(var_dir: Path, handle: str, data: bytes) -> str:
@@ -147,22 +161,10 @@ async def set_logo(
     *, session: AsyncSession, shop_id: int, logo_path: str | None, actor: str
 ) -> Shop:
     """Show a stored logo on the shop's pages (None: the shop's name instead)."""
-    shop = await session.get(Shop, shop_id, with_for_update=True)
-    if shop is None:
-        raise NotFound("no such shop")
-    if shop.logo_path == logo_path:
-        return shop
-    shop.logo_path = logo_path
-    await session.flush()
-    await _bump_shop(session, shop_id)
-    _audit(
-        session,
-        shop_id,
-        actor,
-        "logo_changed",
-        "Uploaded a new logo" if logo_path else "Removed the logo",
+    message = "Uploaded a new logo" if logo_path else "Removed the logo"
+    return await _set_shop_field(
+        session, shop_id, actor, "logo_path", logo_path, "logo_changed", message
     )
-    return shop
 
 
 # ---- notes on the status pages ----
@@ -252,19 +254,17 @@ async def delete_message(
 async def set_storefront(*, session: AsyncSession, shop_id: int, enabled: bool, actor: str) -> Shop:
     """Serve the demo storefront or not: while it is on, anyone can place orders in the
     shop and make it send their confirmations."""
-    shop = await session.get(Shop, shop_id, with_for_update=True)
-    if shop is None:
-        raise NotFound("no such shop")
-    if shop.storefront_enabled != enabled:
-        shop.storefront_enabled = enabled
-        _audit(
-            session,
-            shop_id,
-            actor,
-            "storefront_changed",
-            f"Turned the demo storefront {'on' if enabled else 'off'}",
-        )
-    return shop
+    message = f"Turned the demo storefront {'on' if enabled else 'off'}"
+    return await _set_shop_field(
+        session,
+        shop_id,
+        actor,
+        "storefront_enabled",
+        enabled,
+        "storefront_changed",
+        message,
+        bump=False,
+    )
 
 
 # ---- API keys ----
