@@ -4,6 +4,10 @@ process's CPU time, memory and open-file limit from /proc.
 
 Not a benchmark itself. A bench imports it as ``_common`` (Python puts the folder of the
 script it runs first on ``sys.path``), e.g. ``from _common import running_server``.
+
+With the PostgreSQL backend a bench creates a database ``orderstatus_bench_<random>``
+through ``--pg-url`` and drops it at the end. The server, the temporary folder and the
+database are cleaned up on errors and on Ctrl-C too.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import socket
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -145,21 +150,27 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    env: dict[str, str], workdir: Path, port: int, stop_grace: float = SERVER_STOP_TIMEOUT
+    env: dict[str, str],
+    workdir: Path,
+    port: int,
+    stop_grace: float = SERVER_STOP_TIMEOUT,
+    *,
+    script: Path | None = None,
+    settle: bool = False,
 ) -> AsyncIterator[Server]:
-    """One ``orderstatus serve`` process (it inherits this process's resource limits),
-    answering /healthz, stopped on the way out. Its output goes to ``server.log``."""
+    """One ``orderstatus serve`` process, or ``script`` run by this Python (it inherits
+    this process's resource limits), answering /healthz, stopped on the way out; with
+    ``settle``, once its start-up work is done. Its output goes to ``server.log``."""
     log_path = workdir / "server.log"
+    args = (
+        [str(script)]
+        if script is not None
+        else ["-m", "orderstatus", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    )
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "orderstatus",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
+            *args,
             env=env,
             cwd=workdir,
             stdin=asyncio.subprocess.DEVNULL,
@@ -169,11 +180,32 @@ async def running_server(
         )
         try:
             await wait_healthy(proc, port)
+            if settle:
+                await wait_settled(proc.pid, cpu=tree_cpu_seconds)
             yield Server(f"http://127.0.0.1:{port}", port, proc.pid, log_path)
         except BenchError as exc:
             raise BenchError(f"{exc}\nthe server's log ends:\n{tail(log_path)}") from None
         finally:
             await stop_process(proc, stop_grace)
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    """CPU seconds so far of the server, of this client, and of the whole machine."""
+
+    wall: float
+    server: float
+    client: float
+    host_busy: float
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSample:
+        return cls(
+            time.perf_counter(),
+            process_cpu_seconds(server_pid),
+            time.process_time(),
+            host_busy_seconds(),
+        )
 
 
 async def wait_healthy(proc: asyncio.subprocess.Process, port: int) -> None:
@@ -470,3 +502,67 @@ def cancel_on_sigterm() -> None:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+TOWNS: tuple[tuple[str, str], ...] = (
+    ("Oslo", "NO"),
+    ("Drammen", "NO"),
+    ("Gardermoen", "NO"),
+    ("Trondheim", "NO"),
+    ("Bergen", "NO"),
+    ("Malmo", "SE"),
+    ("Copenhagen", "DK"),
+)
+"""Where the made-up tracking events happen, in turn."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """Latencies of the answers, and the failures by kind with an example of each."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, str] = field(default_factory=dict)
+
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        self.samples.setdefault(kind, detail[:300])
+
+
+def arguments(
+    doc: str | None, *, backend: str = "both", seconds: float = 20.0, per: str = ""
+) -> argparse.ArgumentParser:
+    """The options every load benchmark takes: the backend, the PostgreSQL server,
+    the measured time, the warm-up and the concurrent clients."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    choices = ("sqlite", "postgresql", "both") if backend == "both" else ("sqlite", "postgresql")
+    parser.add_argument("--backend", choices=choices, default=backend)
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help="PostgreSQL server and a database to connect to for CREATE/DROP DATABASE",
+    )
+    parser.add_argument(
+        "--seconds", type=positive(float), default=seconds, help=f"measured time{per}"
+    )
+    parser.add_argument("--warmup", type=float, default=3.0, help=f"seconds{per} not counted")
+    parser.add_argument("--clients", type=positive(int), default=32, help="concurrent clients")
+    return parser
+
+
+async def measure_tasks(
+    tasks: Sequence[asyncio.Task[Any]], server_pid: int, measure_from: float, stop_at: float
+) -> tuple[CpuSample, CpuSample]:
+    """Let the clients run, take CPU samples at the start and the end of the measured
+    window (``time.perf_counter()`` times), and wait for them; cancelled on any error."""
+    try:
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        start = CpuSample.take(server_pid)
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        end = CpuSample.take(server_pid)
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return start, end

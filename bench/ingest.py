@@ -18,9 +18,7 @@ Run it from the project folder (it is not part of the test suite)::
     .venv/bin/python bench/ingest.py                      # SQLite, then PostgreSQL
     .venv/bin/python bench/ingest.py --backend postgresql --seconds 30 --clients 64
 
-PostgreSQL: a database ``orderstatus_bench_<random>`` is created through ``--pg-url`` and
-dropped at the end. The server, the temporary folder and the database are cleaned up on
-errors and on Ctrl-C too.
+PostgreSQL and clean-up: as every benchmark here (see ``_common``).
 """
 
 from __future__ import annotations
@@ -34,31 +32,15 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 from yarl import URL
 
-from _common import (
-    DEFAULT_PG_URL,
-    cancel_on_sigterm,
-    database_for,
-    free_port,
-    host_busy_seconds,
-    percentile,
-    positive,
-    prepare_shop,
-    process_cpu_seconds,
-    progress,
-    run,
-    running_server,
-    seed_orders,
-    server_env,
-)
+import _common as common
 
 REQUEST_TIMEOUT = 60.0
 SETUP_CONCURRENCY = 16
@@ -74,15 +56,6 @@ JOURNEY: tuple[str, ...] = (
     "out_for_delivery",
     "delivered",
 )
-TOWNS: tuple[tuple[str, str], ...] = (
-    ("Oslo", "NO"),
-    ("Drammen", "NO"),
-    ("Gardermoen", "NO"),
-    ("Trondheim", "NO"),
-    ("Bergen", "NO"),
-    ("Malmo", "SE"),
-    ("Copenhagen", "DK"),
-)
 MESSAGES: dict[str, str] = {
     "label_purchased": "Shipping label created",
     "carrier_picked_up": "Picked up by the carrier",
@@ -92,23 +65,6 @@ MESSAGES: dict[str, str] = {
 }
 
 # --- CPU accounting ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CpuSample:
-    wall: float
-    server: float
-    client: float
-    host_busy: float
-
-
-def sample_cpu(server_pid: int) -> CpuSample:
-    return CpuSample(
-        time.perf_counter(),
-        process_cpu_seconds(server_pid),
-        time.process_time(),
-        host_busy_seconds(),
-    )
 
 
 # --- load --------------------------------------------------------------------------------
@@ -124,16 +80,9 @@ class Shipment:
 
 
 @dataclass(slots=True)
-class Tally:
+class Tally(common.Tally):
     accepted: int = 0
     repeats: int = 0
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    samples: dict[str, str] = field(default_factory=dict)
-
-    def error(self, kind: str, detail: str) -> None:
-        self.errors[kind] += 1
-        self.samples.setdefault(kind, detail[:300])
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +91,8 @@ class Result:
     clients: int
     seconds: float
     tally: Tally
-    cpu_start: CpuSample
-    cpu_end: CpuSample
+    cpu_start: common.CpuSample
+    cpu_end: common.CpuSample
 
 
 def event_maker(run_id: str) -> Callable[[Shipment], bytes]:
@@ -175,7 +124,7 @@ def event_maker(run_id: str) -> Callable[[Shipment], bytes]:
         shipment.step += 1
         at = (start + CARRIER_STEP * shipment.sent).isoformat()
         shipment.sent += 1
-        city, country = TOWNS[counter % len(TOWNS)]
+        city, country = common.TOWNS[counter % len(common.TOWNS)]
         return (templates[status] % (at, city, country, f"{run_id}-{counter}")).encode()
 
     return make
@@ -221,7 +170,7 @@ async def client(
 async def create_shipments(base: str, api_key: str, count: int) -> list[Shipment]:
     """``count`` orders with one fulfilment each, each at a random point of its journey."""
     rng = random.Random(secrets.randbits(64))
-    seeded = await seed_orders(
+    seeded = await common.seed_orders(
         base, api_key, count, lambda n: f"1Z999AA1{n:010d}", concurrency=SETUP_CONCURRENCY
     )
     return [
@@ -239,7 +188,7 @@ async def drive(
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
     started = time.perf_counter()
     shipments = await create_shipments(base, api_key, args.orders)
-    progress(
+    common.progress(
         backend,
         f"set up {len(shipments)} orders with a fulfilment each "
         f"in {time.perf_counter() - started:.1f} s; warming up for {args.warmup:g} s",
@@ -257,16 +206,7 @@ async def drive(
             )
             for _ in range(args.clients)
         ]
-        try:
-            await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-            cpu_start = sample_cpu(server_pid)
-            await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-            cpu_end = sample_cpu(server_pid)
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        cpu_start, cpu_end = await common.measure_tasks(tasks, server_pid, measure_from, stop_at)
     return Result(backend, args.clients, cpu_end.wall - cpu_start.wall, tally, cpu_start, cpu_end)
 
 
@@ -276,11 +216,11 @@ async def drive(
 async def bench_backend(backend: str, args: argparse.Namespace) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix=f"orderstatus-bench-{backend}-"))
     try:
-        async with database_for(backend, workdir, args.pg_url) as database_url:
-            port = free_port()
-            env = server_env(database_url, workdir, port)
-            api_key = await prepare_shop(env, workdir)
-            async with running_server(env, workdir, port) as server:
+        async with common.database_for(backend, workdir, args.pg_url) as database_url:
+            port = common.free_port()
+            env = common.server_env(database_url, workdir, port)
+            api_key = await common.prepare_shop(env, workdir)
+            async with common.running_server(env, workdir, port) as server:
                 return await drive(backend, server.base, api_key, server.pid, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -300,7 +240,7 @@ def row(values: Sequence[str]) -> str:
 
 
 def percentile_ms(values: list[float], pct: int) -> str:
-    return f"{percentile(values, pct) * 1000:.1f}" if len(values) >= 2 else "-"
+    return f"{common.percentile(values, pct) * 1000:.1f}" if len(values) >= 2 else "-"
 
 
 def report(result: Result) -> str:
@@ -342,22 +282,13 @@ def report(result: Result) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--seconds", type=positive(float), default=20.0, help="measured time")
-    parser.add_argument("--clients", type=positive(int), default=32, help="concurrent clients")
-    parser.add_argument(
-        "--pg-url",
-        default=DEFAULT_PG_URL,
-        help="PostgreSQL server and a database to connect to for CREATE/DROP DATABASE",
-    )
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds not counted")
-    parser.add_argument("--orders", type=positive(int), default=500, help="orders to set up")
+    parser = common.arguments(__doc__)
+    parser.add_argument("--orders", type=common.positive(int), default=500, help="orders to set up")
     return parser.parse_args(argv)
 
 
 async def main(args: argparse.Namespace) -> None:
-    cancel_on_sigterm()
+    common.cancel_on_sigterm()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         result = await bench_backend(backend, args)
@@ -365,4 +296,4 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run(main(parse_args()))
+    common.run(main(parse_args()))

@@ -73,6 +73,7 @@ import aiohttp
 from _common import (
     DEFAULT_PG_URL,
     MIB,
+    TOWNS,
     BenchError,
     SeededOrder,
     Server,
@@ -113,15 +114,6 @@ TARGET_RSS = 1024 * MIB
 TARGET_P99_MS = 100.0
 
 ACCEPT_LANGUAGE = "en-GB,en;q=0.9"
-TOWNS: tuple[tuple[str, str], ...] = (
-    ("Oslo", "NO"),
-    ("Drammen", "NO"),
-    ("Gardermoen", "NO"),
-    ("Trondheim", "NO"),
-    ("Bergen", "NO"),
-    ("Malmo", "SE"),
-    ("Copenhagen", "DK"),
-)
 CARRIER_START = timedelta(days=20)
 """Carrier time of the measured scans: from 20 days ago, a second apart (the set-up scan
 is a day before); always in the past."""

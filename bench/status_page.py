@@ -30,9 +30,7 @@ Run it from the project folder (it is not part of the test suite)::
     .venv/bin/python bench/status_page.py                      # SQLite, then PostgreSQL
     .venv/bin/python bench/status_page.py --backend sqlite --seconds 30 --clients 64
 
-PostgreSQL: a database ``orderstatus_bench_<random>`` is created through ``--pg-url`` and
-dropped at the end. The server, the temporary folder and the database are cleaned up on
-errors and on Ctrl-C too.
+PostgreSQL and clean-up: as every benchmark here (see ``_common``).
 """
 
 from __future__ import annotations
@@ -44,12 +42,10 @@ import math
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,27 +53,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from _common import (
-    DEFAULT_PG_URL,
-    BenchError,
-    Server,
-    cancel_on_sigterm,
-    database_for,
-    free_port,
-    host_busy_seconds,
-    positive,
-    post_json,
-    prepare_shop,
-    process_cpu_seconds,
-    progress,
-    run,
-    server_env,
-    stop_process,
-    tail,
-    tree_cpu_seconds,
-    wait_healthy,
-    wait_settled,
-)
+import _common as common
 from orderstatus.web.security import OWNER_COOKIE, Signer
 
 REQUEST_TIMEOUT = 30.0
@@ -195,48 +171,19 @@ SHIPMENTS: tuple[tuple[tuple[int, ...], str, str, Journey], ...] = (
 
 
 @contextlib.asynccontextmanager
-async def running_server(
+async def serving(
     env: dict[str, str], workdir: Path, port: int, static_bytes: int, log_level: str
-) -> AsyncIterator[Server]:
-    """The launcher in its own process, answering /healthz, stopped on the way out."""
+) -> AsyncIterator[common.Server]:
+    """The launcher in its own process, settled after its start."""
     launcher = workdir / "server.py"
     launcher.write_text(LAUNCHER)
-    log_path = workdir / "server.log"
     env = env | {
         PORT_ENV: str(port),
         STATIC_BYTES_ENV: str(static_bytes),
         LOG_LEVEL_ENV: log_level,
     }
-    with log_path.open("ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(launcher),
-            env=env,
-            cwd=workdir,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            await wait_healthy(proc, port)
-            await wait_settled(proc.pid, cpu=tree_cpu_seconds)
-            yield Server(f"http://127.0.0.1:{port}", port, proc.pid, log_path)
-        except BenchError as exc:
-            raise BenchError(f"{exc}\nthe server's log ends:\n{tail(log_path)}") from None
-        finally:
-            await stop_process(proc)
-
-
-@dataclass(frozen=True, slots=True)
-class CpuSample:
-    server: float
-    client: float
-    host: float
-
-    @classmethod
-    def take(cls, server_pid: int) -> CpuSample:
-        return cls(process_cpu_seconds(server_pid), time.process_time(), host_busy_seconds())
+    async with common.running_server(env, workdir, port, script=launcher, settle=True) as server:
+        yield server
 
 
 # --- setting up the order ----------------------------------------------------------------
@@ -253,10 +200,10 @@ async def seed_order(base: str, api_key: str) -> SeededOrder:
     headers = {"Authorization": f"Bearer {api_key}"}
     now = datetime.now(UTC).replace(microsecond=0)
     async with aiohttp.ClientSession() as session:
-        order = await post_json(session, f"{base}/api/v1/orders", ORDER_BODY, headers)
+        order = await common.post_json(session, f"{base}/api/v1/orders", ORDER_BODY, headers)
         items = [item["id"] for item in order["line_items"]]
         for chosen, carrier, tracking, journey in SHIPMENTS:
-            fulfillment = await post_json(
+            fulfillment = await common.post_json(
                 session,
                 f"{base}/api/v1/orders/{order['id']}/fulfillments",
                 {
@@ -271,7 +218,7 @@ async def seed_order(base: str, api_key: str) -> SeededOrder:
                 headers,
             )
             for n, (status, hours_ago, city, zip_code, message) in enumerate(journey):
-                await post_json(
+                await common.post_json(
                     session,
                     f"{base}/api/v1/fulfillments/{fulfillment['id']}/events",
                     {
@@ -297,22 +244,11 @@ class Page:
     size: int
 
 
-@dataclass(slots=True)
-class Tally:
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    samples: dict[str, str] = field(default_factory=dict)
-
-    def error(self, kind: str, detail: str) -> None:
-        self.errors[kind] += 1
-        self.samples.setdefault(kind, detail[:300])
-
-
 @dataclass(frozen=True, slots=True)
 class Measurement:
     page: Page
     seconds: float
-    tally: Tally
+    tally: common.Tally
     server_cpu: float
     client_cpu: float
     other_cpu: float
@@ -342,7 +278,7 @@ async def client(
     page: Page,
     measure_from: float,
     stop_at: float,
-    tally: Tally,
+    tally: common.Tally,
 ) -> None:
     """Get the page until ``stop_at``; count the requests started after ``measure_from``."""
     clock = time.perf_counter
@@ -370,30 +306,21 @@ async def client(
 async def measure(
     session: aiohttp.ClientSession, page: Page, server_pid: int, args: argparse.Namespace
 ) -> Measurement:
-    tally = Tally()
+    tally = common.Tally()
     measure_from = time.perf_counter() + args.warmup
     stop_at = measure_from + args.seconds
     tasks = [
         asyncio.create_task(client(session, page, measure_from, stop_at, tally))
         for _ in range(args.clients)
     ]
-    try:
-        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-        start = CpuSample.take(server_pid)
-        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-        end = CpuSample.take(server_pid)
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    start, end = await common.measure_tasks(tasks, server_pid, measure_from, stop_at)
     return Measurement(
         page,
         args.seconds,
         tally,
         server_cpu=end.server - start.server,
         client_cpu=end.client - start.client,
-        other_cpu=(end.host - start.host)
+        other_cpu=(end.host_busy - start.host_busy)
         - (end.server - start.server)
         - (end.client - start.client),
     )
@@ -418,14 +345,18 @@ async def status_pages(base: str, order: SeededOrder, secret_key: str) -> tuple[
         public_status, public_body = await fetch_page(session, url, BROWSER_HEADERS)
         again_status, again_body = await fetch_page(session, url, owner_headers)
     if owner_status != 200 or public_status != 200 or again_status != 200:
-        raise BenchError(f"GET {url}: {owner_status} (owner), {public_status} (public)")
+        raise common.BenchError(f"GET {url}: {owner_status} (owner), {public_status} (public)")
     if len(again_body) != len(owner_body):
-        raise BenchError(f"the owner page changes size: {len(owner_body)}, {len(again_body)}")
+        raise common.BenchError(
+            f"the owner page changes size: {len(owner_body)}, {len(again_body)}"
+        )
     owner_text, public_text = owner_body.decode(), public_body.decode()
     if ADDRESS_LINE not in owner_text or EMAIL not in owner_text:
-        raise BenchError("the page with the owner cookie does not show the address and e-mail")
+        raise common.BenchError(
+            "the page with the owner cookie does not show the address and e-mail"
+        )
     if ADDRESS_LINE in public_text or EMAIL in public_text:
-        raise BenchError("the page without cookies shows the address or e-mail")
+        raise common.BenchError("the page without cookies shows the address or e-mail")
     return (
         Page("owner", url, owner_headers, len(owner_body)),
         Page("public", url, dict(BROWSER_HEADERS), len(public_body)),
@@ -437,7 +368,7 @@ async def static_page(base: str, size: int) -> Page:
     async with client_session(1) as session:
         status, body = await fetch_page(session, url, BROWSER_HEADERS)
     if status != 200 or len(body) != size:
-        raise BenchError(f"GET {url}: {status}, {len(body)} bytes instead of {size}")
+        raise common.BenchError(f"GET {url}: {status}, {len(body)} bytes instead of {size}")
     return Page("static", url, dict(BROWSER_HEADERS), size)
 
 
@@ -447,23 +378,23 @@ async def static_page(base: str, size: int) -> Page:
 async def bench_backend(backend: str, args: argparse.Namespace) -> list[Measurement]:
     workdir = Path(tempfile.mkdtemp(prefix=f"orderstatus-bench-{backend}-"))
     try:
-        async with database_for(backend, workdir, args.pg_url) as database_url:
-            port = free_port()
+        async with common.database_for(backend, workdir, args.pg_url) as database_url:
+            port = common.free_port()
             secret_key = secrets.token_urlsafe(48)
-            env = server_env(database_url, workdir, port, secret_key)
-            api_key = await prepare_shop(env, workdir)
-            async with running_server(env, workdir, port, 0, args.log_level) as server:
+            env = common.server_env(database_url, workdir, port, secret_key)
+            api_key = await common.prepare_shop(env, workdir)
+            async with serving(env, workdir, port, 0, args.log_level) as server:
                 order = await seed_order(server.base, api_key)
                 owner, public = await status_pages(server.base, order, secret_key)
-            progress(backend, f"order set up: {order.path}, owner page {owner.size} bytes")
-            async with running_server(env, workdir, port, owner.size, args.log_level) as server:
+            common.progress(backend, f"order set up: {order.path}, owner page {owner.size} bytes")
+            async with serving(env, workdir, port, owner.size, args.log_level) as server:
                 owner, public = await status_pages(server.base, order, secret_key)
                 static = await static_page(server.base, owner.size)
-                progress(backend, f"server pid {server.pid} on {server.base}")
+                common.progress(backend, f"server pid {server.pid} on {server.base}")
                 results = []
                 async with client_session(args.clients) as session:
                     for page in (owner, public, static):
-                        progress(
+                        common.progress(
                             backend,
                             f"{page.name}: {args.warmup:g} s warm-up, {args.seconds:g} s measured",
                         )
@@ -494,7 +425,7 @@ COLUMNS = (
 )
 
 
-def errors_text(tally: Tally) -> str:
+def errors_text(tally: common.Tally) -> str:
     if not tally.errors:
         return "0"
     return ", ".join(f"{kind}: {count}" for kind, count in tally.errors.most_common())
@@ -571,18 +502,7 @@ def report(backend: str, results: Sequence[Measurement], args: argparse.Namespac
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument(
-        "--seconds", type=positive(float), default=15.0, help="measured time per page"
-    )
-    parser.add_argument("--clients", type=positive(int), default=32, help="concurrent clients")
-    parser.add_argument(
-        "--pg-url",
-        default=DEFAULT_PG_URL,
-        help="PostgreSQL server and a database to connect to for CREATE/DROP DATABASE",
-    )
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds per page not counted")
+    parser = common.arguments(__doc__, seconds=15.0, per=" per page")
     parser.add_argument(
         "--log-level",
         choices=("warning", "info"),
@@ -593,7 +513,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> None:
-    cancel_on_sigterm()
+    common.cancel_on_sigterm()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         results = await bench_backend(backend, args)
@@ -601,4 +521,4 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run(main(parse_args()))
+    common.run(main(parse_args()))

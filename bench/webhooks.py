@@ -28,9 +28,7 @@ Run it from the project folder (it is not part of the test suite)::
     .venv/bin/python bench/webhooks.py                    # PostgreSQL, 32 clients, 20 s
     .venv/bin/python bench/webhooks.py --backend sqlite --seconds 30 --clients 64
 
-PostgreSQL: a database ``orderstatus_bench_<random>`` is created through ``--pg-url`` and
-dropped at the end. The server, the temporary folder and the database are cleaned up on
-errors and on Ctrl-C too.
+PostgreSQL and clean-up: as every benchmark here (see ``_common``).
 """
 
 from __future__ import annotations
@@ -47,34 +45,14 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import aiohttp
 
-from _common import (
-    DEFAULT_PG_URL,
-    BenchError,
-    cancel_on_sigterm,
-    command_cpu_seconds,
-    cpu_growth,
-    database_for,
-    free_port,
-    host_busy_seconds,
-    percentile,
-    positive,
-    prepare_shop,
-    process_cpu_seconds,
-    progress,
-    run,
-    running_server,
-    seed_orders,
-    server_env,
-    wait_settled,
-)
+import _common as common
 
 TAG = "webhooks"
 HANDLE = "bench"
@@ -85,7 +63,7 @@ REQUEST_TIMEOUT = 60.0
 SETUP_CONCURRENCY = 16
 TARGET_RATE = 800.0
 PRIMED_UP_TO = 6
-"""A tracker starts the measured run with 1 to this many details already sent."""
+"""A tracker starts the measured common.run with 1 to this many details already sent."""
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "carriers" / "samples.py"
 
 Step = tuple[str, float, str | None, str | None]
@@ -111,7 +89,7 @@ def load_samples() -> ModuleType:
     """tests/carriers/samples.py on its own (it needs nothing but the standard library)."""
     spec = importlib.util.spec_from_file_location("orderstatus_bench_samples", SAMPLES)
     if spec is None or spec.loader is None:
-        raise BenchError(f"cannot load {SAMPLES}")
+        raise common.BenchError(f"cannot load {SAMPLES}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -162,19 +140,12 @@ class Signer:
 
 
 @dataclass(slots=True)
-class Tally:
+class Tally(common.Tally):
     answered: int = 0
     accepted: int = 0
     duplicates: int = 0
     unmatched: int = 0
     details: int = 0
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    samples: dict[str, str] = field(default_factory=dict)
-
-    def error(self, kind: str, detail: str) -> None:
-        self.errors[kind] += 1
-        self.samples.setdefault(kind, detail[:300])
 
 
 async def send(
@@ -251,7 +222,7 @@ async def prime(
             status, payload = await send(session, url, signer, tracker)
         answer = json.loads(payload) if status == 200 else {}
         if answer.get("accepted") != tracker.sent:
-            raise BenchError(
+            raise common.BenchError(
                 f"priming {tracker.number}: {status} {payload.decode(errors='replace')[:300]}"
             )
 
@@ -272,7 +243,7 @@ class Result:
 
 async def drive(base: str, api_key: str, secret: str, pid: int, args: argparse.Namespace) -> Result:
     started = time.perf_counter()
-    orders = await seed_orders(
+    orders = await common.seed_orders(
         base, api_key, args.orders, lambda n: f"1Z999AA1{n:010d}", concurrency=SETUP_CONCURRENCY
     )
     rng = random.Random(secrets.randbits(64))
@@ -283,13 +254,15 @@ async def drive(base: str, api_key: str, secret: str, pid: int, args: argparse.N
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await prime(session, url, signer, trackers)
-        progress(
+        common.progress(
             TAG,
             f"{len(orders)} orders with a fulfilment and a primed tracker in "
             f"{time.perf_counter() - started:.1f} s; waiting for the server to settle",
         )
-        await wait_settled(pid)
-        progress(TAG, f"{args.clients} clients: {args.warmup:g} s warm-up, {args.seconds:g} s")
+        await common.wait_settled(pid)
+        common.progress(
+            TAG, f"{args.clients} clients: {args.warmup:g} s warm-up, {args.seconds:g} s"
+        )
         pool = Pool(trackers)
         tally = Tally()
         measure_from = time.perf_counter() + args.warmup
@@ -300,15 +273,15 @@ async def drive(base: str, api_key: str, secret: str, pid: int, args: argparse.N
         ]
         try:
             await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-            cpu = (process_cpu_seconds(pid), time.process_time(), host_busy_seconds())
-            database_cpu = command_cpu_seconds("postgres")
+            cpu = (common.process_cpu_seconds(pid), time.process_time(), common.host_busy_seconds())
+            database_cpu = common.command_cpu_seconds("postgres")
             wall = time.perf_counter()
             done, _ = await asyncio.wait(tasks, timeout=max(0.0, stop_at - wall))
             end = time.perf_counter()
-            server_cpu = process_cpu_seconds(pid) - cpu[0]
+            server_cpu = common.process_cpu_seconds(pid) - cpu[0]
             client_cpu = time.process_time() - cpu[1]
-            host_cpu = host_busy_seconds() - cpu[2]
-            database = cpu_growth(database_cpu, command_cpu_seconds("postgres"))
+            host_cpu = common.host_busy_seconds() - cpu[2]
+            database = common.cpu_growth(database_cpu, common.command_cpu_seconds("postgres"))
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
@@ -328,8 +301,8 @@ def report(result: Result, args: argparse.Namespace) -> str:
         f"process ({args.backend}), {args.clients} clients, {seconds:.1f} s measured, "
         f"{os.cpu_count()} cores",
         f"  webhooks/s         {rate:,.1f} ({t.answered:,} answered 200)",
-        f"  latency            p50 {percentile(latencies_ms, 50):.1f} ms, "
-        f"p99 {percentile(latencies_ms, 99):.1f} ms",
+        f"  latency            p50 {common.percentile(latencies_ms, 50):.1f} ms, "
+        f"p99 {common.percentile(latencies_ms, 99):.1f} ms",
         f"  details a webhook  {t.details / max(1, t.answered):.1f} on average "
         f"(the whole history; one of them new)",
         f"  new events         accepted {t.accepted:,} (expected {t.answered:,}: one a webhook), "
@@ -353,19 +326,10 @@ def report(result: Result, args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument(
-        "--pg-url",
-        default=DEFAULT_PG_URL,
-        help="PostgreSQL server and a database to connect to for CREATE/DROP DATABASE",
-    )
-    parser.add_argument("--clients", type=positive(int), default=32, help="concurrent clients")
-    parser.add_argument("--seconds", type=positive(float), default=20.0, help="measured time")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds not counted")
+    parser = common.arguments(__doc__, backend="postgresql")
     parser.add_argument(
         "--orders",
-        type=positive(int),
+        type=common.positive(int),
         default=6_000,
         help="orders (trackers) to set up; each takes 6 to 11 webhooks before it is delivered",
     )
@@ -373,17 +337,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> None:
-    cancel_on_sigterm()
+    common.cancel_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="orderstatus-bench-webhooks-"))
     try:
-        async with database_for(args.backend, workdir, args.pg_url) as database_url:
-            port = free_port()
-            env = server_env(database_url, workdir, port)
-            api_key = await prepare_shop(env, workdir, HANDLE)
+        async with common.database_for(args.backend, workdir, args.pg_url) as database_url:
+            port = common.free_port()
+            env = common.server_env(database_url, workdir, port)
+            api_key = await common.prepare_shop(env, workdir, HANDLE)
             secret = secrets.token_urlsafe(32)
             await set_secret(env, secret)
-            async with running_server(env, workdir, port) as server:
-                progress(TAG, f"server pid {server.pid} on {server.base}")
+            async with common.running_server(env, workdir, port) as server:
+                common.progress(TAG, f"server pid {server.pid} on {server.base}")
                 result = await drive(server.base, api_key, secret, server.pid, args)
         print(report(result, args), flush=True)
     finally:
@@ -391,4 +355,4 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    run(main(parse_args()))
+    common.run(main(parse_args()))
