@@ -21,7 +21,6 @@ from orderstatus.db.models import (
     Order,
     PageMessage,
     Shop,
-    TrackingEvent,
 )
 from orderstatus.domain.admin import (
     FILTER_DELIVERY,
@@ -33,11 +32,19 @@ from orderstatus.domain.admin import (
 from orderstatus.domain.errors import Conflict, NotFound
 from orderstatus.domain.inputs import TrackingEventInput
 from orderstatus.domain.timeline import (
-    ActivityFact,
     Entry,
-    EventFact,
     NotificationFact,
     build_timeline,
+)
+from orderstatus.services.admin_records import (
+    OrderRecord,
+    OrderRow,
+    ShipmentRow,
+    activity_fact,
+    event_fact,
+    order_record,
+    order_row,
+    shipment_numbers,
 )
 from orderstatus.services.notifications import list_notifications
 from orderstatus.services.orders import bump_order, load_order
@@ -48,8 +55,8 @@ PAGE_SIZE = 25
 
 @dataclass(frozen=True, slots=True)
 class OrdersPage:
-    orders: Sequence[Order]
-    """Newest first, with items and shipments loaded (for their badges)."""
+    orders: Sequence[OrderRow]
+    """Newest first."""
     before: int | None
     """The id to ask for the next (older) page with, when there is one."""
 
@@ -113,39 +120,35 @@ async def search_orders(
         query = query.where(Order.id < before)
     rows = (
         await session.scalars(
-            query.order_by(Order.id.desc())
-            .limit(limit + 1)
-            .options(
-                selectinload(Order.line_items),
-                selectinload(Order.fulfillments).selectinload(Fulfillment.items),
-            )
+            query.order_by(Order.id.desc()).limit(limit + 1).options(selectinload(Order.line_items))
         )
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return OrdersPage(rows, rows[-1].id if more and rows else None)
+    return OrdersPage([order_row(o) for o in rows], rows[-1].id if more and rows else None)
 
 
 @dataclass(frozen=True, slots=True)
 class OrderDetail:
     """Everything the admin's order page shows."""
 
-    order: Order
-    shipment_numbers: dict[int, int]
-    """Live shipments by id → their number on the customer's page (1, 2, …)."""
-    events: dict[int, list[TrackingEvent]]
-    """Every shipment's events (cancelled ones too), newest first."""
+    order: OrderRecord
+    """With every shipment's events (cancelled ones too), newest first."""
     timeline: list[Entry]
-    note: PageMessage | None
-    """The note shown on this order's status page only."""
+    note: str
+    """The note shown on this order's status page only, as staff wrote it ("" for none)."""
+
+
+async def load_order_record(session: AsyncSession, *, shop_id: int, order_id: int) -> OrderRecord:
+    """The order with its items and shipments (without their events)."""
+    return order_record(await load_order(session, shop_id=shop_id, order_id=order_id))
 
 
 async def load_order_detail(session: AsyncSession, *, shop_id: int, order_id: int) -> OrderDetail:
     order = await load_order(session, shop_id=shop_id, order_id=order_id)
-    fulfillment_ids = [f.id for f in order.fulfillments]
-    live = [f for f in order.fulfillments if f.cancelled_at is None]
-    numbers = {f.id: n for n, f in enumerate(live, start=1)}
-    events = await events_by_fulfillment(session, shop_id=shop_id, fulfillment_ids=fulfillment_ids)
+    events = await events_by_fulfillment(
+        session, shop_id=shop_id, fulfillment_ids=[f.id for f in order.fulfillments]
+    )
     activities = (
         await session.scalars(
             select(Activity)
@@ -155,29 +158,14 @@ async def load_order_detail(session: AsyncSession, *, shop_id: int, order_id: in
     ).all()
     notifications = await list_notifications(session, shop_id=shop_id, order_id=order.id)
     note = await session.scalar(
-        select(PageMessage)
+        select(PageMessage.body_markdown)
         .where(PageMessage.shop_id == shop_id, PageMessage.order_id == order.id)
         .order_by(PageMessage.id)
         .limit(1)
     )
     timeline = build_timeline(
-        activities=[
-            ActivityFact(a.id, a.kind, a.actor, a.message, a.data, a.created_at) for a in activities
-        ],
-        events=[
-            EventFact(
-                e.id,
-                e.fulfillment_id,
-                e.status,
-                e.occurred_at,
-                e.message,
-                e.city,
-                e.country_code,
-                e.source,
-            )
-            for group in events.values()
-            for e in group
-        ],
+        activities=[activity_fact(a) for a in activities],
+        events=[event_fact(e) for group in events.values() for e in group],
         notifications=[
             NotificationFact(
                 n.id,
@@ -192,9 +180,9 @@ async def load_order_detail(session: AsyncSession, *, shop_id: int, order_id: in
             )
             for n in notifications
         ],
-        shipment_numbers=numbers,
+        shipment_numbers=shipment_numbers(order),
     )
-    return OrderDetail(order, numbers, events, timeline, note)
+    return OrderDetail(order_record(order, events), timeline, note or "")
 
 
 async def _check_fulfillment(
@@ -214,13 +202,16 @@ async def _check_fulfillment(
 
 async def load_fulfillment(
     session: AsyncSession, *, shop_id: int, order_id: int, fulfillment_id: int
-) -> tuple[Order, Fulfillment]:
-    """A shipment of an order of the shop, with the order (items and shipments loaded)."""
+) -> tuple[OrderRecord, ShipmentRow]:
+    """A shipment of an order of the shop, with its events, and the order."""
     order = await load_order(session, shop_id=shop_id, order_id=order_id)
-    fulfillment = next((f for f in order.fulfillments if f.id == fulfillment_id), None)
-    if fulfillment is None:
+    if not any(f.id == fulfillment_id for f in order.fulfillments):
         raise NotFound("no such fulfillment")
-    return order, fulfillment
+    events = await events_by_fulfillment(session, shop_id=shop_id, fulfillment_ids=[fulfillment_id])
+    record = order_record(order, events)
+    shipment = record.shipment(fulfillment_id)
+    assert shipment is not None
+    return record, shipment
 
 
 async def add_manual_event(

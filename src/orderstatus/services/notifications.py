@@ -35,6 +35,7 @@ from orderstatus.notify.templates import (
     default_source,
 )
 from orderstatus.notify.worker import shop_facts
+from orderstatus.services.admin_records import HeldRow, held_row
 
 MAILBOX_PAGE = 50
 
@@ -117,6 +118,22 @@ async def mailbox(
         query = query.where(Notification.id < before_id)
     limit = max(1, min(limit, 200))
     return (await session.scalars(query.order_by(Notification.id.desc()).limit(limit))).all()
+
+
+async def held_messages(
+    session: AsyncSession, *, shop_id: int, before_id: int | None = None, limit: int = MAILBOX_PAGE
+) -> list[HeldRow]:
+    """The mailbox as the admin shows it."""
+    rows = await mailbox(session, shop_id=shop_id, before_id=before_id, limit=limit)
+    return [held_row(row) for row in rows]
+
+
+async def held_message(session: AsyncSession, *, shop_id: int, notification_id: int) -> HeldRow:
+    """One message of the mailbox; any other is NotFound."""
+    row = await get_notification(session, shop_id=shop_id, notification_id=notification_id)
+    if row.state != State.HELD.value:
+        raise NotFound("no such message in the mailbox")
+    return held_row(row)
 
 
 @dataclass(frozen=True, slots=True)

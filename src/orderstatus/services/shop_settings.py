@@ -6,10 +6,12 @@ cached pages are rendered again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,12 +26,32 @@ from orderstatus.domain.branding import (
     MAX_LOGO_BYTES,
     BrandingInput,
     PageMessageInput,
+    normalize_color,
     sniff_image,
 )
 from orderstatus.domain.errors import Invalid, NotFound
+from orderstatus.domain.markdown import render_markdown
 from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
-from orderstatus.domain.view import EventData, ItemData, MessageData, OrderData, ShipmentData
+from orderstatus.domain.timeline import ActivityFact
+from orderstatus.domain.view import (
+    EventData,
+    ItemData,
+    MessageData,
+    OrderData,
+    ShipmentData,
+    ShopData,
+)
 from orderstatus.services.accounts import create_api_key
+from orderstatus.services.admin_records import (
+    KeyRow,
+    NoteRow,
+    SecretRow,
+    activity_fact,
+    key_row,
+    note_row,
+    secret_row,
+)
+from orderstatus.services.status_pages import shop_data
 from orderstatus.services.webhooks import set_webhook_secret
 
 MEDIA_FOLDER = "media"
@@ -75,6 +97,64 @@ async def get_shop(session: AsyncSession, *, shop_id: int) -> Shop:
     if shop is None:
         raise NotFound("no such shop")
     return shop
+
+
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """What the admin's status-page and settings pages show of the shop."""
+
+    shop: ShopData
+    taxes_included: bool
+    storefront_enabled: bool
+    notes: tuple[NoteRow, ...]
+    """The notes for every order, in the order pages show them."""
+
+    @property
+    def branding(self) -> dict[str, str]:
+        """The branding form's saved values."""
+        return {
+            "name": self.shop.name,
+            "accent_color": self.shop.accent_color,
+            "contact_email": self.shop.contact_email or "",
+            "website_url": self.shop.website_url or "",
+        }
+
+
+async def page_settings(session: AsyncSession, *, shop_id: int, base_url: str) -> PageSettings:
+    shop = await get_shop(session, shop_id=shop_id)
+    notes = await list_messages(session, shop_id=shop_id)
+    return PageSettings(
+        shop=shop_data(shop, base_url),
+        taxes_included=shop.taxes_included,
+        storefront_enabled=shop.storefront_enabled,
+        notes=tuple(note_row(n) for n in notes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsOverview:
+    """What the admin's settings page shows."""
+
+    keys: tuple[KeyRow, ...]
+    """Newest first, revoked ones too."""
+    secrets: dict[str, SecretRow]
+    """By tracking source, those set up."""
+    changes: tuple[ActivityFact, ...]
+    """The shop's own audit trail, newest first."""
+    storefront_enabled: bool
+
+
+async def settings_overview(session: AsyncSession, *, shop_id: int) -> SettingsOverview:
+    shop = await get_shop(session, shop_id=shop_id)
+    keys = await list_api_keys(session, shop_id=shop_id)
+    secrets = await webhook_secrets(session, shop_id=shop_id)
+    changes = await recent_changes(session, shop_id=shop_id)
+    return SettingsOverview(
+        keys=tuple(key_row(k) for k in keys),
+        secrets={source: secret_row(row) for source, row in secrets.items()},
+        changes=tuple(activity_fact(a) for a in changes),
+        storefront_enabled=shop.storefront_enabled,
+    )
 
 
 async def recent_changes(
@@ -192,6 +272,10 @@ async def get_message(session: AsyncSession, *, shop_id: int, message_id: int) -
     if row is None:
         raise NotFound("no such message")
     return row
+
+
+async def get_note(session: AsyncSession, *, shop_id: int, message_id: int) -> NoteRow:
+    return note_row(await get_message(session, shop_id=shop_id, message_id=message_id))
 
 
 def _summary(text: str) -> str:
@@ -346,6 +430,50 @@ async def change_webhook_secret(
 
 
 # ---- a made-up order for the page preview ----
+
+PREVIEW_STATUSES = (
+    "confirmed",
+    "in_transit",
+    "out_for_delivery",
+    "attempted_delivery",
+    "delivered",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What staff are typing in the page's forms, to preview before saving."""
+
+    status: str = "in_transit"
+    name: str = ""
+    accent_color: str = ""
+    note: str = ""
+    placement: str = "top"
+
+
+async def preview(
+    session: AsyncSession, *, shop_id: int, base_url: str, draft: Draft
+) -> tuple[OrderData, ShopData]:
+    """A made-up order's page with the shop's look and notes, changed by the draft."""
+    settings = await page_settings(session, shop_id=shop_id, base_url=base_url)
+    data = settings.shop
+    name = " ".join(draft.name.split())[:255]
+    if name:
+        data = replace(data, name=name)
+    with contextlib.suppress(ValueError):  # a colour half typed: the saved one
+        data = replace(data, accent_color=normalize_color(draft.accent_color))
+    messages = [
+        MessageData(n.placement, n.body_html, n.statuses, n.locale)
+        for n in settings.notes
+        if n.active
+    ]
+    note = draft.note.strip()[:5000]
+    if note:
+        placement = draft.placement if draft.placement in ("top", "bottom") else "top"
+        messages.append(MessageData(placement, render_markdown(note), None, None))
+    status = draft.status if draft.status in PREVIEW_STATUSES else "in_transit"
+    order = sample_order(status, messages=messages, taxes_included=settings.taxes_included)
+    return order, data
 
 
 def sample_order(

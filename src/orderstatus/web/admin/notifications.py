@@ -6,32 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from orderstatus import i18n
-from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Conflict, Invalid
 from orderstatus.domain.inputs import whole_number
-from orderstatus.domain.notifications import Kind, State
+from orderstatus.domain.notifications import Kind
 from orderstatus.i18n import N_
 from orderstatus.notify.templates import LANGUAGES, TemplateSource
 from orderstatus.services import notifications
-from orderstatus.services.staff import Staff
-from orderstatus.web.admin.common import (
-    form_expired,
-    found,
-    genuine,
-    gettext,
-    not_found,
-    read_form,
-    redirect,
-    render,
-    text,
-)
-from orderstatus.web.admin.session import StaffDep
-from orderstatus.web.deps import DatabaseDep, Id
-from orderstatus.web.pages import Pages, PagesDep
+from orderstatus.web.admin.common import gettext, not_found, text
+from orderstatus.web.admin.forms import Admin, AdminDep
+from orderstatus.web.deps import Id
 
 router = APIRouter(prefix="/admin/notifications", include_in_schema=False)
 
@@ -54,24 +40,19 @@ def _language(value: str) -> str:
 
 
 @router.get("", response_class=HTMLResponse)
-async def overview(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    async with database.read() as session:
-        settings = await notifications.get_notification_settings(session, shop_id=staff.shop_id)
+async def overview(admin: AdminDep) -> Response:
+    async with admin.read() as session:
+        settings = await notifications.get_notification_settings(session, shop_id=admin.shop_id)
         templates = {
             (kind, language): await notifications.get_template(
-                session, shop_id=staff.shop_id, kind=kind.value, language=language
+                session, shop_id=admin.shop_id, kind=kind.value, language=language
             )
             for kind in Kind
             for language in LANGUAGES
         }
-        held = len(await notifications.mailbox(session, shop_id=staff.shop_id, limit=200))
-    return render(
-        request,
-        pages,
+        held = len(await notifications.held_messages(session, shop_id=admin.shop_id, limit=200))
+    return admin.render(
         "notifications.html",
-        staff=staff,
         section="notifications",
         title=gettext(N_("Notifications")),
         kinds=list(Kind),
@@ -83,23 +64,16 @@ async def overview(
 
 
 @router.post("/settings", response_class=HTMLResponse)
-async def save_settings(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
+async def save_settings(admin: AdminDep) -> Response:
+    form = await admin.form()
     on = {v for v in form.getlist("kinds") if isinstance(v, str)}
     off = [kind.value for kind in Kind if kind.value not in on]
-    async with database.write() as session:
-        await notifications.update_notification_settings(
-            session,
-            shop_id=staff.shop_id,
-            kinds_off=off,
-            sms_confirmation_with_email=form.get("sms_confirmation_with_email") == "1",
-            actor=staff.actor,
-        )
-    return redirect(request, "/admin/notifications?done=notifications")
+    await admin.save(
+        notifications.update_notification_settings,
+        kinds_off=off,
+        sms_confirmation_with_email=form.get("sms_confirmation_with_email") == "1",
+    )
+    return admin.done("/admin/notifications?done=notifications")
 
 
 # ---- the template editor ----
@@ -119,10 +93,7 @@ def _source(form: Any, kind: Kind) -> TemplateSource:
 
 
 async def _editor(
-    request: Request,
-    pages: Pages,
-    database: DatabaseDep,
-    staff: Staff,
+    admin: Admin,
     kind: Kind,
     language: str,
     *,
@@ -133,9 +104,9 @@ async def _editor(
 ) -> Response:
     """The editor with a preview of ``source`` (the stored wording when None); a source
     that does not render shows its errors instead, with 422."""
-    async with database.read() as session:
+    async with admin.read() as session:
         stored = await notifications.get_template(
-            session, shop_id=staff.shop_id, kind=kind.value, language=language
+            session, shop_id=admin.shop_id, kind=kind.value, language=language
         )
         shown = source or stored.source
         preview = None
@@ -143,19 +114,16 @@ async def _editor(
             try:
                 preview = await notifications.preview_template(
                     session,
-                    shop_id=staff.shop_id,
+                    shop_id=admin.shop_id,
                     kind=kind.value,
                     language=language,
                     source=shown,
-                    base_url=pages.settings.base_url,
+                    base_url=admin.base_url,
                 )
             except Invalid as exc:
                 errors = _part_errors(exc)
-    return render(
-        request,
-        pages,
+    return admin.render(
         "template.html",
-        staff=staff,
         section="notifications",
         status_code=422 if errors and status_code == 200 else status_code,
         title=gettext(N_("Edit message")),
@@ -167,62 +135,38 @@ async def _editor(
         is_default=stored.is_default,
         preview=preview,
         errors=errors or {},
+        form_error=None,
         notice=notice,
     )
 
 
-async def _send_test(
-    request: Request,
-    pages: Pages,
-    database: Database,
-    staff: Staff,
-    kind: Kind,
-    language: str,
-    source: TemplateSource,
-) -> Response:
+async def _send_test(admin: Admin, kind: Kind, language: str, source: TemplateSource) -> Response:
     """E-mail the template, as edited, to the staff member; say how it went."""
-    settings = pages.settings
+    settings = admin.pages.settings
+    email = admin.staff.email
     try:
-        async with database.read() as session:
+        async with admin.read() as session:
             await notifications.send_test(
                 session,
-                shop_id=staff.shop_id,
+                shop_id=admin.shop_id,
                 kind=kind.value,
                 language=language,
                 source=source,
-                to=staff.email,
+                to=email,
                 base_url=settings.base_url,
                 smtp_url=settings.smtp_url,
                 smtp_from=settings.smtp_from,
             )
     except Invalid as exc:
         return await _editor(
-            request,
-            pages,
-            database,
-            staff,
-            kind,
-            language,
-            source=source,
-            errors=_part_errors(exc),
-            status_code=422,
+            admin, kind, language, source=source, errors=_part_errors(exc), status_code=422
         )
     except Conflict as exc:
         return await _editor(
-            request,
-            pages,
-            database,
-            staff,
-            kind,
-            language,
-            source=source,
-            notice=exc.message,
-            status_code=409,
+            admin, kind, language, source=source, notice=exc.message, status_code=409
         )
-    notice = gettext(N_("A test message went to %(email)s.")) % {"email": staff.email}
-    return await _editor(
-        request, pages, database, staff, kind, language, source=source, notice=notice
-    )
+    notice = gettext(N_("A test message went to %(email)s.")) % {"email": email}
+    return await _editor(admin, kind, language, source=source, notice=notice)
 
 
 def _part_errors(exc: Invalid) -> dict[str, str]:
@@ -235,84 +179,42 @@ def _part_errors(exc: Invalid) -> dict[str, str]:
 
 
 @router.get("/templates/{kind}/{language}", response_class=HTMLResponse)
-async def edit_template(
-    kind: str,
-    language: str,
-    request: Request,
-    staff: StaffDep,
-    pages: PagesDep,
-    database: DatabaseDep,
-) -> Response:
-    return await _editor(request, pages, database, staff, _kind(kind), _language(language))
+async def edit_template(kind: str, language: str, admin: AdminDep) -> Response:
+    return await _editor(admin, _kind(kind), _language(language))
 
 
 @router.post("/templates/{kind}/{language}", response_class=HTMLResponse)
-async def save_template(
-    kind: str,
-    language: str,
-    request: Request,
-    staff: StaffDep,
-    pages: PagesDep,
-    database: DatabaseDep,
-) -> Response:
+async def save_template(kind: str, language: str, admin: AdminDep) -> Response:
     which, language = _kind(kind), _language(language)
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    i18n.activate(pages.locale(request, order=None, shop=staff.shop_locale))
+    form = await admin.form()
     source = _source(form, which)
     action = text(form, "action")
     if action == "preview":
-        return await _editor(request, pages, database, staff, which, language, source=source)
+        return await _editor(admin, which, language, source=source)
     if action == "test":
-        return await _send_test(request, pages, database, staff, which, language, source)
+        return await _send_test(admin, which, language, source)
     try:
-        async with database.write() as session:
-            await notifications.save_template(
-                session,
-                shop_id=staff.shop_id,
-                kind=which.value,
-                language=language,
-                source=source,
-                base_url=pages.settings.base_url,
-                actor=staff.actor,
-            )
+        await admin.save(
+            notifications.save_template,
+            kind=which.value,
+            language=language,
+            source=source,
+            base_url=admin.base_url,
+        )
     except Invalid as exc:
         return await _editor(
-            request,
-            pages,
-            database,
-            staff,
-            which,
-            language,
-            source=source,
-            errors=_part_errors(exc),
-            status_code=422,
+            admin, which, language, source=source, errors=_part_errors(exc), status_code=422
         )
-    return redirect(
-        request, f"/admin/notifications/templates/{which.value}/{language}?done=template"
-    )
+    return admin.done(f"/admin/notifications/templates/{which.value}/{language}?done=template")
 
 
 @router.post("/templates/{kind}/{language}/reset", response_class=HTMLResponse)
-async def reset_template(
-    kind: str,
-    language: str,
-    request: Request,
-    staff: StaffDep,
-    pages: PagesDep,
-    database: DatabaseDep,
-) -> Response:
+async def reset_template(kind: str, language: str, admin: AdminDep) -> Response:
     which, language = _kind(kind), _language(language)
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    async with database.write() as session:
-        await notifications.reset_template(
-            session, shop_id=staff.shop_id, kind=which.value, language=language, actor=staff.actor
-        )
-    return redirect(
-        request, f"/admin/notifications/templates/{which.value}/{language}?done=template_reset"
+    await admin.form()
+    await admin.save(notifications.reset_template, kind=which.value, language=language)
+    return admin.done(
+        f"/admin/notifications/templates/{which.value}/{language}?done=template_reset"
     )
 
 
@@ -320,18 +222,12 @@ async def reset_template(
 
 
 @router.get("/mailbox", response_class=HTMLResponse)
-async def mailbox(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    before_param = request.query_params.get("before", "")
-    before = whole_number(before_param)
-    async with database.read() as session:
-        rows = await notifications.mailbox(session, shop_id=staff.shop_id, before_id=before)
-    return render(
-        request,
-        pages,
+async def mailbox(admin: AdminDep) -> Response:
+    before = whole_number(admin.request.query_params.get("before", ""))
+    async with admin.read() as session:
+        rows = await notifications.held_messages(session, shop_id=admin.shop_id, before_id=before)
+    return admin.render(
         "mailbox.html",
-        staff=staff,
         section="notifications",
         title=gettext(N_("Mailbox")),
         rows=rows,
@@ -340,27 +236,15 @@ async def mailbox(
 
 
 @router.get("/mailbox/{notification_id}", response_class=HTMLResponse)
-async def mailbox_message(
-    notification_id: Id,
-    request: Request,
-    staff: StaffDep,
-    pages: PagesDep,
-    database: DatabaseDep,
-) -> Response:
-    with found():
-        async with database.read() as session:
-            row = await notifications.get_notification(
-                session, shop_id=staff.shop_id, notification_id=notification_id
-            )
-    if row.state != State.HELD.value:
-        raise not_found()
-    return render(
-        request,
-        pages,
+async def mailbox_message(notification_id: Id, admin: AdminDep) -> Response:
+    async with admin.read() as session:
+        row = await notifications.held_message(
+            session, shop_id=admin.shop_id, notification_id=notification_id
+        )
+    return admin.render(
         "mailbox_message.html",
-        staff=staff,
         section="notifications",
         title=gettext(N_("Mailbox")),
         row=row,
-        message=row.payload or {},
+        message=row.payload,
     )

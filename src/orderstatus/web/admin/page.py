@@ -3,46 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from orderstatus import i18n
-from orderstatus.db.models import PageMessage
-from orderstatus.domain.admin import MESSAGE_STATUSES, chosen_message_statuses
+from orderstatus.domain.admin import MESSAGE_STATUSES
 from orderstatus.domain.branding import (
     MAX_LOGO_BYTES,
     MESSAGE_LOCALES,
     BrandingInput,
     PageMessageInput,
-    normalize_color,
 )
 from orderstatus.domain.errors import Invalid
-from orderstatus.domain.markdown import render_markdown
-from orderstatus.domain.view import MessageData, Viewer, build_view
+from orderstatus.domain.view import Viewer, build_view
 from orderstatus.i18n import N_
 from orderstatus.services import shop_settings
-from orderstatus.services.staff import Staff
-from orderstatus.services.status_pages import shop_data
-from orderstatus.web.admin.common import (
-    CHECK_FIELDS,
-    form_expired,
-    found,
-    genuine,
-    gettext,
-    read_form,
-    redirect,
-    render,
-    text,
-)
-from orderstatus.web.admin.session import StaffDep
-from orderstatus.web.deps import DatabaseDep, Id
-from orderstatus.web.pages import Pages, PagesDep
+from orderstatus.services.admin_records import NoteRow
+from orderstatus.web.admin.common import gettext, text
+from orderstatus.web.admin.forms import Admin, AdminDep
+from orderstatus.web.deps import Id
+from orderstatus.web.pages import Pages
 
 router = APIRouter(prefix="/admin/page", include_in_schema=False)
 
@@ -50,13 +34,6 @@ LOGO_PATH = "/admin/page/logo"
 LOGO_BODY_LIMIT = 8 * 1024 * 1024
 """The upload's whole body may be this large, so that a logo over 1 MiB is refused with
 a message next to its field instead of the server's blunt 413."""
-PREVIEW_STATUSES = (
-    "confirmed",
-    "in_transit",
-    "out_for_delivery",
-    "attempted_delivery",
-    "delivered",
-)
 
 _BRANDING_MESSAGES = {
     "name": N_("Give the shop's name as customers know it."),
@@ -114,10 +91,7 @@ def _message_input(values: dict[str, Any]) -> tuple[PageMessageInput | None, dic
 
 
 async def _page(
-    request: Request,
-    pages: Pages,
-    database: DatabaseDep,
-    staff: Staff,
+    admin: Admin,
     *,
     status_code: int = 200,
     branding: dict[str, Any] | None = None,
@@ -126,58 +100,43 @@ async def _page(
     message: dict[str, Any] | None = None,
     message_errors: dict[str, str] | None = None,
 ) -> Response:
-    async with database.read() as session:
-        shop = await shop_settings.get_shop(session, shop_id=staff.shop_id)
-        messages = await shop_settings.list_messages(session, shop_id=staff.shop_id)
-    saved = {
-        "name": shop.name,
-        "accent_color": shop.accent_color,
-        "contact_email": shop.contact_email or "",
-        "website_url": shop.website_url or "",
-    }
-    failed = bool(branding_errors or logo_error or message_errors)
-    return render(
-        request,
-        pages,
+    async with admin.read() as session:
+        settings = await shop_settings.page_settings(
+            session, shop_id=admin.shop_id, base_url=admin.base_url
+        )
+    return admin.render(
         "page.html",
-        staff=staff,
         section="page",
         status_code=status_code,
         title=gettext(N_("Status page")),
-        shop=shop_data(shop, pages.settings.base_url),
-        branding=saved | (branding or {}),
-        taxes_included=shop.taxes_included,
+        errors={
+            **(branding_errors or {}),
+            **(message_errors or {}),
+            **({"logo": logo_error} if logo_error else {}),
+        },
+        shop=settings.shop,
+        branding=settings.branding | (branding or {}),
+        taxes_included=settings.taxes_included,
         branding_errors=branding_errors or {},
         logo_error=logo_error,
-        messages=[
-            (m, render_markdown(m.body_markdown), chosen_message_statuses(m.statuses))
-            for m in messages
-        ],
+        messages=settings.notes,
         message=message or {"placement": "top", "statuses": []},
         message_errors=message_errors or {},
         message_statuses=list(MESSAGE_STATUSES),
         locales=MESSAGE_LOCALES,
-        preview_statuses=PREVIEW_STATUSES,
+        preview_statuses=shop_settings.PREVIEW_STATUSES,
         max_logo=MAX_LOGO_BYTES,
-        form_error=gettext(CHECK_FIELDS) if failed else None,
     )
 
 
 @router.get("", response_class=HTMLResponse)
-async def page_settings(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    return await _page(request, pages, database, staff)
+async def page_settings(admin: AdminDep) -> Response:
+    return await _page(admin)
 
 
 @router.post("/branding", response_class=HTMLResponse)
-async def save_branding(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    i18n.activate(pages.locale(request, order=None, shop=staff.shop_locale))
+async def save_branding(admin: AdminDep) -> Response:
+    form = await admin.form()
     values = {
         name: text(form, name) for name in ("name", "accent_color", "contact_email", "website_url")
     }
@@ -185,36 +144,19 @@ async def save_branding(
         data = BrandingInput.model_validate({k: v or None for k, v in values.items()})
     except ValidationError as exc:
         return await _page(
-            request,
-            pages,
-            database,
-            staff,
-            status_code=422,
-            branding=values,
-            branding_errors=_branding_errors(exc),
+            admin, status_code=422, branding=values, branding_errors=_branding_errors(exc)
         )
-    async with database.write() as session:
-        await shop_settings.update_branding(
-            session=session, shop_id=staff.shop_id, data=data, actor=staff.actor
-        )
-    return redirect(request, "/admin/page?done=branding")
+    await admin.save(shop_settings.update_branding, data=data)
+    return admin.done("/admin/page?done=branding")
 
 
 @router.post("/prices", response_class=HTMLResponse)
-async def save_prices(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    async with database.write() as session:
-        await shop_settings.set_taxes_included(
-            session=session,
-            shop_id=staff.shop_id,
-            taxes_included=form.get("taxes_included") == "1",
-            actor=staff.actor,
-        )
-    return redirect(request, "/admin/page?done=prices")
+async def save_prices(admin: AdminDep) -> Response:
+    form = await admin.form()
+    await admin.save(
+        shop_settings.set_taxes_included, taxes_included=form.get("taxes_included") == "1"
+    )
+    return admin.done("/admin/page?done=prices")
 
 
 async def _read_upload(upload: UploadFile) -> bytes:
@@ -225,178 +167,102 @@ async def _read_upload(upload: UploadFile) -> bytes:
 
 
 @router.post("/logo", response_class=HTMLResponse)
-async def upload_logo(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    i18n.activate(pages.locale(request, order=None, shop=staff.shop_locale))
+async def upload_logo(admin: AdminDep) -> Response:
+    form = await admin.form()
     upload = form.get("logo")
     data = await _read_upload(upload) if isinstance(upload, UploadFile) else b""
     try:
         name = await asyncio.to_thread(
-            shop_settings.store_logo, pages.settings.var_dir, staff.shop_handle, data
+            shop_settings.store_logo, admin.pages.settings.var_dir, admin.staff.shop_handle, data
         )
     except Invalid as exc:
         reason = next(iter((exc.fields or {"logo": "type"}).values()))
         return await _page(
-            request,
-            pages,
-            database,
-            staff,
+            admin,
             status_code=422,
             logo_error=gettext(_LOGO_MESSAGES.get(reason, _LOGO_MESSAGES["type"])),
         )
-    async with database.write() as session:
-        await shop_settings.set_logo(
-            session=session, shop_id=staff.shop_id, logo_path=name, actor=staff.actor
-        )
-    return redirect(request, "/admin/page?done=logo")
+    await admin.save(shop_settings.set_logo, logo_path=name)
+    return admin.done("/admin/page?done=logo")
 
 
 @router.post("/logo/remove", response_class=HTMLResponse)
-async def remove_logo(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    async with database.write() as session:
-        await shop_settings.set_logo(
-            session=session, shop_id=staff.shop_id, logo_path=None, actor=staff.actor
-        )
-    return redirect(request, "/admin/page?done=logo_removed")
+async def remove_logo(admin: AdminDep) -> Response:
+    await admin.form()
+    await admin.save(shop_settings.set_logo, logo_path=None)
+    return admin.done("/admin/page?done=logo_removed")
 
 
 @router.post("/messages", response_class=HTMLResponse)
-async def add_message(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    i18n.activate(pages.locale(request, order=None, shop=staff.shop_locale))
-    values = _message_values(form)
+async def add_message(admin: AdminDep) -> Response:
+    values = _message_values(await admin.form())
     data, errors = _message_input(values)
     if data is None:
-        return await _page(
-            request,
-            pages,
-            database,
-            staff,
-            status_code=422,
-            message=values,
-            message_errors=errors,
-        )
-    async with database.write() as session:
-        await shop_settings.save_message(
-            session=session, shop_id=staff.shop_id, data=data, actor=staff.actor
-        )
-    return redirect(request, "/admin/page?done=message#messages")
+        return await _page(admin, status_code=422, message=values, message_errors=errors)
+    await admin.save(shop_settings.save_message, data=data)
+    return admin.done("/admin/page?done=message#messages")
 
 
 def _edit_page(
-    request: Request,
-    pages: Pages,
-    staff: Staff,
-    row: PageMessage,
+    admin: Admin,
+    note: NoteRow,
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     saved = {
-        "body": row.body_markdown,
-        "placement": row.placement,
-        "statuses": chosen_message_statuses(row.statuses),
-        "locale": row.locale,
-        "active": row.active,
+        "body": note.body_markdown,
+        "placement": note.placement,
+        "statuses": list(note.choices),
+        "locale": note.locale,
+        "active": note.active,
     }
-    return render(
-        request,
-        pages,
+    return admin.render(
         "page_message.html",
-        staff=staff,
         section="page",
         status_code=status_code,
         title=gettext(N_("Edit note")),
-        row=row,
+        errors=errors or {},
+        row=note,
         message=values or saved,
         message_errors=errors or {},
         message_statuses=list(MESSAGE_STATUSES),
         locales=MESSAGE_LOCALES,
-        form_error=gettext(CHECK_FIELDS) if errors else None,
     )
 
 
+async def _note(admin: Admin, message_id: int) -> NoteRow:
+    async with admin.read() as session:
+        return await shop_settings.get_note(session, shop_id=admin.shop_id, message_id=message_id)
+
+
 @router.get("/messages/{message_id}", response_class=HTMLResponse)
-async def edit_message(
-    message_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    with found():
-        async with database.read() as session:
-            row = await shop_settings.get_message(
-                session, shop_id=staff.shop_id, message_id=message_id
-            )
-    return _edit_page(request, pages, staff, row)
+async def edit_message(message_id: Id, admin: AdminDep) -> Response:
+    return _edit_page(admin, await _note(admin, message_id))
 
 
 @router.post("/messages/{message_id}", response_class=HTMLResponse)
-async def change_message(
-    message_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    with found():
-        async with database.read() as session:
-            row = await shop_settings.get_message(
-                session, shop_id=staff.shop_id, message_id=message_id
-            )
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    i18n.activate(pages.locale(request, order=None, shop=staff.shop_locale))
+async def change_message(message_id: Id, admin: AdminDep) -> Response:
+    note = await _note(admin, message_id)
+    form = await admin.form()
     values = _message_values(form)
-    values_active = form.get("active") == "1"
+    active = form.get("active") == "1"
     data, errors = _message_input(values)
     if data is None:
         return _edit_page(
-            request,
-            pages,
-            staff,
-            row,
-            values=values | {"active": values_active},
-            errors=errors,
-            status_code=422,
+            admin, note, values=values | {"active": active}, errors=errors, status_code=422
         )
-    with found():
-        async with database.write() as session:
-            await shop_settings.save_message(
-                session=session,
-                shop_id=staff.shop_id,
-                data=data,
-                actor=staff.actor,
-                message_id=message_id,
-                active=values_active,
-            )
-    return redirect(request, "/admin/page?done=message#messages")
+    await admin.save(shop_settings.save_message, data=data, message_id=message_id, active=active)
+    return admin.done("/admin/page?done=message#messages")
 
 
 @router.post("/messages/{message_id}/delete", response_class=HTMLResponse)
-async def delete_message(
-    message_id: Id, request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
-    form = await read_form(request)
-    with found():
-        async with database.read() as session:
-            await shop_settings.get_message(session, shop_id=staff.shop_id, message_id=message_id)
-    if not genuine(request, form):
-        return form_expired(request, pages, staff)
-    with found():
-        async with database.write() as session:
-            await shop_settings.delete_message(
-                session=session, shop_id=staff.shop_id, message_id=message_id, actor=staff.actor
-            )
-    return redirect(request, "/admin/page?done=message_removed#messages")
+async def delete_message(message_id: Id, admin: AdminDep) -> Response:
+    await _note(admin, message_id)
+    await admin.form()
+    await admin.save(shop_settings.delete_message, message_id=message_id)
+    return admin.done("/admin/page?done=message_removed#messages")
 
 
 def _frameable(pages: Pages) -> dict[str, str]:
@@ -408,57 +274,37 @@ def _frameable(pages: Pages) -> dict[str, str]:
 
 
 @router.get("/preview", response_class=HTMLResponse)
-async def preview(
-    request: Request, staff: StaffDep, pages: PagesDep, database: DatabaseDep
-) -> Response:
+async def preview(admin: AdminDep) -> Response:
     """The status page of a made-up order with the shop's notes and look, and the draft
     values of the forms (``name``, ``accent_color``, ``note``) when given, so staff see
     a change before saving it."""
-    params = request.query_params
-    status = params.get("status", "in_transit")
-    status = status if status in PREVIEW_STATUSES else "in_transit"
-    async with database.read() as session:
-        shop = await shop_settings.get_shop(session, shop_id=staff.shop_id)
-        rows = await shop_settings.list_messages(session, shop_id=staff.shop_id)
-    data = shop_data(shop, pages.settings.base_url)
-    name = " ".join(params.get("name", "").split())[:255]
-    if name:
-        data = replace(data, name=name)
-    with contextlib.suppress(ValueError):
-        data = replace(data, accent_color=normalize_color(params.get("accent_color", "")))
-    messages = [
-        MessageData(m.placement, render_markdown(m.body_markdown), m.statuses, m.locale)
-        for m in rows
-        if m.active
-    ]
-    draft = params.get("note", "").strip()[:5000]
-    if draft:
-        placement = params.get("placement", "top")
-        messages.append(
-            MessageData(
-                placement if placement in ("top", "bottom") else "top",
-                render_markdown(draft),
-                None,
-                None,
-            )
-        )
-    order = shop_settings.sample_order(
-        status, messages=messages, taxes_included=shop.taxes_included
+    params = admin.request.query_params
+    draft = shop_settings.Draft(
+        status=params.get("status", "in_transit"),
+        name=params.get("name", ""),
+        accent_color=params.get("accent_color", ""),
+        note=params.get("note", ""),
+        placement=params.get("placement", "top"),
     )
-    locale = pages.locale(request, order=None, shop=shop.default_locale)
-    view = build_view(order, data, Viewer.STAFF, locale=locale)
+    async with admin.read() as session:
+        order, shop = await shop_settings.preview(
+            session, shop_id=admin.shop_id, base_url=admin.base_url, draft=draft
+        )
+    pages = admin.pages
+    locale = pages.locale(admin.request, order=None, shop=shop.default_locale)
+    view = build_view(order, shop, Viewer.STAFF, locale=locale)
     i18n.activate(locale)
     html = pages.render(
         "status.html",
         locale,
         view=view,
-        shop=data,
+        shop=shop,
         base_path="/admin/page/preview",
-        base_url=pages.settings.base_url,
+        base_url=admin.base_url,
         show_login=False,
         thanks=False,
         login_error=None,
         form_errors={},
         page_version=0,
     )
-    return pages.respond(request, html, private=True, headers=_frameable(pages))
+    return pages.respond(admin.request, html, private=True, headers=_frameable(pages))
