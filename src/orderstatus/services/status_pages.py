@@ -356,6 +356,20 @@ def guess_subject(order_id: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedOrder:
+    """What a sign-in form learns of the order it names."""
+
+    id: int
+    status_token: str
+    email: str | None
+    update_email: str | None
+
+    @classmethod
+    def of(cls, order: Order) -> ClaimedOrder:
+        return cls(order.id, order.status_token, order.email, order.update_email)
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """An order as a sign-in form names it, before its second factor is checked.
 
@@ -363,7 +377,7 @@ class Claim:
     that matches none the number as the matcher reads it (so an unknown order is limited
     like a known one and the limit tells nothing); None for what can never match."""
 
-    order: Order | None
+    order: ClaimedOrder | None
     subject: str | None
 
     def proven_by(self, email: str) -> bool:
@@ -386,7 +400,7 @@ async def claim_by_number(session: AsyncSession, *, shop_handle: str, number: st
     )
     if order is None:
         return Claim(None, f"number:{shop_handle}:{wanted}")
-    return Claim(order, guess_subject(order.id))
+    return Claim(ClaimedOrder.of(order), guess_subject(order.id))
 
 
 async def check_owner(session: AsyncSession, *, order_id: int, number: str, email: str) -> bool:
@@ -399,7 +413,7 @@ async def check_owner(session: AsyncSession, *, order_id: int, number: str, emai
         same_number = normalize_order_number(number) == order.number
     except ValueError:
         same_number = False
-    return same_number and Claim(order, guess_subject(order.id)).proven_by(email)
+    return same_number and Claim(ClaimedOrder.of(order), guess_subject(order.id)).proven_by(email)
 
 
 async def create_share_link(session: AsyncSession, *, order_id: int) -> str:
