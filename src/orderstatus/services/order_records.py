@@ -49,6 +49,10 @@ class LineItemRecord:
     unit_price: Decimal
     image_url: str | None
 
+    @property
+    def unfulfilled(self) -> int:
+        return self.quantity - self.fulfilled_quantity
+
 
 @dataclass(frozen=True, slots=True)
 class ShippedItem:
@@ -100,6 +104,22 @@ class OrderRecord:
     line_items: tuple[LineItemRecord, ...]
     fulfillments: tuple[FulfillmentRecord, ...]
     """The fulfilments not cancelled."""
+    version: int
+    """Moves on with every change the order's page shows."""
+
+    @property
+    def quantity(self) -> int:
+        """How many items it has, all lines together."""
+        return sum(item.quantity for item in self.line_items)
+
+    @property
+    def unfulfilled(self) -> int:
+        return sum(item.unfulfilled for item in self.line_items)
+
+    @property
+    def country(self) -> str | None:
+        code = self.shipping_address.get("country_code")
+        return code if isinstance(code, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +203,7 @@ def order_record(order: Order) -> OrderRecord:
             for item in order.line_items
         ),
         fulfillments=tuple(fulfillment_record(f) for f in live),
+        version=order.version,
     )
 
 

@@ -78,7 +78,7 @@ async def _order_page(
         status_code=status_code,
         order=detail.order,
         detail=detail,
-        shipments=detail.order.shipments,
+        shipments=detail.shipments,
         note_value=detail.note if note_value is None else note_value,
         note_error=note_error,
         page_error=page_error,
