@@ -98,8 +98,9 @@
     var map = entry.map;
     var latlngs = entry.line.getLatLngs();
     if (latlngs.length > 1) {
+      // Room at the top for the label, should the last place be the northernmost.
       map.fitBounds(entry.line.getBounds(), {
-        paddingTopLeft: [30, 40], paddingBottomRight: [30, 20], maxZoom: entry.fitZoom, animate: false
+        paddingTopLeft: [30, 64], paddingBottomRight: [30, 24], maxZoom: entry.fitZoom, animate: false
       });
     } else {
       map.setView(entry.marker.getLatLng(), entry.fitZoom, { animate: false });
