@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from tests.factories import order_payload
+from tests.integration.test_product_images import PNG
+from tests.live import server
 
 
 def demo_urls(output: str) -> dict[str, str]:
@@ -138,6 +145,7 @@ def _seen_at(base: str, auth: dict[str, str], shipment: str, place: dict[str, An
             "occurred_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "location": place,
         },
+        timeout=30,  # the first one waits for the server's gazetteer on a busy machine
     )
     assert posted.status_code == 201, posted.text
 
@@ -236,4 +244,70 @@ def test_a_live_update_moves_the_pin_without_loading_the_map_again(
     _label_inside_map(page, shipment)
     page.locator(f"#map-{shipment}").scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots / "map-offline-live-375.png"), full_page=False)
+    context.close()
+
+
+# Tiles stay an option: with ORDERSTATUS_MAP_TILE_URL the map shows them, credited.
+
+
+class TileHandler(BaseHTTPRequestHandler):
+    asked: list[str] = []
+
+    def do_GET(self) -> None:
+        TileHandler.asked.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(PNG)))
+        self.end_headers()
+        self.wfile.write(PNG)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def tiled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """A demo server with a tile server on this machine: (base URL, output, tile origin)."""
+    tiles = ThreadingHTTPServer(("127.0.0.1", 0), TileHandler)
+    threading.Thread(target=tiles.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{tiles.server_address[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
+    env["ORDERSTATUS_MAP_TILE_URL"] = origin + "/{z}/{x}/{y}.png"
+    env["ORDERSTATUS_MAP_ATTRIBUTION"] = "Tiles © Example Maps"
+    folder = tmp_path_factory.mktemp("tiled")
+    try:
+        with server("demo", "--no-carrier", env=env, cwd=folder) as (base, log):
+            yield base, log.read_text(), origin
+    finally:
+        tiles.shutdown()
+        tiles.server_close()
+
+
+def test_with_a_tile_url_the_map_shows_those_tiles_and_credits_them(
+    chromium: Any, tiled_server: tuple[str, str, str], screenshots: Path
+) -> None:
+    base, output, origin = tiled_server
+    auth = {"Authorization": f"Bearer {api_key(output)}"}
+    url, shipment = _shipment_through(base, auth, OSLO, TRONDHEIM)
+    context = chromium.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    traffic = Traffic(page)
+    response = page.goto(url)
+    assert response is not None
+    assert f"img-src 'self' data: {origin};" in response.headers["content-security-policy"]
+    expect(page.locator(f"#map-{shipment} img.leaflet-tile-loaded").first).to_be_visible()
+    expect(page.locator(f"#map-{shipment} .leaflet-control-attribution")).to_contain_text(
+        "Tiles © Example Maps"
+    )
+    expect(page.locator(f"#map-{shipment} .leaflet-tooltip")).to_contain_text("Trondheim")
+    page.wait_for_timeout(300)
+    assert page.locator(f"#map-{shipment} path.basemap-land").count() == 0
+    assert [u for u in traffic.requests if "/basemap/" in u] == []
+    assert {u.split("/", 3)[2] for u in traffic.requests} == {
+        base.split("/")[2],
+        origin.split("/")[2],
+    }
+    assert traffic.failed == [] and traffic.refused == []
+    assert any(path.endswith(".png") for path in TileHandler.asked)
+    page.screenshot(path=str(screenshots / "map-tiles-375.png"), full_page=False)
     context.close()
