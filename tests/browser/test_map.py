@@ -247,6 +247,40 @@ def test_a_live_update_moves_the_pin_without_loading_the_map_again(
     context.close()
 
 
+def test_a_map_drawn_while_hidden_is_right_when_shown(
+    chromium: Any, demo_server: tuple[str, str], screenshots: Path
+) -> None:
+    """A map behind a "Show map" control is laid out with no size; shown, it fits again."""
+    base, output = demo_server
+    auth = {"Authorization": f"Bearer {api_key(output)}"}
+    url, shipment = _shipment_through(base, auth, OSLO, TRONDHEIM)
+    context = chromium.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    page.add_init_script(
+        "new MutationObserver(() => document.querySelectorAll('figure.map:not([data-seen])')"
+        ".forEach(f => { f.dataset.seen = '1'; f.hidden = true; }))"
+        ".observe(document, {childList: true, subtree: true});"
+    )
+    page.goto(url)
+    page.wait_for_function("id => !!window.orderstatusMaps[id]", arg=shipment)
+    expect(page.locator(f"#map-{shipment}")).to_be_hidden()
+    page.evaluate("document.querySelector('figure.map').hidden = false")
+    expect(page.locator(f"#map-{shipment} path.basemap-land")).to_have_count(1)
+    page.wait_for_timeout(300)
+    assert (page.locator(f"#map-{shipment} path.basemap-land").get_attribute("d") or "").count(
+        "L"
+    ) > 100
+    frame = page.locator(f"#map-{shipment}").bounding_box()
+    pin = page.locator(f"#map-{shipment} path.leaflet-interactive").last.bounding_box()
+    assert frame is not None and pin is not None
+    assert frame["x"] < pin["x"] < frame["x"] + frame["width"] - pin["width"]
+    assert frame["y"] < pin["y"] < frame["y"] + frame["height"] - pin["height"]
+    _label_inside_map(page, shipment)
+    page.locator(f"#map-{shipment}").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots / "map-offline-shown-375.png"), full_page=False)
+    context.close()
+
+
 # Tiles stay an option: with ORDERSTATUS_MAP_TILE_URL the map shows them, credited.
 
 
