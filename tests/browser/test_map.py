@@ -151,12 +151,18 @@ def _seen_at(base: str, auth: dict[str, str], shipment: str, place: dict[str, An
 
 
 class Traffic:
-    """Every request a page makes, and those that failed or were refused."""
+    """Every request a page makes, those that failed or were refused, and console errors."""
 
     def __init__(self, page: Any) -> None:
         self.requests: list[str] = []
         self.failed: list[str] = []
         self.refused: list[str] = []
+        self.errors: list[str] = []
+        page.on(
+            "console",
+            lambda m: self.errors.append(f"{m.text} {m.location}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("request", lambda r: self.requests.append(r.url))
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
         page.on(
@@ -200,6 +206,8 @@ def test_without_tiles_the_map_draws_land_and_asks_nothing_of_other_sites(
         page.wait_for_timeout(500)  # anything late would show up now
         assert [u for u in traffic.requests if not u.startswith(f"{base}/")] == []
         assert traffic.failed == [] and traffic.refused == []
+        # The browser's own favicon.ico guess is the page's business, not the map's.
+        assert [e for e in traffic.errors if "/favicon.ico" not in e] == []
         assert len([u for u in traffic.requests if "/basemap/" in u]) == 1
         page.locator(f"#map-{shipment}").scroll_into_view_if_needed()
         page.screenshot(path=str(screenshots / f"map-offline-{width}.png"), full_page=False)
