@@ -122,13 +122,16 @@ TROMSO = {"city": "Tromsø", "country_code": "NO", "latitude": 69.65, "longitude
 
 def _shipment_through(base: str, auth: dict[str, str], *places: dict[str, Any]) -> tuple[str, str]:
     """A new order whose shipment was seen at these places in turn: (page URL, its id)."""
-    created = httpx.post(f"{base}/api/v1/orders", headers=auth, json=order_payload(locale="en"))
+    created = httpx.post(
+        f"{base}/api/v1/orders", headers=auth, json=order_payload(locale="en"), timeout=30
+    )
     assert created.status_code == 201, created.text
     order = created.json()
     shipment = httpx.post(
         f"{base}/api/v1/orders/{order['id']}/fulfillments",
         headers=auth,
         json={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+        timeout=30,
     ).json()
     for place in places:
         _seen_at(base, auth, str(shipment["id"]), place)
@@ -270,11 +273,15 @@ def test_a_map_drawn_while_hidden_is_right_when_shown(
         ".forEach(f => { f.dataset.seen = '1'; f.hidden = true; }))"
         ".observe(document, {childList: true, subtree: true});"
     )
+    traffic = Traffic(page)
     page.goto(url)
     page.wait_for_function("id => !!window.orderstatusMaps[id]", arg=shipment)
     expect(page.locator(f"#map-{shipment}")).to_be_hidden()
+    page.wait_for_timeout(300)
+    assert [u for u in traffic.requests if "/basemap/" in u] == []  # not fetched unseen
     page.evaluate("document.querySelector('figure.map').hidden = false")
     expect(page.locator(f"#map-{shipment} path.basemap-land")).to_have_count(1)
+    assert len([u for u in traffic.requests if "/basemap/" in u]) == 1
     page.wait_for_timeout(300)
     assert (page.locator(f"#map-{shipment} path.basemap-land").get_attribute("d") or "").count(
         "L"

@@ -114,13 +114,20 @@
       scrollWheelZoom: false, attributionControl: true, fadeAnimation: false,
       maxZoom: tiles ? 18 : BASEMAP_MAX_ZOOM, minZoom: tiles ? 0 : 2
     });
-    if (tiles) {
-      L.tileLayer(tiles, { maxZoom: 18, attribution: slot.getAttribute("data-attribution") }).addTo(map);
-    } else {
-      addBasemap(map, slot.getAttribute("data-basemap"));
-    }
     var entry = { map: map, line: null, marker: null, drawn: null, fitZoom: tiles ? 10 : BASEMAP_FIT_ZOOM };
     maps[id] = entry;
+    var basemapWanted = !tiles;
+    // A hidden map (behind "Show map") fetches the base map only once it is shown.
+    function basemapWhenShown() {
+      if (basemapWanted && (!window.ResizeObserver || (slot.clientWidth && slot.clientHeight))) {
+        basemapWanted = false;
+        addBasemap(map, slot.getAttribute("data-basemap"));
+      }
+    }
+    if (tiles) {
+      L.tileLayer(tiles, { maxZoom: 18, attribution: slot.getAttribute("data-attribution") }).addTo(map);
+    }
+    basemapWhenShown();
     // A map laid out while hidden (or resized) gets its size and view again when shown.
     if (window.ResizeObserver) {
       var size = [slot.clientWidth, slot.clientHeight];
@@ -129,6 +136,7 @@
         size = [slot.clientWidth, slot.clientHeight];
         map.invalidateSize({ pan: false });
         if (entry.line && size[0] && size[1]) { fit(entry); }
+        basemapWhenShown();
       }).observe(slot);
     }
     return entry;
