@@ -68,7 +68,7 @@ class Settings(BaseModel):
     smtp_from: str | None = None
     sms_from: str | None = Field(default=None, validate_default=True)
     map_tile_url: str | None = None
-    """None: maps draw the built-in base map (web/basemap.py) and load no tiles."""
+    """None: maps draw the built-in base map (static/basemap/world.json) and load no tiles."""
     map_attribution: str = "© OpenStreetMap contributors"
     """Shown with the tiles of ``map_tile_url``, whose licence usually asks for it."""
     var_dir: Path = DEFAULT_VAR_DIR

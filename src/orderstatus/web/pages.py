@@ -17,7 +17,7 @@ from orderstatus import i18n
 from orderstatus.config import Settings
 from orderstatus.domain.view import ShopData
 from orderstatus.services.status_pages import PageKey
-from orderstatus.web.basemap import basemap
+from orderstatus.web.assets import app_assets
 from orderstatus.web.ratelimit import RateLimiter
 from orderstatus.web.security import Signer, csrf_token, remember_csrf
 from orderstatus.web.templating import create_environment, render
@@ -167,7 +167,7 @@ class Pages:
             locale,
             csrf=mark,
             map_tiles=self.settings.map_tile_url or "",
-            map_basemap=basemap().url,
+            map_basemap=app_assets().url("basemap/world.json"),
             map_attribution=self.settings.map_attribution,
             **context,
         )

@@ -1,7 +1,7 @@
 // Shipment maps: the latest position as a marker with its place and time, earlier ones
 // as a thin line. Vector layers, so the marker and line show even when no tiles load.
 // Without a tile server (data-tiles empty) land and borders come from the app's own
-// base map (/basemap/<version>.json, Natural Earth), fetched once for all maps on the
+// base map (/static/basemap/world.<hash>.json, Natural Earth), fetched once for all maps on the
 // page and kept by the browser; nothing is asked of any other site.
 (function () {
   "use strict";
