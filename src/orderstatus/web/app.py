@@ -20,6 +20,7 @@ from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
+from orderstatus.services.retention import start_retention
 from orderstatus.web import admin, docs, errors
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
@@ -62,12 +63,15 @@ def create_app(
         stop_polling = asyncio.Event()
         poller = start_poller(db, stop_polling) if run_worker else None
         images = start_fetcher(db, settings, stop_polling) if run_worker else None
+        retention = start_retention(db, settings, stop_polling) if run_worker else None
         yield
         stop_polling.set()
         if poller is not None:
             await poller
         if images is not None:
             await images
+        if retention is not None:
+            await retention
         if worker is not None:
             await worker.stop()
         loading.cancel()
