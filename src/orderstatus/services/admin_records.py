@@ -25,6 +25,7 @@ from orderstatus.db.models import (
 )
 from orderstatus.domain.admin import OTHER, chosen_message_statuses
 from orderstatus.domain.markdown import render_markdown
+from orderstatus.domain.retention import is_anonymised
 from orderstatus.domain.timeline import ActivityFact, EventFact
 from orderstatus.services.orders import fulfilled_quantities
 
@@ -88,6 +89,11 @@ class OrderRow:
     """How many items it has, all lines together."""
     fulfillment_status: str
     delivery_status: str | None
+
+    @property
+    def anonymised(self) -> bool:
+        """The customer's data was removed (retention period or erasure request)."""
+        return is_anonymised(self.customer_first_name)
 
 
 @dataclass(frozen=True, slots=True)
