@@ -63,7 +63,12 @@ async def anonymise_order(
     session: AsyncSession, *, order_id: int, actor: str, reason: str = RETENTION
 ) -> bool:
     """Remove the customer's data from one order; False if it was already gone."""
-    order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    order = await session.scalar(
+        select(Order)
+        .where(Order.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if order is None or is_anonymised(order.customer_first_name):
         return False
     shipments = (
