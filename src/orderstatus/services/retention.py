@@ -372,6 +372,7 @@ async def export_customer(
                     "brand": order.payment_brand,
                     "last4": order.payment_last4,
                 },
+                "note": order.note,
                 "currency": order.currency,
                 "totals": {
                     "subtotal": str(order.subtotal),
