@@ -76,6 +76,9 @@ class Settings(BaseModel):
     """Peers whose X-Forwarded-For is believed (see web.clients)."""
     media_allow_private: bool = False
     """Let product images be fetched from private, loopback and link-local addresses."""
+    retain_pii_days: int | None = None
+    """Days after a finished order last changed before its customer's data is removed;
+    unset: kept."""
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +189,16 @@ class Settings(BaseModel):
                     " list them separated by commas, e.g. 10.0.0.1,192.168.0.0/16"
                 ) from None
         return tuple(networks)
+
+    @field_validator("retain_pii_days", mode="before")
+    @classmethod
+    def _days(cls, value: object) -> int | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError("must be a whole number of days, 1 or more (unset: keep)")
+        return int(text)
 
     @field_validator("secret_key")
     @classmethod

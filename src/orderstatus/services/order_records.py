@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderstatus.db.models import Fulfillment, Order, Shop, TrackingEvent
 from orderstatus.domain.errors import NotFound
 from orderstatus.domain.inputs import FulfillmentInput, OrderInput
+from orderstatus.domain.retention import is_anonymised
 from orderstatus.domain.statuses import EventStatus, headline, headline_text
 from orderstatus.domain.view import ShopData
 from orderstatus.services import fulfillments, orders, tracking
@@ -106,6 +107,11 @@ class OrderRecord:
     """The fulfilments not cancelled."""
     version: int
     """Moves on with every change the order's page shows."""
+
+    @property
+    def anonymised(self) -> bool:
+        """The customer's data was removed (retention period or erasure request)."""
+        return is_anonymised(self.customer_first_name)
 
     @property
     def quantity(self) -> int:

@@ -25,6 +25,7 @@ from orderstatus.domain.errors import Invalid, NotFound
 from orderstatus.domain.inputs import normalize_email, normalize_order_number
 from orderstatus.domain.markdown import render_markdown
 from orderstatus.domain.media import page_image_url
+from orderstatus.domain.retention import ANONYMISED_NAME
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.domain.view import (
     EventData,
@@ -58,6 +59,8 @@ async def page_key(
     query = select(
         Order.id, Order.shop_id, Order.version, Shop.version, Order.locale, Shop.default_locale
     ).join(Shop, Shop.id == Order.shop_id)
+    # An anonymised order has no page: its links answer as unknown ones.
+    query = query.where(Order.customer_first_name != ANONYMISED_NAME)
     if status_token is not None:
         query = query.where(Order.status_token == status_token)
     elif share_token is not None:
@@ -73,7 +76,8 @@ async def page_key_by_id(session: AsyncSession, *, order_id: int) -> PageKey | N
     query = select(
         Order.id, Order.shop_id, Order.version, Shop.version, Order.locale, Shop.default_locale
     ).join(Shop, Shop.id == Order.shop_id)
-    row = (await session.execute(query.where(Order.id == order_id))).first()
+    query = query.where(Order.id == order_id, Order.customer_first_name != ANONYMISED_NAME)
+    row = (await session.execute(query)).first()
     return PageKey(*row) if row else None
 
 

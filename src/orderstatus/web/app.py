@@ -18,6 +18,7 @@ from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
+from orderstatus.services.retention import start_retention
 from orderstatus.web import admin, docs, errors
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
@@ -63,6 +64,7 @@ def create_app(
         stop_polling = asyncio.Event()
         poller = start_poller(db, stop_polling) if run_worker else None
         images = start_fetcher(db, settings, stop_polling) if run_worker else None
+        retention = start_retention(db, settings, stop_polling) if run_worker else None
         yield
         restore_signals()
         stop_polling.set()
@@ -70,6 +72,8 @@ def create_app(
             await poller
         if images is not None:
             await images
+        if retention is not None:
+            await retention
         if worker is not None:
             await worker.stop()
         loading.cancel()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import brotli  # type: ignore[import-untyped]
+import brotli
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 PREFIX: Final = "/static/"
