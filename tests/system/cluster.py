@@ -74,6 +74,12 @@ def upstream_block(servers: list[int]) -> str:
     return kept[0] + lines + "".join(kept[1:])
 
 
+def site_error_level() -> str:
+    """The level of the site's error log (what nginx writes there is what operators keep)."""
+    match = re.search(r"^\s*error_log \S+ (\w+);", SITE.read_text(), re.M)
+    return match.group(1) if match else "error"
+
+
 def nginx_conf(
     prefix: Path, port: int, servers: list[int], *, workers: int = 1, web_dir: Path = WEB_DIR
 ) -> str:
@@ -101,6 +107,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         server_name localhost;
+        error_log {prefix}/error.log {site_error_level()};
         set $orderstatus_web {web_dir};
         set $orderstatus_leaflet {leaflet_dir()};
         include {PROXY_SNIPPET};
@@ -203,7 +210,11 @@ class Cluster:
     workers: int = 2
     smtp_url: str | None = None
     nginx_workers: int = 1
-    worker_lease: float = 10.0
+    worker_lease: float = 30.0
+    """Shorter than the default two minutes, so that a killed worker's messages go out
+    within the test; long enough that a worker on a busy machine records what it sent
+    before its claim runs out (with 10 s, one that sent near the end of its lease was
+    seen to record too late, and another worker sent the same messages again)."""
     port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
     api_key: str = ""
@@ -444,15 +455,16 @@ class Cluster:
                 await process.stop()
 
     def logs(self) -> dict[str, str]:
-        """Each log's text: the processes' output and nginx's error log."""
+        """Each log's text: the processes' output and nginx's logs."""
         found = {
             p.name: p.log.read_text(errors="replace")
             for p in [*self.serve_procs, *self.worker_procs]
             if p.log.exists()
         }
-        error_log = self.workdir / "nginx" / "error.log"
-        if error_log.exists():
-            found["nginx"] = error_log.read_text(errors="replace")
+        for name in ("error", "access"):
+            path = self.workdir / "nginx" / f"{name}.log"
+            if path.exists():
+                found[f"nginx {name}"] = path.read_text(errors="replace")
         return found
 
 
@@ -474,7 +486,8 @@ async def running_cluster(
     keep: bool = False,
 ) -> AsyncIterator[Cluster]:
     """A started :class:`Cluster` on a fresh database of ``pg_url``'s server; everything
-    stopped, the database dropped and the folder removed on the way out (unless ``keep``)."""
+    stopped, the database dropped and the folder removed on the way out (kept with
+    ``keep``, or after an error)."""
     workdir = make_workdir()
     try:
         async with postgres_database(pg_url) as database_url:
@@ -491,6 +504,10 @@ async def running_cluster(
                 yield cluster
             finally:
                 await cluster.stop()
+    except BaseException:
+        keep = True  # its logs tell what went wrong
+        print(f"the cluster's folder (logs) is kept: {workdir}", file=sys.stderr)
+        raise
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
