@@ -31,7 +31,7 @@ from tests.messaging import MailServer, Received, SmsEndpoint
 
 KEY = re.compile(r"<o(\d+)\.f(\d+)\.([a-z_]+)\.(email|sms)\.")
 FAST = WorkerConfig(
-    backoff_base=0.02, backoff_cap=0.1, lease=10, send_timeout=5, poll_interval=0.05
+    backoff_base=0.02, backoff_cap=0.1, lease=15, send_timeout=5, poll_interval=0.05
 )
 
 

@@ -45,7 +45,7 @@ from tests.integration.helpers import create_order, fulfil
 from tests.messaging import MailServer
 
 FAST = WorkerConfig(
-    backoff_base=0.02, backoff_cap=0.1, lease=10, send_timeout=5, poll_interval=0.05
+    backoff_base=0.02, backoff_cap=0.1, lease=15, send_timeout=5, poll_interval=0.05
 )
 SECRET = "whsec_" + "r" * 32
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -20,8 +20,8 @@ def test_back_off_doubles_with_jitter_up_to_the_cap() -> None:
 
 
 def test_a_lease_must_outlast_a_send() -> None:
-    with pytest.raises(ValueError, match="at least twice the send timeout"):
-        WorkerConfig(lease=10, send_timeout=6)
+    with pytest.raises(ValueError, match="at least three times the send timeout"):
+        WorkerConfig(lease=10, send_timeout=4)
 
 
 @pytest.mark.parametrize(

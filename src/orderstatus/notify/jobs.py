@@ -23,7 +23,8 @@ class WorkerConfig:
     lease: float = 120.0
     """Seconds a claim lasts; after that another worker may take the row."""
     send_timeout: float = 30.0
-    """Longest one send may take; a send starts only with this much lease left."""
+    """Longest one send may take; a send starts only with twice this much lease left (the
+    send, then recording its outcome)."""
     poll_interval: float = 0.25
     """Seconds between looks for due rows when there is nothing to do."""
     max_attempts: int = 10
@@ -35,8 +36,8 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         if min(self.lease, self.send_timeout, self.poll_interval) <= 0:
             raise ValueError("the lease and the timeouts must be positive")
-        if self.send_timeout * 2 > self.lease:
-            raise ValueError("the lease must be at least twice the send timeout")
+        if self.send_timeout * 3 > self.lease:
+            raise ValueError("the lease must be at least three times the send timeout")
         if self.batch_size < 1 or self.concurrency < 1 or self.max_attempts < 1:
             raise ValueError("batch size, concurrency and attempts must be positive")
 

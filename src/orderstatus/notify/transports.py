@@ -16,6 +16,9 @@ from orderstatus.notify.email import DeliveryError, SmtpConfig, SmtpConnection
 from orderstatus.notify.jobs import Job, Outcome, WorkerConfig, backoff
 from orderstatus.notify.sms import SmsConfig, SmsSender
 
+RECORD_ROOM = 2
+"""A send starts only with this many send timeouts of lease left: one for the send, one
+for recording what became of it on a busy database."""
 log = logging.getLogger("orderstatus.notify")
 
 
@@ -70,8 +73,9 @@ class Transports:
 
     async def deliver(self, job: Job) -> Outcome:
         """Send the job; what became of it."""
-        if time.monotonic() + self.config.send_timeout >= job.deadline:
-            # Too little of the lease is left to be sure nobody else sends it meanwhile.
+        if time.monotonic() + self.config.send_timeout * RECORD_ROOM >= job.deadline:
+            # Too little of the lease is left for the send and for recording its outcome:
+            # another worker could take the row and send it again meanwhile.
             return Outcome(job, State.PENDING, tried=False)
         try:
             async with asyncio.timeout(self.config.send_timeout):

@@ -8,8 +8,8 @@ Delivery is at-least-once with a lease, made as close to exactly-once as SMTP al
    serialises writers), marked ``sending`` with a fresh ``claim_token`` and a lease in
    ``locked_until``, and committed. Two workers never hold the same row.
 2. **Send** outside any transaction. A send only starts while the lease has more than
-   the send timeout left, so a row is never sent by a worker whose lease could lapse
-   during the send.
+   twice the send timeout left, so a row is never sent by a worker whose lease could
+   lapse during the send or before its outcome is recorded.
 3. **Record** each outcome as soon as it is known, in small transactions, only where
    the row still carries this claim's token: ``sent``; ``pending`` again with an
    exponential, jittered back-off; ``failed`` after a permanent error or too many
