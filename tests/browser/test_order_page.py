@@ -12,7 +12,6 @@ import httpx
 from playwright.sync_api import expect
 
 from tests.browser.test_admin import staff_login
-from tests.browser.test_customer_journey import shoot, violations
 from tests.browser.test_live_page import _owner_cookie
 from tests.browser.test_map import api_key, demo_urls
 
@@ -144,6 +143,7 @@ def test_three_shipments_fit_a_phone_with_every_item_once(
         page.wait_for_load_state("load")
         page.screenshot(path=str(screenshots / f"three-{viewer}-375.png"), full_page=True)
         height = page.evaluate("document.documentElement.scrollHeight")
+        print(f"{viewer}: {height}px at 375px")
         assert height <= TALLEST_PHONE_PAGE, f"{viewer}: {height}px at 375px"
         text = page.locator("main").inner_text()
         assert [t for t in titles if text.count(t) != 1] == [], viewer

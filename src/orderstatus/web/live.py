@@ -4,9 +4,10 @@ Each message carries the page's whole order content, rendered by the same templa
 (``_status_main.html``) from the same view builder as the page itself, so an open page
 that takes it in shows exactly what a reload would: notes shown only in some statuses,
 the headline, every card. Its forms carry no token (the message is shared by every
-listener); the live script keeps the token the page already has. Who may listen is decided exactly as for the page: the owner
-cookie is scoped to the order's path, so it reaches ``/orders/{token}/events`` and
-nothing else; a share link's stream is always public.
+listener); the live script keeps the token the page already has. Who may listen is
+decided exactly as for the page: the owner cookie is scoped to the order's path, so it
+reaches ``/orders/{token}/events`` and nothing else; a share link's stream is always
+public.
 """
 
 from __future__ import annotations
