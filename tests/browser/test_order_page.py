@@ -121,7 +121,7 @@ def test_after_each_live_event_the_page_is_what_a_reload_shows(
         assert re.fullmatch(r"Delivered \w+ \d+ \w+", headline), headline
         expect(page.locator("#live-announcer")).to_have_text(headline)
         assert page.evaluate("window.__sameDocument") is True
-        page.screenshot(path=str(screenshots / f"live-delivered-{viewer}-375.png"), full_page=True)
+        page.screenshot(path=str(screenshots / f"live-delivered-{viewer}-1280.png"), full_page=True)
         context.close()
 
 
@@ -143,7 +143,6 @@ def test_three_shipments_fit_a_phone_with_every_item_once(
         page.wait_for_load_state("load")
         page.screenshot(path=str(screenshots / f"three-{viewer}-375.png"), full_page=True)
         height = page.evaluate("document.documentElement.scrollHeight")
-        print(f"{viewer}: {height}px at 375px")
         assert height <= TALLEST_PHONE_PAGE, f"{viewer}: {height}px at 375px"
         text = page.locator("main").inner_text()
         assert [t for t in titles if text.count(t) != 1] == [], viewer
