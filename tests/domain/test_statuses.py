@@ -98,10 +98,28 @@ def test_progress_marks_steps_with_their_times() -> None:
     assert progress.alert is None
     assert progress.reached_at == {
         Step.CONFIRMED: T0 - timedelta(days=1),
-        Step.IN_TRANSIT: T0,
+        Step.IN_TRANSIT: T0 + timedelta(hours=1),
         Step.OUT_FOR_DELIVERY: T0 + timedelta(hours=10),
         Step.DELIVERED: T0 + timedelta(hours=12),
     }
+
+
+def test_a_step_is_dated_by_the_first_event_that_reached_it_else_the_shipments_creation() -> None:
+    """The bar never contradicts the updates below it: "On its way" is dated by the first
+    update (a label counts: the parcel is fulfilled), not by when staff pressed a button."""
+    created = T0 - timedelta(hours=2)
+    labelled = [at(2, S.LABEL_PURCHASED), at(6, S.CARRIER_PICKED_UP), at(9, S.IN_TRANSIT)]
+    progress = derive_progress(labelled, ordered_at=T0 - timedelta(days=1), fulfilled_at=created)
+    assert progress.reached_at[Step.IN_TRANSIT] == T0 + timedelta(hours=2)
+    quiet = derive_progress([], ordered_at=T0 - timedelta(days=1), fulfilled_at=created)
+    assert quiet.reached_at == {Step.CONFIRMED: T0 - timedelta(days=1), Step.IN_TRANSIT: created}
+    # Straight to the door (a local delivery entered by hand): on its way since created.
+    straight = derive_progress([at(5, S.DELIVERED)], ordered_at=T0, fulfilled_at=created)
+    assert straight.reached_at[Step.IN_TRANSIT] == created
+    assert straight.reached_at[Step.DELIVERED] == T0 + timedelta(hours=5)
+    # Arrival order does not matter, only the carrier's times.
+    shuffled = derive_progress(labelled[::-1], ordered_at=T0, fulfilled_at=created)
+    assert shuffled.reached_at[Step.IN_TRANSIT] == T0 + timedelta(hours=2)
 
 
 def test_an_alert_sits_on_the_step_where_it_happened() -> None:

@@ -193,7 +193,7 @@ async def test_sharing_shows_the_public_view_until_revoked(
     made = await browser.post(f"{path_of(order)}/share", data={"csrf_token": csrf_of(page.text)})
     assert made.status_code == 303
     page = await browser.get(path_of(order))
-    share_url = re.search(r'value="https://status.example.test(/shared/[^"]+)"', page.text)
+    share_url = re.search(r'href="https://status.example.test(/shared/[^"]+)"', page.text)
     assert share_url
     async with httpx.AsyncClient(
         transport=api.http._transport, base_url="https://testserver"

@@ -174,17 +174,27 @@ def step_of(status: EventStatus, previous: Step) -> Step:
 def derive_progress(
     events: Sequence[StatusPoint], *, ordered_at: datetime, fulfilled_at: datetime
 ) -> Progress:
-    """The progress bar of one fulfilment: current step, alert, and the time of each step."""
-    reached: dict[Step, datetime] = {Step.CONFIRMED: ordered_at, Step.IN_TRANSIT: fulfilled_at}
+    """The progress bar of one fulfilment: current step, alert, and the date of each step.
+
+    The date rule (one rule for the bar, the headline and the timeline, so that they never
+    contradict each other): a step's date is the carrier time of the first event that
+    reached that step, else the shipment's creation; "Confirmed" is the order's creation.
+    A label bought or printed already counts for "On its way" (the shipment is fulfilled),
+    so a shipment whose first update is "Preparing to ship" at 05:39 is on its way since
+    05:39, whenever staff marked it fulfilled. A step the shipment fell back from (out for
+    delivery, then back at the depot) is forgotten and dated again when next reached.
+    """
+    reached: dict[Step, datetime] = {Step.CONFIRMED: ordered_at}
     current: EventStatus | None = None
     step = Step.IN_TRANSIT
     for point in sorted(events, key=_sort_key):
         current = advance(current, point.status)
         step = step_of(current, step)
-        # A step after the current one was undone (e.g. back to the depot): forget it.
         index = STEPS.index(step)
         reached = {s: t for s, t in reached.items() if STEPS.index(s) <= index}
         reached.setdefault(step, point.occurred_at)
+    # Reached by no event (none yet, or the first one was already further along).
+    reached.setdefault(Step.IN_TRANSIT, fulfilled_at)
     status = DEFAULT_STATUS if current is None else current
     return Progress(
         status=status,
@@ -192,6 +202,20 @@ def derive_progress(
         alert=status if status in ALERTS else None,
         reached_at=reached,
     )
+
+
+MOVING = frozenset(
+    {
+        EventStatus.CARRIER_PICKED_UP,
+        EventStatus.IN_TRANSIT,
+        EventStatus.DELAYED,
+        EventStatus.OUT_FOR_DELIVERY,
+        EventStatus.ATTEMPTED_DELIVERY,
+    }
+)
+"""Statuses of a parcel on the move: where it was last seen is news, so its map is shown
+open. Delivered, returned, lost, waiting at a pickup point, not yet handed over or gone
+quiet: the map is there on request only."""
 
 
 class FulfillmentStatus(enum.StrEnum):

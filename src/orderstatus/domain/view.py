@@ -17,6 +17,8 @@ from typing import Any
 from orderstatus.domain.money import OrderTotals
 from orderstatus.domain.statuses import (
     ALERTS,
+    FINAL,
+    MOVING,
     EventStatus,
     Headline,
     StatusPoint,
@@ -189,6 +191,9 @@ class ShipmentView:
     last_position: tuple[float, float] | None
     positions: list[EventView]
     """The events with a place on the map, oldest first (live carriers only)."""
+    moving: bool = False
+    """On the move: its map is shown open (others' maps only on request)."""
+    delivered_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +231,8 @@ class OrderView:
     totals: OrderTotals | None
     items: list[LineView] = field(default_factory=list)
     """Everything ordered: with prices for owner and staff, without for the public."""
+    delivered_at: datetime | None = None
+    """When the last shipment arrived, once every one has (for "Delivered on …")."""
 
     @property
     def is_public(self) -> bool:
@@ -328,6 +335,8 @@ def _shipment(
         events=events,
         last_position=last_position,  # type: ignore[arg-type]
         positions=list(reversed(positioned)),
+        moving=progress.status in MOVING,
+        delivered_at=progress.reached_at.get(Step.DELIVERED) if done else None,
     )
 
 
@@ -404,7 +413,16 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
         if private
         else None,
         items=[_line(item, item.quantity, private) for item in order.items],
+        delivered_at=_all_delivered_at(shipments),
     )
+
+
+def _all_delivered_at(shipments: list[ShipmentView]) -> datetime | None:
+    """When the headline says "Delivered": the last shipment's arrival."""
+    times = [s.delivered_at for s in shipments if s.status in FINAL]
+    if not shipments or len(times) < len(shipments) or None in times:
+        return None
+    return max(t for t in times if t is not None)
 
 
 __all__ = ["ALERTS", "OrderView", "Viewer", "build_view"]

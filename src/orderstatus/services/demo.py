@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from orderstatus.db.engine import Database
-from orderstatus.db.models import ApiKey, Order, Shop, StaffUser
+from orderstatus.db.models import Activity, ApiKey, Notification, Order, Shop, StaffUser
 from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
 from orderstatus.domain.money import OrderTotals, precision
 from orderstatus.domain.statuses import EventStatus
@@ -469,10 +469,16 @@ async def _seed_order(
         city=spec.get("city", "oslo"),
         base_url=base_url,
     )
+    # One story per order, told in one order of time: placed three days ago or so (the
+    # newest last), a shipment fulfilled a quarter of an hour before its label was bought,
+    # then the carrier's updates. What was recorded along the way (the activity log, the
+    # messages queued) is dated when it happened in that story, not when the demo started.
+    placed = now - timedelta(days=3, hours=len(_scenarios()) - index)
+    mark = await _high_water(session)
     order = await create_order(session=session, shop=shop, data=data, actor="demo")
-    # Created days apart, the newest last, as a real shop's history would read.
-    order.created_at = now - timedelta(days=3, hours=len(_scenarios()) - index)
+    order.created_at = placed
     await session.flush()
+    await _backdate(session, order.id, mark, placed)
     for items, carrier, tracking, url, events in spec["shipments"]:
         chosen = (
             None
@@ -482,6 +488,9 @@ async def _seed_order(
                 for i in items
             ]
         )
+        first_update = max((e[1] for e in events), default=FIRST_UPDATE_HOURS)
+        fulfilled = now - timedelta(hours=first_update, minutes=15)
+        mark = await _high_water(session)
         fulfillment = await create_fulfillment(
             session=session,
             shop_id=shop.id,
@@ -497,9 +506,11 @@ async def _seed_order(
             ),
             actor="demo",
         )
-        fulfillment.created_at = now - timedelta(hours=52)
+        fulfillment.created_at = fulfilled
         await session.flush()
+        await _backdate(session, order.id, mark, fulfilled)
         for status, hours_ago, place, message in events:
+            mark = await _high_water(session)
             await record_event(
                 session=session,
                 shop_id=shop.id,
@@ -507,3 +518,29 @@ async def _seed_order(
                 data=_event(status, hours_ago, place, message, now),
                 source="demo",
             )
+            await _backdate(session, order.id, mark, now - timedelta(hours=hours_ago))
+
+
+FIRST_UPDATE_HOURS = 50
+"""How long ago a demo shipment's carrier first reported (a label bought)."""
+
+
+async def _high_water(session: Any) -> tuple[int, int]:
+    """The newest activity and message so far: what a step of the story adds comes after."""
+    activity = await session.scalar(select(func.max(Activity.id)))
+    message = await session.scalar(select(func.max(Notification.id)))
+    return activity or 0, message or 0
+
+
+async def _backdate(session: Any, order_id: int, mark: tuple[int, int], at: datetime) -> None:
+    """Date what one step of the story recorded for the order at the story's time."""
+    await session.execute(
+        update(Activity)
+        .where(Activity.order_id == order_id, Activity.id > mark[0])
+        .values(created_at=at)
+    )
+    await session.execute(
+        update(Notification)
+        .where(Notification.order_id == order_id, Notification.id > mark[1])
+        .values(created_at=at, next_attempt_at=at)
+    )

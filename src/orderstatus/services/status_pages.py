@@ -196,13 +196,10 @@ async def load_page(
     base_url: str,
     parts: PageParts | None = None,
     shop_version: int | None = None,
-    with_messages: bool = True,
 ) -> tuple[OrderData, ShopData]:
     """Everything the order's page shows, for any viewer (the view builder filters).
 
-    ``parts``: kept parts to reuse (the shop's when ``shop_version`` says which);
-    ``with_messages``: False leaves out the merchant's notes (for a live update, which
-    does not show them)."""
+    ``parts``: kept parts to reuse (the shop's when ``shop_version`` says which)."""
     which = {"order_id": order_id}
     order = (await session.execute(_PAGE_ORDER, which)).first()
     if order is None:
@@ -275,11 +272,7 @@ async def load_page(
                 events=events.get(f.id, []),
             )
         )
-    messages = (
-        await session.execute(_PAGE_MESSAGES, which | {"shop_id": order.shop_id})
-        if with_messages
-        else ()
-    )
+    messages = await session.execute(_PAGE_MESSAGES, which | {"shop_id": order.shop_id})
     data = OrderData(
         id=order.id,
         number=order.number,

@@ -19,7 +19,7 @@ from orderstatus.services.batching import EventBatcher
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
-from orderstatus.web import admin, docs, errors
+from orderstatus.web import admin, docs, errors, favicon
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
 from orderstatus.web.assets import StaticAssets, app_assets
@@ -109,6 +109,7 @@ def create_app(
     app.include_router(shop_router)
     app.include_router(live_router)
     app.include_router(docs.router)
+    app.include_router(favicon.router)
     admin.install(app)
     app.mount(docs.ASSETS, docs.assets(), name="docs")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)

@@ -1,10 +1,13 @@
 """The live stream of a status page (Server-Sent Events).
 
-Each message carries the parts of the page that change (the headline card and the
-shipment cards, rendered by the same templates from the same view builder as the page)
-and the map positions. Who may listen is decided exactly as for the page: the owner
-cookie is scoped to the order's path, so it reaches ``/orders/{token}/events`` and
-nothing else; a share link's stream is always public.
+Each message carries the page's whole order content, rendered by the same template
+(``_status_main.html``) from the same view builder as the page itself, so an open page
+that takes it in shows exactly what a reload would: notes shown only in some statuses,
+the headline, every card. Its forms carry no token (the message is shared by every
+listener); the live script keeps the token the page already has. Who may listen is
+decided exactly as for the page: the owner cookie is scoped to the order's path, so it
+reaches ``/orders/{token}/events`` and nothing else; a share link's stream is always
+public.
 """
 
 from __future__ import annotations
@@ -94,7 +97,6 @@ class Live:
                 base_url=self.pages.settings.base_url,
                 parts=self._parts,
                 shop_version=key.shop_version,
-                with_messages=False,  # the cards a message carries do not show them
             )
 
     async def _build(self, key: PageKey, viewer: Viewer, locale: str, base_path: str) -> str:
@@ -104,16 +106,19 @@ class Live:
             self._loaded.pop(key.order_id, None)
             raise
         view = build_view(data, shop, viewer, locale=locale)
-        context = {"view": view, "shop": shop, "base_path": base_path}
-        payload = {
-            "version": key.order_version,
-            "headline": self.pages.render("_headline.html", locale, **context),
-            "shipments": {
-                str(s.id): self.pages.render("_shipment.html", locale, s=s, **context)
-                for s in view.shipments
-            },
-            "unshipped": len(view.unfulfilled),
-        }
+        main = self.pages.render(
+            "_status_main.html",
+            locale,
+            view=view,
+            shop=shop,
+            base_path=base_path,
+            base_url=self.pages.settings.base_url,
+            show_login=not base_path.startswith("/shared/"),
+            thanks=False,
+            login_error=None,
+            form_errors={},
+        )
+        payload = {"version": key.order_version, "main": main.with_token("")}
         data_line = json.dumps(payload, separators=(",", ":"))
         return f"id: {key.order_version}\nevent: update\ndata: {data_line}\n\n"
 

@@ -172,9 +172,21 @@
     fit(entry);
   }
 
+  // A map behind a closed "Show map" is drawn when it is opened (it has no size before).
   function drawAll() {
-    document.querySelectorAll("[data-map]").forEach(draw);
+    document.querySelectorAll("[data-map]").forEach(function (slot) {
+      if (!slot.closest("details:not([open])")) { draw(slot); }
+    });
   }
+
+  document.addEventListener("toggle", function (event) {
+    if (!event.target.open) { return; }
+    event.target.querySelectorAll("[data-map]").forEach(function (slot) {
+      var entry = maps[slot.getAttribute("data-map")];
+      if (entry) { entry.map.invalidateSize(); }
+      draw(slot);
+    });
+  }, true);
 
   window.orderstatusDrawMaps = drawAll;
   if (document.readyState === "loading") {
