@@ -206,6 +206,7 @@ class Worker:
             if settings.sms_url and settings.sms_from
             else None
         )
+        self._secret_key = settings.resolved_secret_key() if settings.link_days else None
         self.renderer = Renderer()
         """The package's own templates, rendered in place."""
         self.sandbox = sandbox
@@ -502,6 +503,11 @@ class Worker:
             },
         )
 
+    def _rights(self) -> ctx.LinkRights:
+        """Links in messages rendered now open the owner's view from now on for the
+        configured days."""
+        return ctx.LinkRights(self._secret_key, self.settings.link_days, datetime.now(UTC))
+
     async def _prepare(self, job: Job, loaded: _Loaded) -> Outcome | None:
         """Render the job in place; an outcome when it must not be sent."""
         order = loaded.orders.get(job.order_id)
@@ -531,6 +537,7 @@ class Worker:
                 shop=shop,
                 shipment=shipment,
                 base_url=self.settings.base_url,
+                rights=self._rights(),
             )
             if job.channel is Channel.SMS:
                 job.sms = (
