@@ -14,7 +14,7 @@ from tests.factories import order_payload
 
 
 def demo_urls(output: str) -> dict[str, str]:
-    return dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/\S+)", output))
+    return dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/[^\s?]+)", output))
 
 
 def api_key(output: str) -> str:
