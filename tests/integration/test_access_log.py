@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.factories import order_payload
 from orderstatus.domain.links import page_link
+from tests.factories import order_payload
 from tests.live import SECRET, env_for, run, server
 
 

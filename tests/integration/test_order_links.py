@@ -10,7 +10,7 @@ import httpx
 from orderstatus.domain.links import link_key, page_link
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order
-from tests.integration.test_status_page import browser, path_of  # noqa: F401 - fixtures
+from tests.integration.test_status_page import path_of
 
 
 def secret_of(api: ShopClient) -> str:
@@ -53,7 +53,7 @@ async def test_an_expired_or_altered_link_shows_the_public_view(
     now = datetime.now(UTC)
     good = link_key(secret, token_of(order), now + timedelta(days=1))
     for key in (
-        link_key(secret, token_of(order), now - timedelta(seconds=1)),  # expired
+        link_key(secret, token_of(order), now - timedelta(days=1)),  # expired yesterday
         link_key("x" * 40, token_of(order), now + timedelta(days=1)),  # not ours
         link_key(secret, token_of(other), now + timedelta(days=1)),  # another order's
         good[:-1] + ("A" if good[-1] != "A" else "B"),  # altered

@@ -10,12 +10,7 @@ import pytest
 
 from tests.conftest import ShopClient
 from tests.integration.helpers import create_order
-from tests.integration.test_status_page import (  # noqa: F401 - fixtures
-    browser,
-    csrf_of,
-    path_of,
-    storefront,
-)
+from tests.integration.test_status_page import csrf_of, path_of
 
 PHONE = "+4791234567"
 

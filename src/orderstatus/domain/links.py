@@ -4,7 +4,8 @@ A link carries, next to the order's status token, a key: its expiry and an HMAC 
 token and that expiry under the server's secret. Whoever holds the message holds the
 right to see the order's details until the link expires (a forwarded message passes it
 on, as Shopify's notification links do). The key is short, so that a text message stays
-short: 128 bits of signature and the expiry in base 36.
+in one segment: the day it expires (days since 1970, in base 36: three characters for
+decades) and 96 bits of HMAC-SHA256, which can only be tried against the server.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from datetime import datetime, timedelta
 LINK_PARAM = "key"
 """The query parameter that carries the key (a name the access log redacts)."""
 _PURPOSE = b"orderstatus/order-link/v1"
-_MAC_BYTES = 16
+_MAC_BYTES = 12
+_DAY = 86400
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -38,22 +40,23 @@ def _mac(secret_key: str, status_token: str, expires: str) -> str:
 
 
 def link_key(secret_key: str, status_token: str, expires_at: datetime) -> str:
-    """The key that opens ``status_token``'s page as its owner until ``expires_at``."""
-    expires = _base36(max(0, int(expires_at.timestamp())))
+    """The key that opens ``status_token``'s page as its owner until ``expires_at``
+    (rounded up to the end of its day in UTC)."""
+    expires = _base36(max(0, -(-int(expires_at.timestamp()) // _DAY)))
     return f"{expires}.{_mac(secret_key, status_token, expires)}"
 
 
 def link_opens(secret_key: str, status_token: str, key: str, now: datetime) -> bool:
     """Whether ``key`` was made by us for this order and has not expired."""
     expires, dot, mac = key.partition(".")
-    if not dot or not expires or len(expires) > 12 or len(mac) > 64:
+    if not dot or not expires or len(expires) > 8 or len(mac) > 64:
         return False
     if any(c not in _DIGITS for c in expires):
         return False
     expected = _mac(secret_key, status_token, expires)
     if not hmac.compare_digest(expected.encode(), mac.encode("utf-8", "replace")):
         return False
-    return int(expires, 36) > now.timestamp()
+    return int(expires, 36) * _DAY > now.timestamp()
 
 
 def expiry(sent_at: datetime, days: int) -> datetime | None:
