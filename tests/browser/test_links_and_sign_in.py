@@ -164,3 +164,36 @@ def test_a_phone_only_customer_signs_in_with_her_phone_number(
     expect(lookup.get_by_text("Sofie Moe").first).to_be_visible()
     lookup_context.close()
     context.close()
+
+
+def test_forms_keep_what_was_typed_and_show_every_fault(
+    chromium: Any, mailing_demo: tuple[str, str, Path, Mailbox], screenshots: Path
+) -> None:
+    base, _output, _folder, _mailbox = mailing_demo
+    context = chromium.new_context(locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{base}/shop/demo/order-status")
+    page.get_by_label("Order number").fill("1008")
+    page.get_by_label("E-mail or phone").fill("912 00 000")
+    page.get_by_role("button", name="Find order").click()
+    expect(page.get_by_role("alert")).to_contain_text("We couldn't find an order")
+    expect(page.get_by_label("Order number")).to_have_value("1008")
+    expect(page.get_by_label("E-mail or phone")).to_have_value("912 00 000")
+    assert violations(page) == []
+    shoot(page, screenshots, "lookup-failed")
+
+    page.goto(f"{base}/shop/demo/")
+    page.select_option("#qty-mug", "1")
+    page.get_by_role("button", name="Go to checkout").click()
+    page.get_by_label("Last name").fill("Haugen")
+    page.get_by_label("Address", exact=True).fill("Nordre gate 7")
+    page.get_by_role("button", name="Place order").click()
+    # One round: no contact, no first name and no city, all at once.
+    expect(page.locator("#e-contact")).to_be_visible()
+    expect(page.locator("#e-first_name")).to_be_visible()
+    expect(page.locator("#e-city")).to_be_visible()
+    expect(page.get_by_label("Last name")).to_have_value("Haugen")
+    expect(page.get_by_label("Address", exact=True)).to_have_value("Nordre gate 7")
+    assert violations(page) == []
+    shoot(page, screenshots, "checkout-every-fault")
+    context.close()
