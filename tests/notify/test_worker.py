@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orderstatus.config import Settings, SettingsError
-from orderstatus.notify.worker import WorkerConfig, backoff
+from orderstatus.notify.jobs import WorkerConfig, backoff
 from tests.live import env_for, run
 
 

@@ -25,6 +25,7 @@ from orderstatus.domain.notifications import (
 from orderstatus.notify import context as ctx
 from orderstatus.notify import email
 from orderstatus.notify.outbox import preferences
+from orderstatus.notify.rendering import shop_facts
 from orderstatus.notify.sandbox import sandbox
 from orderstatus.notify.templates import (
     LANGUAGES,
@@ -34,7 +35,6 @@ from orderstatus.notify.templates import (
     TemplateSource,
     default_source,
 )
-from orderstatus.notify.worker import shop_facts
 from orderstatus.services.admin_records import HeldRow, held_row
 
 MAILBOX_PAGE = 50

@@ -360,6 +360,30 @@ def guess_subject(order_id: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedOrder:
+    """What a sign-in form learns of the order it names."""
+
+    id: int
+    status_token: str
+    email: str | None
+    update_email: str | None
+    phone: str | None
+    shipping_country: str | None
+    """Where a phone number typed without +country is read first."""
+
+    @classmethod
+    def of(cls, order: Order) -> ClaimedOrder:
+        return cls(
+            order.id,
+            order.status_token,
+            order.email,
+            order.update_email,
+            order.phone,
+            (order.shipping_address or {}).get("country_code"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """An order as a sign-in form names it, before its second factor is checked.
 
@@ -367,7 +391,7 @@ class Claim:
     that matches none the number as the matcher reads it (so an unknown order is limited
     like a known one and the limit tells nothing); None for what can never match."""
 
-    order: Order | None
+    order: ClaimedOrder | None
     subject: str | None
     shop_locale: str | None = None
 
@@ -378,7 +402,7 @@ class Claim:
         order = self.order
         if order is None:
             return False
-        regions = (order.shipping_address.get("country_code"), locale_country(self.shop_locale))
+        regions = (order.shipping_country, locale_country(self.shop_locale))
         given = contact_forms(contact, regions)
         return any(_same(c, given) for c in (order.email, order.update_email, order.phone))
 
@@ -398,7 +422,7 @@ async def claim_by_number(session: AsyncSession, *, shop_handle: str, number: st
     ).first()
     if row is None:
         return Claim(None, f"number:{shop_handle}:{wanted}")
-    return Claim(row[0], guess_subject(row[0].id), row[1])
+    return Claim(ClaimedOrder.of(row[0]), guess_subject(row[0].id), row[1])
 
 
 async def check_owner(session: AsyncSession, *, order_id: int, number: str, contact: str) -> bool:
@@ -412,7 +436,8 @@ async def check_owner(session: AsyncSession, *, order_id: int, number: str, cont
     except ValueError:
         same_number = False
     shop_locale = await session.scalar(select(Shop.default_locale).where(Shop.id == order.shop_id))
-    return same_number and Claim(order, guess_subject(order.id), shop_locale).proven_by(contact)
+    claim = Claim(ClaimedOrder.of(order), guess_subject(order.id), shop_locale)
+    return same_number and claim.proven_by(contact)
 
 
 async def create_share_link(session: AsyncSession, *, order_id: int) -> str:

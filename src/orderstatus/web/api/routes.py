@@ -6,8 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from orderstatus.db.models import Shop
-from orderstatus.domain.errors import NotFound
 from orderstatus.domain.inputs import (
     Email,
     FulfillmentInput,
@@ -16,21 +14,21 @@ from orderstatus.domain.inputs import (
     TrackingEventInput,
 )
 from orderstatus.domain.statuses import OrderFilter
-from orderstatus.services import fulfillments, orders, tracking
+from orderstatus.services import order_records
 from orderstatus.services.batching import EventBatcher
+from orderstatus.services.orders import MAX_PAGE
 from orderstatus.services.tracking import EventItem
 from orderstatus.web.api.schemas import (
     ErrorOut,
     FulfillmentOut,
-    FulfillmentStatusOut,
     OrderList,
     OrderOut,
     OrderStatusOut,
     RecordedEventOut,
     event_out,
     fulfillment_out,
-    order_headline,
     order_out,
+    order_status_out,
 )
 from orderstatus.web.bodies import JsonRoute
 from orderstatus.web.deps import ApiShopId, DatabaseDep, Id, SettingsDep
@@ -54,10 +52,7 @@ async def create_order(
 ) -> OrderOut:
     """Create an order as a checkout would send it; answers with its status-page URL."""
     async with database.write() as session:
-        shop = await session.get(Shop, shop_id)
-        if shop is None:
-            raise NotFound("no such shop")
-        order = await orders.create_order(session=session, shop=shop, data=data, actor="api")
+        order = await order_records.create_order(session, shop_id=shop_id, data=data, actor="api")
     return order_out(order, base_url=settings.base_url)
 
 
@@ -81,11 +76,11 @@ async def list_orders(
             json_schema_extra={"format": "cursor", "pattern": "^[A-Za-z0-9_-]+$"},
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=orders.MAX_PAGE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> OrderList:
     """Orders, newest first; pass `next_cursor` back as `cursor` for the next page."""
     async with database.read() as session:
-        page = await orders.list_orders(
+        page = await order_records.list_orders(
             session,
             shop_id=shop_id,
             number=number,
@@ -105,7 +100,7 @@ async def get_order(
     order_id: Id, shop_id: ApiShopId, database: DatabaseDep, settings: SettingsDep
 ) -> OrderOut:
     async with database.read() as session:
-        order = await orders.load_order(session, shop_id=shop_id, order_id=order_id)
+        order = await order_records.get_order(session, shop_id=shop_id, order_id=order_id)
     return order_out(order, base_url=settings.base_url)
 
 
@@ -115,29 +110,8 @@ async def get_order_status(
 ) -> OrderStatusOut:
     """The order's headline and each shipment's status with its events, newest first."""
     async with database.read() as session:
-        order = await orders.load_order(session, shop_id=shop_id, order_id=order_id)
-        live = orders.live_fulfillments(order)
-        events = await tracking.events_by_fulfillment(
-            session, shop_id=shop_id, fulfillment_ids=[f.id for f in live]
-        )
-    return OrderStatusOut(
-        order_id=order.id,
-        fulfillment_status=order.fulfillment_status,
-        delivery_status=order.delivery_status,
-        headline=order_headline(order),
-        fulfillments=[
-            FulfillmentStatusOut(
-                id=f.id,
-                status=f.status,
-                carrier=f.carrier_code,
-                tracking_number=f.tracking_number,
-                tracking_url=f.tracking_url,
-                estimated_delivery=f.estimated_delivery,
-                events=[event_out(e) for e in events[f.id]],
-            )
-            for f in live
-        ],
-    )
+        status = await order_records.order_status(session, shop_id=shop_id, order_id=order_id)
+    return order_status_out(status)
 
 
 @router.post("/orders/{order_id}/fulfillments", status_code=201, response_model=FulfillmentOut)
@@ -146,8 +120,8 @@ async def create_fulfillment(
 ) -> FulfillmentOut:
     """Ship some or all items (omit `line_items` for everything left). Over-fulfilment: 409."""
     async with database.write() as session:
-        fulfillment = await fulfillments.create_fulfillment(
-            session=session, shop_id=shop_id, order_id=order_id, data=data, actor="api"
+        fulfillment = await order_records.create_fulfillment(
+            session, shop_id=shop_id, order_id=order_id, data=data, actor="api"
         )
     return fulfillment_out(fulfillment)
 

@@ -8,11 +8,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from orderstatus.db.models import Fulfillment, LineItem, Order, TrackingEvent
 from orderstatus.domain.inputs import AMOUNT_PATTERN
 from orderstatus.domain.money import format_amount
-from orderstatus.domain.statuses import EventStatus, headline, headline_text
-from orderstatus.services.orders import fulfilled_quantities, live_fulfillments
+from orderstatus.domain.statuses import EventStatus
+from orderstatus.services.order_records import (
+    FulfillmentRecord,
+    LineItemRecord,
+    OrderRecord,
+    OrderStatus,
+)
 from orderstatus.services.tracking import StoredEvent
 
 MoneyText = Annotated[str, Field(pattern=AMOUNT_PATTERN, examples=["249.00"])]
@@ -143,17 +147,11 @@ def _money(amount: Decimal, currency: str) -> str:
     return format_amount(amount, currency)
 
 
-def order_headline(order: Order) -> str:
-    live = live_fulfillments(order)
-    unshipped = order.fulfillment_status != "fulfilled"
-    return headline_text(headline([EventStatus(f.status) for f in live], unshipped_items=unshipped))
-
-
-def fulfillment_out(fulfillment: Fulfillment) -> FulfillmentOut:
+def fulfillment_out(fulfillment: FulfillmentRecord) -> FulfillmentOut:
     return FulfillmentOut(
         id=fulfillment.id,
         order_id=fulfillment.order_id,
-        status=EventStatus(fulfillment.status),
+        status=fulfillment.status,
         carrier=fulfillment.carrier_code,
         tracking_number=fulfillment.tracking_number,
         tracking_url=fulfillment.tracking_url,
@@ -165,21 +163,20 @@ def fulfillment_out(fulfillment: Fulfillment) -> FulfillmentOut:
     )
 
 
-def _line_item_out(item: LineItem, shipped: int, currency: str) -> LineItemOut:
+def _line_item_out(item: LineItemRecord, currency: str) -> LineItemOut:
     return LineItemOut(
         id=item.id,
         title=item.title,
         variant=item.variant,
         sku=item.sku,
         quantity=item.quantity,
-        fulfilled_quantity=shipped,
+        fulfilled_quantity=item.fulfilled_quantity,
         price=_money(item.unit_price, currency),
         image_url=item.image_url,
     )
 
 
-def order_out(order: Order, *, base_url: str) -> OrderOut:
-    shipped = fulfilled_quantities(order)
+def order_out(order: OrderRecord, *, base_url: str) -> OrderOut:
     return OrderOut(
         id=order.id,
         number=order.number,
@@ -199,7 +196,7 @@ def order_out(order: Order, *, base_url: str) -> OrderOut:
             "brand": order.payment_brand,
             "last4": order.payment_last4,
         },
-        line_items=[_line_item_out(i, shipped[i.id], order.currency) for i in order.line_items],
+        line_items=[_line_item_out(i, order.currency) for i in order.line_items],
         totals=Money(
             subtotal=_money(order.subtotal, order.currency),
             shipping=_money(order.shipping_total, order.currency),
@@ -209,13 +206,35 @@ def order_out(order: Order, *, base_url: str) -> OrderOut:
             total=_money(order.total, order.currency),
         ),
         fulfillment_status=order.fulfillment_status,
-        delivery_status=EventStatus(order.delivery_status) if order.delivery_status else None,
-        headline=order_headline(order),
-        fulfillments=[fulfillment_out(f) for f in live_fulfillments(order)],
+        delivery_status=order.delivery_status,
+        headline=order.headline,
+        fulfillments=[fulfillment_out(f) for f in order.fulfillments],
     )
 
 
-def event_out(event: TrackingEvent | StoredEvent) -> EventOut:
+def order_status_out(status: OrderStatus) -> OrderStatusOut:
+    order = status.order
+    return OrderStatusOut(
+        order_id=order.id,
+        fulfillment_status=order.fulfillment_status,
+        delivery_status=order.delivery_status,
+        headline=order.headline,
+        fulfillments=[
+            FulfillmentStatusOut(
+                id=s.fulfillment.id,
+                status=s.fulfillment.status,
+                carrier=s.fulfillment.carrier_code,
+                tracking_number=s.fulfillment.tracking_number,
+                tracking_url=s.fulfillment.tracking_url,
+                estimated_delivery=s.fulfillment.estimated_delivery,
+                events=[event_out(e) for e in s.events],
+            )
+            for s in status.shipments
+        ],
+    )
+
+
+def event_out(event: StoredEvent) -> EventOut:
     has_place = any(
         v is not None
         for v in (event.city, event.region, event.postal_code, event.country_code, event.latitude)

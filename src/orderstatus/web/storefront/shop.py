@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from orderstatus import i18n
-from orderstatus.domain.errors import NotFound
 from orderstatus.domain.inputs import OrderInput
 from orderstatus.domain.money import OrderTotals
 from orderstatus.i18n import N_
-from orderstatus.services import orders, status_pages
+from orderstatus.services import order_records, status_pages
 from orderstatus.services.demo import CATALOG, demo_totals, totals_payload
+from orderstatus.services.order_records import ShopRecord
 from orderstatus.web.clients import client_host
 from orderstatus.web.deps import DatabaseDep
 from orderstatus.web.pages import Pages, PagesDep
@@ -55,17 +55,14 @@ _FIELD_OF = {
 }
 
 
-async def _shop(database: Any, handle: str, *, storefront: bool = False) -> Any:
-    """The shop's data, or None for no such shop. ``storefront``: None also when the
-    shop has not turned its storefront on (anyone there can make it send messages)."""
+async def _shop(database: Any, handle: str, *, storefront: bool = False) -> ShopRecord | None:
+    """The shop, or None for no such shop. ``storefront``: None also when the shop has
+    not turned its storefront on (anyone there can make it send messages)."""
     async with database.read() as session:
-        try:
-            shop = await orders.get_shop(session, handle)
-        except NotFound:
-            return None
-        if storefront and not shop.storefront_enabled:
-            return None
-        return status_pages.shop_data(shop, "")
+        shop = await order_records.find_shop(session, handle, base_url="")
+    if shop is None or (storefront and not shop.storefront_enabled):
+        return None
+    return shop
 
 
 def _no_storefront(request: Request, pages: Pages) -> Response:
@@ -107,23 +104,16 @@ async def storefront(
     shop = await _shop(database, handle, storefront=True)
     if shop is None:
         return _no_storefront(request, pages)
-    locale = pages.locale(request, order=None, shop=shop.default_locale)
+    locale = pages.locale(request, order=None, shop=shop.page.default_locale)
     html = pages.render(
         "shop.html",
         locale,
-        shop=shop,
+        shop=shop.page,
         products=list(CATALOG.values()),
-        currency=(await _pricing(database, handle))[0],
+        currency=shop.currency,
         max_quantity=MAX_QUANTITY,
     )
     return pages.respond(request, html)
-
-
-async def _pricing(database: Any, handle: str) -> tuple[str, bool]:
-    """The shop's currency, and whether its prices include tax."""
-    async with database.read() as session:
-        shop = await orders.get_shop(session, handle)
-        return shop.currency, shop.taxes_included
 
 
 def _totals(cart: dict[str, int], base_url: str, pricing: tuple[str, bool]) -> OrderTotals:
@@ -133,25 +123,29 @@ def _totals(cart: dict[str, int], base_url: str, pricing: tuple[str, bool]) -> O
     return demo_totals(subtotal, currency, taxes_included=taxes_included)
 
 
+def _pricing(shop: ShopRecord) -> tuple[str, bool]:
+    """The shop's currency, and whether its prices include tax."""
+    return shop.currency, shop.taxes_included
+
+
 def _checkout_page(
     request: Request,
     pages: Pages,
-    shop: Any,
-    pricing: tuple[str, bool],
+    shop: ShopRecord,
     cart: dict[str, int],
     values: dict[str, str],
     errors: dict[str, str],
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    locale = pages.locale(request, order=None, shop=shop.default_locale)
+    locale = pages.locale(request, order=None, shop=shop.page.default_locale)
     html = pages.render(
         "checkout.html",
         locale,
-        shop=shop,
-        currency=pricing[0],
+        shop=shop.page,
+        currency=shop.currency,
         lines=_cart_lines(cart, pages.settings.base_url),
-        totals=_totals(cart, pages.settings.base_url, pricing),
+        totals=_totals(cart, pages.settings.base_url, _pricing(shop)),
         values=values,
         errors=errors,
         countries=COUNTRIES,
@@ -170,8 +164,7 @@ async def checkout_form(
     if not cart:
         return RedirectResponse(f"/shop/{handle}/", status_code=303)
     values = {"country_code": "NO", "payment": "card"}
-    pricing = await _pricing(database, handle)
-    return _checkout_page(request, pages, shop, pricing, cart, values, {})
+    return _checkout_page(request, pages, shop, cart, values, {})
 
 
 def _order_input(
@@ -246,19 +239,18 @@ async def place_order(
     form = await request.form()
     values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     cart = _cart(form)
-    pricing = await _pricing(database, handle)
-    locale = pages.locale(request, order=None, shop=shop.default_locale)
+    locale = pages.locale(request, order=None, shop=shop.page.default_locale)
     i18n.activate(locale)
     if not csrf_ok(request, values.get("csrf_token")):
         return _checkout_page(
-            request, pages, shop, pricing, cart, values, {"form": i18n.gettext(FORM_EXPIRED)}, 400
+            request, pages, shop, cart, values, {"form": i18n.gettext(FORM_EXPIRED)}, 400
         )
     if not cart:
         return RedirectResponse(f"/shop/{handle}/", status_code=303)
     try:
-        data = _order_input(values, cart, pricing, locale, pages.settings.base_url)
+        data = _order_input(values, cart, _pricing(shop), locale, pages.settings.base_url)
     except ValidationError as exc:
-        return _checkout_page(request, pages, shop, pricing, cart, values, _field_errors(exc), 422)
+        return _checkout_page(request, pages, shop, cart, values, _field_errors(exc), 422)
     # Each order sends a confirmation to whatever address or number was typed in.
     limit = f"checkout:client:{client_host(request)}"
     verdict = await pages.checkouts.test(limit)
@@ -273,7 +265,6 @@ async def place_order(
             request,
             pages,
             shop,
-            pricing,
             cart,
             values,
             {"form": message},
@@ -281,9 +272,8 @@ async def place_order(
             {"Retry-After": str(verdict.retry_after)},
         )
     async with database.write() as session:
-        shop_row = await orders.get_shop(session, handle)
-        order = await orders.create_order(
-            session=session, shop=shop_row, data=data, actor="storefront"
+        order = await order_records.create_order(
+            session, shop_id=shop.id, data=data, actor="storefront"
         )
     await pages.checkouts.hit(limit)
     response = RedirectResponse(order_path(order.status_token), status_code=303)
@@ -313,11 +303,11 @@ async def lookup_form(
     shop = await _shop(database, handle)
     if shop is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
-    locale = pages.locale(request, order=None, shop=shop.default_locale)
+    locale = pages.locale(request, order=None, shop=shop.page.default_locale)
     html = pages.render(
         "lookup.html",
         locale,
-        shop=shop,
+        shop=shop.page,
         error=None,
         number=request.query_params.get("number", ""),
         contact="",
@@ -342,12 +332,12 @@ async def lookup(
     shop = await _shop(database, handle)
     if shop is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
-    locale = pages.locale(request, order=None, shop=shop.default_locale)
+    locale = pages.locale(request, order=None, shop=shop.page.default_locale)
     i18n.activate(locale)
 
     def again(message: str, status_code: int, headers: dict[str, str] | None = None) -> Response:
         html = pages.render(
-            "lookup.html", locale, shop=shop, error=message, number=number, contact=contact
+            "lookup.html", locale, shop=shop.page, error=message, number=number, contact=contact
         )
         return pages.respond(request, html, status_code=status_code, headers=headers)
 
