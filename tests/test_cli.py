@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +243,69 @@ def test_the_var_dir_holds_the_default_database_wherever_it_is_started(tmp_path:
     assert made.returncode == 0, made.stderr  # the same database from another folder
     assert (var / "orderstatus.db").is_file()
     assert not (elsewhere / "var").exists() and not (tmp_path / "var" / "var").exists()
+
+
+def test_backup_copies_a_live_sqlite_database_and_the_media(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    env = env_for(f"sqlite:///{var}/orderstatus.db", ORDERSTATUS_VAR_DIR=str(var))
+    assert run("migrate", env=env).returncode == 0
+    assert run("create-shop", "--handle", "myshop", "--currency", "NOK", env=env).returncode == 0
+    image = var / "media" / "products" / "abc"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"\x89PNG not really")
+
+    # Another process keeps writing while the copy is taken.
+    stop = threading.Event()
+    written: list[int] = []
+
+    def write() -> None:
+        conn = sqlite3.connect(var / "orderstatus.db", timeout=30)
+        try:
+            while not stop.is_set():
+                conn.execute(
+                    "INSERT INTO activities (shop_id, kind, actor, message, created_at)"
+                    " VALUES (1, 'test', 'test', 'busy', '2026-12-01 00:00:00.000000')"
+                )
+                conn.commit()
+                written.append(1)
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while len(written) < 50:
+            time.sleep(0.01)
+        made = run("backup", str(tmp_path / "backup"), env=env)
+        during = len(written)
+    finally:
+        stop.set()
+        writer.join()
+    assert made.returncode == 0, made.stderr
+    assert "backup written to" in made.stderr
+
+    copy = tmp_path / "backup" / "orderstatus.db"
+    conn = sqlite3.connect(copy)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT handle FROM shops").fetchall() == [("myshop",)]
+        copied = conn.execute("SELECT count(*) FROM activities WHERE kind = 'test'").fetchone()[0]
+        assert 50 <= copied <= during
+    finally:
+        conn.close()
+    assert not (tmp_path / "backup" / "orderstatus.db-wal").exists()  # one self-contained file
+    assert (tmp_path / "backup" / "media" / "products" / "abc").read_bytes() == image.read_bytes()
+    # The copy is a working database: the command runs on it.
+    restored = env_for(f"sqlite:///{copy}", ORDERSTATUS_VAR_DIR=str(tmp_path / "backup"))
+    assert run("create-api-key", "--shop", "myshop", env=restored).returncode == 0
+
+    again = run("backup", str(tmp_path / "backup"), env=env)
+    assert again.returncode == 1 and "not an empty folder" in again.stderr
+
+
+def test_backup_on_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
+    env = env_for("postgresql://nobody@127.0.0.1:1/nothing")
+    result = run("backup", str(tmp_path / "backup"), env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "pg_dump" in result.stderr
+    assert not (tmp_path / "backup").exists()

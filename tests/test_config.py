@@ -28,6 +28,12 @@ def test_plain_database_urls_get_the_async_driver() -> None:
         ("SMTP_URL", "mail.example.com", "ORDERSTATUS_SMTP_URL must start"),
         ("DATABSE_URL", "sqlite:///x.db", "ORDERSTATUS_DATABSE_URL is not a setting"),
         ("TRUSTED_PROXIES", "10.0.0.1,proxy.lan", "ORDERSTATUS_TRUSTED_PROXIES has 'proxy.lan'"),
+        ("RETAIN_PII_DAYS", "0", "ORDERSTATUS_RETAIN_PII_DAYS must be a whole number of days"),
+        (
+            "RETAIN_PII_DAYS",
+            "a month",
+            "ORDERSTATUS_RETAIN_PII_DAYS must be a whole number of days",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_clear_line(name: str, value: str, says: str) -> None:
@@ -64,3 +70,8 @@ def test_trusted_proxies_are_addresses_and_networks_none_by_default() -> None:
         "192.168.0.0/16",
         "::1/128",
     ]
+
+
+def test_personal_data_is_kept_unless_a_retention_period_is_set() -> None:
+    assert Settings.from_env({}).retain_pii_days is None
+    assert Settings.from_env({"ORDERSTATUS_RETAIN_PII_DAYS": "90"}).retain_pii_days == 90

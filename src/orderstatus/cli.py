@@ -23,6 +23,7 @@ from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
+from orderstatus.services.retention import start_retention
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
@@ -51,7 +52,11 @@ SERVER_OPTIONS: dict[str, Any] = {
 
 
 class CommandError(Exception):
-    """Stops the command with a one-line message and exit status 1."""
+    """Stops the command with a one-line message and exit status ``code`` (1)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _database(settings: Settings) -> Database:
@@ -213,11 +218,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         database.on_commit = broker.publish
         poller = start_poller(database, stop)
         images = start_fetcher(database, settings, stop)
+        retention = start_retention(database, settings, stop)
         worker = Worker(database, settings, config)
         await worker.run(stop)
         if poller is not None:
             await poller
         await images
+        if retention is not None:
+            await retention
         await broker.stop()
         return worker.summary()
 
@@ -287,6 +295,75 @@ def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
     print(key)
 
 
+CLI_ACTOR = "command line"
+"""Who did it, in the shop's history, for changes made with this command."""
+
+
+def cmd_erase(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.services.orders import get_shop
+    from orderstatus.services.retention import erase_customer
+
+    async def work(database: Database) -> int:
+        await _require_current_schema(database)
+        async with database.write() as session:
+            shop = await get_shop(session, args.shop)
+            return await erase_customer(
+                session=session,
+                shop_id=shop.id,
+                actor=CLI_ACTOR,
+                email=args.email,
+                phone=args.phone,
+            )
+
+    count = asyncio.run(_with_database(settings, work))
+    print(f"customer data removed from {count} order{'s' if count != 1 else ''}", file=sys.stderr)
+
+
+def cmd_export_customer(settings: Settings, args: argparse.Namespace) -> None:
+    import json
+
+    from orderstatus.services.orders import get_shop
+    from orderstatus.services.retention import export_customer
+
+    async def work(database: Database) -> dict[str, Any]:
+        await _require_current_schema(database)
+        async with database.read() as session:
+            shop = await get_shop(session, args.shop)
+            return await export_customer(
+                session, shop_id=shop.id, email=args.email, phone=args.phone
+            )
+
+    data = asyncio.run(_with_database(settings, work))
+    print(json.dumps({"shop": args.shop, **data}, ensure_ascii=False, indent=2))
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> None:
+    """A copy of the SQLite database, the media folder and the secret key in a new folder."""
+    import shutil
+    from pathlib import Path
+
+    from orderstatus.db.backup import backup_sqlite, sqlite_file
+
+    source = sqlite_file(settings.database_url)
+    if source is None:
+        raise CommandError(
+            "backup copies a SQLite database; for PostgreSQL use pg_dump (see the README)",
+            code=2,
+        )
+    target = Path(args.path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise CommandError(f"{target} exists and is not an empty folder")
+    target.mkdir(parents=True, exist_ok=True)
+    backup_sqlite(source, target / source.name)
+    media = settings.var_dir / "media"
+    if media.is_dir():
+        shutil.copytree(media, target / "media")
+    secret = settings.var_dir / "secret_key"
+    if secret.is_file():
+        shutil.copy2(secret, target / "secret_key")
+    print(f"backup written to {target}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orderstatus",
@@ -345,7 +422,32 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--shop", required=True, help="shop handle")
     key.add_argument("--name", default="api", help="a label to tell keys apart")
     key.set_defaults(handler=cmd_create_api_key)
+
+    erase = commands.add_parser(
+        "erase", help="remove a customer's personal data from all their orders in a shop"
+    )
+    _customer_options(erase)
+    erase.set_defaults(handler=cmd_erase)
+
+    export = commands.add_parser(
+        "export-customer", help="print what is kept about a customer, as JSON"
+    )
+    _customer_options(export)
+    export.set_defaults(handler=cmd_export_customer)
+
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database and the media folder into a new folder"
+    )
+    backup.add_argument("path", help="the folder to create")
+    backup.set_defaults(handler=cmd_backup)
     return parser
+
+
+def _customer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shop", required=True, help="shop handle")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the e-mail address of the customer's orders")
+    who.add_argument("--phone", help="the phone number of the customer's orders")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -353,7 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         args.handler(settings, args)
-    except (SettingsError, CommandError, DomainError) as exc:
+    except CommandError as exc:
+        print(f"orderstatus: {exc}", file=sys.stderr)
+        return exc.code
+    except (SettingsError, DomainError) as exc:
         print(f"orderstatus: {exc}", file=sys.stderr)
         return 1
     except (OSError, DBAPIError) as exc:

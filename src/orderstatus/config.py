@@ -67,8 +67,10 @@ class Settings(BaseModel):
     sms_url: str | None = None
     smtp_from: str | None = None
     sms_from: str | None = Field(default=None, validate_default=True)
-    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tile_url: str | None = None
+    """None: maps draw the built-in base map (static/basemap/world.json) and load no tiles."""
     map_attribution: str = "© OpenStreetMap contributors"
+    """Shown with the tiles of ``map_tile_url``, whose licence usually asks for it."""
     var_dir: Path = DEFAULT_VAR_DIR
     trusted_proxies: tuple[Network, ...] = ()
     """Peers whose X-Forwarded-For is believed (see web.clients)."""
@@ -76,6 +78,9 @@ class Settings(BaseModel):
     """Let product images be fetched from private, loopback and link-local addresses."""
     link_days: int = Field(default=30, ge=0, le=3650)
     """How long the page links in e-mails and texts open the owner's view; 0: never."""
+    retain_pii_days: int | None = None
+    """Days after a finished order last changed before its customer's data is removed;
+    unset: kept."""
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +191,16 @@ class Settings(BaseModel):
                     " list them separated by commas, e.g. 10.0.0.1,192.168.0.0/16"
                 ) from None
         return tuple(networks)
+
+    @field_validator("retain_pii_days", mode="before")
+    @classmethod
+    def _days(cls, value: object) -> int | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError("must be a whole number of days, 1 or more (unset: keep)")
+        return int(text)
 
     @field_validator("secret_key")
     @classmethod

@@ -50,9 +50,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """`orderstatus demo` in a folder of its own: (base URL, its start-up output)."""
     folder = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
-    # Tests talk to this machine only: map tiles come from a port where nothing listens,
-    # which is also how a page must cope when no tiles can be reached.
-    env["ORDERSTATUS_MAP_TILE_URL"] = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+    # No ORDERSTATUS_MAP_TILE_URL: maps draw the app's own base map, as they do by default.
     with server("demo", "--no-carrier", env=env, cwd=folder) as (base, log):
         DEMO_FOLDERS[base] = folder
         yield base, log.read_text()

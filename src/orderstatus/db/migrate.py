@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -35,10 +36,15 @@ async def upgrade(database: Database) -> None:
         await connection.commit()
 
 
+@functools.cache
+def _heads(url: str) -> frozenset[str]:
+    """The newest revisions of the migrations this code has (read once a process)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
 def _is_current(connection: Connection, url: str) -> bool:
-    script = ScriptDirectory.from_config(alembic_config(url))
     current = set(MigrationContext.configure(connection).get_current_heads())
-    return current == set(script.get_heads())
+    return current == _heads(url)
 
 
 async def is_current(database: Database) -> bool:

@@ -77,6 +77,8 @@ class Hub:
         """Told of every change heard, watched or not (caches of page versions)."""
         self._tagged: dict[str, set[Subscription]] = {}
         """The few subscriptions that access can be taken from (a share link's), by tag."""
+        self.closing = False
+        """The process is stopping: streams end, and their browsers come back elsewhere."""
 
     def subscribe(
         self,
@@ -143,6 +145,11 @@ class Hub:
             for subscription in list(self._tagged.pop(tag, ())):
                 if subscription._ended is not None:
                     subscription._ended()
+
+    def close_all(self) -> None:
+        """The process is stopping: every stream is woken to end (see :attr:`closing`)."""
+        self.closing = True
+        self.wake_all()
 
     def wake_all(self) -> None:
         """Let every page check for itself (after the broker was away for a while)."""

@@ -37,16 +37,14 @@ from orderstatus.domain.timeline import (
     build_timeline,
 )
 from orderstatus.services.admin_records import (
-    OrderRecord,
-    OrderRow,
     ShipmentRow,
     activity_fact,
     event_fact,
-    order_record,
-    order_row,
     shipment_numbers,
+    shipment_rows,
 )
 from orderstatus.services.notifications import list_notifications
+from orderstatus.services.order_records import OrderRecord, order_record
 from orderstatus.services.orders import bump_order, load_order
 from orderstatus.services.tracking import RecordedEvent, events_by_fulfillment, record_event
 
@@ -55,7 +53,7 @@ PAGE_SIZE = 25
 
 @dataclass(frozen=True, slots=True)
 class OrdersPage:
-    orders: Sequence[OrderRow]
+    orders: Sequence[OrderRecord]
     """Newest first."""
     before: int | None
     """The id to ask for the next (older) page with, when there is one."""
@@ -120,12 +118,17 @@ async def search_orders(
         query = query.where(Order.id < before)
     rows = (
         await session.scalars(
-            query.order_by(Order.id.desc()).limit(limit + 1).options(selectinload(Order.line_items))
+            query.order_by(Order.id.desc())
+            .limit(limit + 1)
+            .options(
+                selectinload(Order.line_items),
+                selectinload(Order.fulfillments).selectinload(Fulfillment.items),
+            )
         )
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return OrdersPage([order_row(o) for o in rows], rows[-1].id if more and rows else None)
+    return OrdersPage([order_record(o) for o in rows], rows[-1].id if more and rows else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +136,15 @@ class OrderDetail:
     """Everything the admin's order page shows."""
 
     order: OrderRecord
-    """With every shipment's events (cancelled ones too), newest first."""
+    shipments: tuple[ShipmentRow, ...]
+    """Every shipment (cancelled ones too) with its events, newest first."""
     timeline: list[Entry]
     note: str
     """The note shown on this order's status page only, as staff wrote it ("" for none)."""
 
 
 async def load_order_record(session: AsyncSession, *, shop_id: int, order_id: int) -> OrderRecord:
-    """The order with its items and shipments (without their events)."""
+    """The order with its items and live shipments."""
     return order_record(await load_order(session, shop_id=shop_id, order_id=order_id))
 
 
@@ -182,7 +186,7 @@ async def load_order_detail(session: AsyncSession, *, shop_id: int, order_id: in
         ],
         shipment_numbers=shipment_numbers(order),
     )
-    return OrderDetail(order_record(order, events), timeline, note or "")
+    return OrderDetail(order_record(order), shipment_rows(order, events), timeline, note or "")
 
 
 async def _check_fulfillment(
@@ -208,10 +212,8 @@ async def load_fulfillment(
     if not any(f.id == fulfillment_id for f in order.fulfillments):
         raise NotFound("no such fulfillment")
     events = await events_by_fulfillment(session, shop_id=shop_id, fulfillment_ids=[fulfillment_id])
-    record = order_record(order, events)
-    shipment = record.shipment(fulfillment_id)
-    assert shipment is not None
-    return record, shipment
+    [shipment] = [s for s in shipment_rows(order, events) if s.id == fulfillment_id]
+    return order_record(order), shipment
 
 
 async def add_manual_event(

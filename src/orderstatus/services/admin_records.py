@@ -1,4 +1,6 @@
-"""What the admin's pages show of orders and of the shop's page notes, as plain data.
+"""What the admin's pages show besides the order itself (which is an
+:class:`~orderstatus.services.order_records.OrderRecord`), as plain data: shipments with
+their carriers' names, links and events, the shop's page notes, keys, secrets, the mailbox.
 
 The web layer renders these and never holds a database row: what a page may show is
 read here, in one place, while the session is open.
@@ -9,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from orderstatus.carriers.registry import get_carrier, tracking_link
@@ -26,23 +27,6 @@ from orderstatus.db.models import (
 from orderstatus.domain.admin import OTHER, chosen_message_statuses
 from orderstatus.domain.markdown import render_markdown
 from orderstatus.domain.timeline import ActivityFact, EventFact
-from orderstatus.services.orders import fulfilled_quantities
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    id: int
-    title: str
-    variant: str | None
-    sku: str | None
-    quantity: int
-    unit_price: Decimal
-    fulfilled: int
-    """Shipped in shipments not cancelled."""
-
-    @property
-    def unfulfilled(self) -> int:
-        return self.quantity - self.fulfilled
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,59 +56,6 @@ class ShipmentRow:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRow:
-    """An order in the admin's list."""
-
-    id: int
-    number: str
-    created_at: datetime
-    currency: str
-    customer_first_name: str
-    customer_last_name: str | None
-    email: str | None
-    phone: str | None
-    total: Decimal
-    quantity: int
-    """How many items it has, all lines together."""
-    fulfillment_status: str
-    delivery_status: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRecord(OrderRow):
-    """Everything the admin shows of one order."""
-
-    status_token: str
-    version: int
-    update_email: str | None
-    shipping_address: Mapping[str, Any]
-    billing_address: Mapping[str, Any] | None
-    payment_method: str
-    payment_brand: str | None
-    payment_last4: str | None
-    subtotal: Decimal
-    shipping_total: Decimal
-    discount_total: Decimal
-    tax_total: Decimal
-    taxes_included: bool
-    items: tuple[ItemRow, ...]
-    shipments: tuple[ShipmentRow, ...]
-    """Every shipment, cancelled ones too, oldest first."""
-
-    @property
-    def unfulfilled(self) -> int:
-        return sum(item.unfulfilled for item in self.items)
-
-    @property
-    def country(self) -> str | None:
-        code = self.shipping_address.get("country_code")
-        return code if isinstance(code, str) else None
-
-    def shipment(self, fulfillment_id: int) -> ShipmentRow | None:
-        return next((s for s in self.shipments if s.id == fulfillment_id), None)
-
-
-@dataclass(frozen=True, slots=True)
 class NoteRow:
     """A note the shop shows on every order's page (or on one order's)."""
 
@@ -151,28 +82,6 @@ def event_fact(event: TrackingEvent) -> EventFact:
         event.country_code,
         event.source,
     )
-
-
-def order_row(order: Order) -> OrderRow:
-    """The list's row; the order's items must be loaded."""
-    return OrderRow(**_row_fields(order))
-
-
-def _row_fields(order: Order) -> dict[str, Any]:
-    return {
-        "id": order.id,
-        "number": order.number,
-        "created_at": order.created_at,
-        "currency": order.currency,
-        "customer_first_name": order.customer_first_name,
-        "customer_last_name": order.customer_last_name,
-        "email": order.email,
-        "phone": order.phone,
-        "total": order.total,
-        "quantity": sum(item.quantity for item in order.line_items),
-        "fulfillment_status": order.fulfillment_status,
-        "delivery_status": order.delivery_status,
-    }
 
 
 def _carrier_name(code: str | None) -> str | None:
@@ -237,45 +146,17 @@ def _shipment(
     )
 
 
-def order_record(
+def shipment_rows(
     order: Order, events: Mapping[int, Sequence[TrackingEvent]] | None = None
-) -> OrderRecord:
-    """The whole order; its items and shipments must be loaded. ``events`` by shipment
-    id, newest first, where the page shows them."""
-    shipped = fulfilled_quantities(order)
+) -> tuple[ShipmentRow, ...]:
+    """Every shipment of the order, cancelled ones too, oldest first; its items and
+    shipments must be loaded. ``events`` by shipment id, newest first, where the page
+    shows them."""
     numbers = shipment_numbers(order)
     titles = {item.id: (item.title, item.variant) for item in order.line_items}
-    return OrderRecord(
-        **_row_fields(order),
-        status_token=order.status_token,
-        version=order.version,
-        update_email=order.update_email,
-        shipping_address=order.shipping_address or {},
-        billing_address=order.billing_address,
-        payment_method=order.payment_method,
-        payment_brand=order.payment_brand,
-        payment_last4=order.payment_last4,
-        subtotal=order.subtotal,
-        shipping_total=order.shipping_total,
-        discount_total=order.discount_total,
-        tax_total=order.tax_total,
-        taxes_included=order.taxes_included,
-        items=tuple(
-            ItemRow(
-                id=item.id,
-                title=item.title,
-                variant=item.variant,
-                sku=item.sku,
-                quantity=item.quantity,
-                unit_price=item.unit_price,
-                fulfilled=shipped[item.id],
-            )
-            for item in order.line_items
-        ),
-        shipments=tuple(
-            _shipment(order, f, numbers.get(f.id), titles, (events or {}).get(f.id, ()))
-            for f in order.fulfillments
-        ),
+    return tuple(
+        _shipment(order, f, numbers.get(f.id), titles, (events or {}).get(f.id, ()))
+        for f in order.fulfillments
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderstatus.db.models import Fulfillment, Order, Shop, TrackingEvent
 from orderstatus.domain.errors import NotFound
 from orderstatus.domain.inputs import FulfillmentInput, OrderInput
+from orderstatus.domain.retention import is_anonymised
 from orderstatus.domain.statuses import EventStatus, headline, headline_text
 from orderstatus.domain.view import ShopData
 from orderstatus.services import fulfillments, orders, tracking
@@ -48,6 +49,10 @@ class LineItemRecord:
     """Shipped by fulfilments not cancelled."""
     unit_price: Decimal
     image_url: str | None
+
+    @property
+    def unfulfilled(self) -> int:
+        return self.quantity - self.fulfilled_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,27 @@ class OrderRecord:
     line_items: tuple[LineItemRecord, ...]
     fulfillments: tuple[FulfillmentRecord, ...]
     """The fulfilments not cancelled."""
+    version: int
+    """Moves on with every change the order's page shows."""
+
+    @property
+    def anonymised(self) -> bool:
+        """The customer's data was removed (retention period or erasure request)."""
+        return is_anonymised(self.customer_first_name)
+
+    @property
+    def quantity(self) -> int:
+        """How many items it has, all lines together."""
+        return sum(item.quantity for item in self.line_items)
+
+    @property
+    def unfulfilled(self) -> int:
+        return sum(item.unfulfilled for item in self.line_items)
+
+    @property
+    def country(self) -> str | None:
+        code = self.shipping_address.get("country_code")
+        return code if isinstance(code, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +209,7 @@ def order_record(order: Order) -> OrderRecord:
             for item in order.line_items
         ),
         fulfillments=tuple(fulfillment_record(f) for f in live),
+        version=order.version,
     )
 
 

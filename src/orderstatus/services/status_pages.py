@@ -30,6 +30,7 @@ from orderstatus.domain.inputs import (
 )
 from orderstatus.domain.markdown import render_markdown
 from orderstatus.domain.media import page_image_url
+from orderstatus.domain.retention import ANONYMISED_NAME
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.domain.view import (
     EventData,
@@ -63,6 +64,8 @@ async def page_key(
     query = select(
         Order.id, Order.shop_id, Order.version, Shop.version, Order.locale, Shop.default_locale
     ).join(Shop, Shop.id == Order.shop_id)
+    # An anonymised order has no page: its links answer as unknown ones.
+    query = query.where(Order.customer_first_name != ANONYMISED_NAME)
     if status_token is not None:
         query = query.where(Order.status_token == status_token)
     elif share_token is not None:
@@ -78,7 +81,8 @@ async def page_key_by_id(session: AsyncSession, *, order_id: int) -> PageKey | N
     query = select(
         Order.id, Order.shop_id, Order.version, Shop.version, Order.locale, Shop.default_locale
     ).join(Shop, Shop.id == Order.shop_id)
-    row = (await session.execute(query.where(Order.id == order_id))).first()
+    query = query.where(Order.id == order_id, Order.customer_first_name != ANONYMISED_NAME)
+    row = (await session.execute(query)).first()
     return PageKey(*row) if row else None
 
 

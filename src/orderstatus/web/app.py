@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
-from xstatic.pkg import leaflet
 
 from orderstatus import __version__
 from orderstatus.carriers.geocode import Gazetteer
@@ -20,9 +18,11 @@ from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
+from orderstatus.services.retention import start_retention
 from orderstatus.web import admin, docs, errors
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
+from orderstatus.web.assets import StaticAssets, app_assets
 from orderstatus.web.deps import ApiKeyCache
 from orderstatus.web.headers import SecurityHeaders
 from orderstatus.web.health import router as health_router
@@ -30,6 +30,7 @@ from orderstatus.web.live import Live
 from orderstatus.web.live import router as live_router
 from orderstatus.web.middleware import BODY_IDLE_SECONDS, BodyReadTimeout, BodySizeLimit, RefuseNul
 from orderstatus.web.pages import Pages
+from orderstatus.web.shutdown import on_stop_signal
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
 from orderstatus.web.webhooks import WebhookIntake, WebhookLane, document
@@ -58,16 +59,21 @@ def create_app(
         # Read the gazetteer while the server starts, not on the first carrier event.
         loading = asyncio.ensure_future(gazetteer.load())
         await broker.start()
+        restore_signals = on_stop_signal(lambda: stop_serving(_app))
         worker = start_in_background(db, settings) if run_worker else None
         stop_polling = asyncio.Event()
         poller = start_poller(db, stop_polling) if run_worker else None
         images = start_fetcher(db, settings, stop_polling) if run_worker else None
+        retention = start_retention(db, settings, stop_polling) if run_worker else None
         yield
+        restore_signals()
         stop_polling.set()
         if poller is not None:
             await poller
         if images is not None:
             await images
+        if retention is not None:
+            await retention
         if worker is not None:
             await worker.stop()
         loading.cancel()
@@ -85,6 +91,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.stopping = False
     app.state.database = db
     app.state.api_keys = ApiKeyCache()
     app.state.pages = Pages(settings)
@@ -104,16 +111,21 @@ def create_app(
     app.include_router(docs.router)
     admin.install(app)
     app.mount(docs.ASSETS, docs.assets(), name="docs")
-    app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
-    app.mount("/static", StaticFiles(packages=[("orderstatus.web", "static")]), name="static")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)
     app.add_middleware(RefuseNul)
     app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
     app.add_middleware(BodyReadTimeout, idle=body_timeout)
+    app.add_middleware(StaticAssets, assets=app_assets())  # before the body checks: no body
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
     app.add_middleware(AccessLog, trusted_proxies=settings.trusted_proxies)
     document(app)
     return app
+
+
+def stop_serving(app: FastAPI) -> None:
+    """The process is about to stop: not ready any more, and live streams end now."""
+    app.state.stopping = True
+    app.state.broker.hub.close_all()
 
 
 def app_factory() -> FastAPI:

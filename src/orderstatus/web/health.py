@@ -1,4 +1,5 @@
-"""/healthz: is this process able to serve? 503 when a dependency is down."""
+"""For load balancers and supervisors: ``/healthz`` (can this process serve?) and
+``/readyz`` (should it be sent requests now?)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from orderstatus.db import migrate
 from orderstatus.web.deps import DatabaseDep
 
 router = APIRouter(include_in_schema=False)
@@ -33,3 +35,29 @@ async def healthz(request: Request, database: DatabaseDep) -> JSONResponse:
     else:
         status, code = "ok", 200
     return JSONResponse({"status": status, "checks": checks}, status_code=code)
+
+
+@router.get("/readyz")
+async def readyz(request: Request, database: DatabaseDep) -> JSONResponse:
+    """503 while this process should get no new requests: the database is unreachable,
+    its schema is not the one this code needs (a deployment half done: run ``orderstatus
+    migrate``), or the process is stopping. The broker's state is reported; without it
+    pages still work (they refresh on a timer), so it does not make the process unready."""
+    checks: dict[str, str] = {}
+    try:
+        current = await asyncio.wait_for(migrate.is_current(database), CHECK_TIMEOUT_SECONDS)
+        checks["database"] = "ok"
+        checks["schema"] = "current" if current else "outdated: run `orderstatus migrate`"
+    except Exception as exc:  # any failure means not ready, whatever its kind
+        checks["database"] = f"error: {type(exc).__name__}"
+    broker = request.app.state.broker
+    checks["broker"] = "ok" if broker.healthy else "unavailable: live pages refresh on a timer"
+    stopping = bool(request.app.state.stopping)
+    if stopping:
+        checks["process"] = "stopping"
+    ready = not stopping and checks["database"] == "ok" and checks.get("schema") == "current"
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+        headers={"Cache-Control": "no-store"},
+    )

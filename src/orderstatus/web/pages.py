@@ -17,6 +17,7 @@ from orderstatus import i18n
 from orderstatus.config import Settings
 from orderstatus.domain.view import ShopData
 from orderstatus.services.status_pages import PageKey
+from orderstatus.web.assets import app_assets
 from orderstatus.web.ratelimit import RateLimiter
 from orderstatus.web.security import Signer, csrf_token, remember_csrf
 from orderstatus.web.templating import create_environment, render
@@ -46,18 +47,20 @@ class FormPage(str):
         return token.join(self.parts)
 
 
-def security_headers(tile_url: str) -> dict[str, str]:
+def security_headers(tile_url: str | None) -> dict[str, str]:
     """Status-page URLs are secrets: no Referer may carry them to a carrier or a tile
-    server. Images come from us (product images are our copies) and the map's tile
-    server, and nowhere else outside."""
-    tiles = urlsplit(tile_url.replace("{s}", "a"))
-    tile_origin = f"{tiles.scheme}://{tiles.netloc}".replace("://a.", "://*.")
+    server. Images come from us (product images are our copies) and, when one is
+    configured, the map's tile server, and nowhere else outside."""
+    tile_origin = ""
+    if tile_url:
+        tiles = urlsplit(tile_url.replace("{s}", "a"))
+        tile_origin = f" {tiles.scheme}://{tiles.netloc}".replace("://a.", "://*.")
     return {
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Content-Security-Policy": (
-            f"default-src 'self'; img-src 'self' data: {tile_origin}; "
+            f"default-src 'self'; img-src 'self' data:{tile_origin}; "
             "style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
         ),
@@ -164,7 +167,8 @@ class Pages:
             name,
             locale,
             csrf=mark,
-            map_tiles=self.settings.map_tile_url,
+            map_tiles=self.settings.map_tile_url or "",
+            map_basemap=app_assets().url("basemap/world.json"),
             map_attribution=self.settings.map_attribution,
             **context,
         )

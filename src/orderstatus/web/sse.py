@@ -23,6 +23,10 @@ RETRY_MS = 3000
 PING = ": ping\n\n"
 GONE = "event: gone\ndata: \n\n"
 """The last message of a stream whose access was withdrawn: the page is no longer there."""
+CLOSING_RETRY_MS = 1000
+CLOSING = f"retry: {CLOSING_RETRY_MS}\n: this server is stopping, come back\n\n"
+"""The last message of a stream whose process is stopping: reconnect in a second (the load
+balancer sends the browser to a process that stays), resuming from the last event id."""
 
 
 class EventStream(Response):
@@ -77,6 +81,8 @@ class EventStream(Response):
             if first is not None:
                 await self._write(send, first)
             self._send = send  # changes heard from now on are sent
+            if self.hub.closing:
+                self._again = True  # opened while the process stops: end it at once
             if self._again:
                 self._start()
             await done  # the browser went away, the stream ended, or sending failed
@@ -123,6 +129,9 @@ class EventStream(Response):
             while self._again and not self._done.done():
                 self._again = False
                 beat, self._beat = self._beat, False
+                if self.hub.closing and not self.ended:
+                    await self._write(send, CLOSING)
+                    self.ended = True
                 text = None if self.ended else await self.update(subscription, beat)
                 if self.ended:
                     if self.gone:

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from orderstatus import i18n
 from orderstatus.domain.inputs import display_phone
 from orderstatus.web import labels
+from orderstatus.web.assets import app_assets
 
 
 def map_label(event: Any, tz: str | None) -> str:
@@ -97,6 +98,7 @@ def create_environment() -> Environment:
     env.filters["country"] = i18n.country_name
     env.filters["phone"] = display_phone
     env.globals["languages"] = i18n.LANGUAGES
+    env.globals["static_url"] = app_assets().url
     env.globals["map_points"] = map_points
     env.globals["map_label"] = map_label
     env.globals["status_label"] = labels.status_label

@@ -30,6 +30,7 @@ DONE: dict[str, str] = {
     "event": N_("Event added."),
     "note": N_("Note saved."),
     "resent": N_("The message will be sent again."),
+    "erased": N_("The customer's data was removed from their orders."),
     "branding": N_("Branding saved."),
     "prices": N_("Prices saved."),
     "logo": N_("Logo saved."),

@@ -13,7 +13,7 @@ from orderstatus.domain.inputs import whole_number
 from orderstatus.domain.notifications import RESENDABLE
 from orderstatus.i18n import N_
 from orderstatus.realtime.hub import Hub, Subscription
-from orderstatus.services import admin_orders, notifications
+from orderstatus.services import admin_orders, notifications, retention
 from orderstatus.web.admin.common import gettext, text
 from orderstatus.web.admin.forms import Admin, AdminDep
 from orderstatus.web.deps import Id
@@ -67,6 +67,7 @@ async def _order_page(
     note_value: str | None = None,
     note_error: str | None = None,
     page_error: str | None = None,
+    erase_error: str | None = None,
 ) -> Response:
     async with admin.read() as session:
         detail = await admin_orders.load_order_detail(
@@ -78,10 +79,11 @@ async def _order_page(
         status_code=status_code,
         order=detail.order,
         detail=detail,
-        shipments=detail.order.shipments,
+        shipments=detail.shipments,
         note_value=detail.note if note_value is None else note_value,
         note_error=note_error,
         page_error=page_error,
+        erase_error=erase_error,
         resendable={s.value for s in RESENDABLE},
         max_message=MAX_MESSAGE,
     )
@@ -138,6 +140,25 @@ async def resend(order_id: Id, notification_id: Id, admin: AdminDep) -> Response
             page_error=gettext(N_("Only a message that failed or was kept can be sent again.")),
         )
     return admin.done(f"/admin/orders/{order_id}?done=resent#timeline")
+
+
+@router.post("/orders/{order_id}/erase", response_class=HTMLResponse)
+async def erase_customer(order_id: Id, admin: AdminDep) -> Response:
+    """A customer's erasure request: all their orders in the shop lose their data."""
+    form = await admin.form(
+        lambda session: admin_orders.load_order_record(
+            session, shop_id=admin.shop_id, order_id=order_id
+        )
+    )
+    if text(form, "confirm") != "yes":
+        return await _order_page(
+            admin,
+            order_id,
+            status_code=422,
+            erase_error=gettext(N_("Tick the box to confirm: this cannot be undone.")),
+        )
+    await admin.save(retention.erase_order_customer, order_id=order_id)
+    return admin.done(f"/admin/orders/{order_id}?done=erased")
 
 
 # ---- live updates ----

@@ -27,7 +27,7 @@ from orderstatus.domain.inputs import (
 )
 from orderstatus.i18n import N_
 from orderstatus.services import admin_orders, fulfillments
-from orderstatus.services.admin_records import OrderRecord
+from orderstatus.services.order_records import OrderRecord
 from orderstatus.web.admin.common import field_errors, gettext, text
 from orderstatus.web.admin.forms import Admin, AdminDep
 from orderstatus.web.deps import GazetteerDep, Id
@@ -98,7 +98,7 @@ def _fulfil_page(
         status_code=status_code,
         errors=errors,
         order=order,
-        remaining=[(item, item.unfulfilled) for item in order.items if item.unfulfilled > 0],
+        remaining=[(item, item.unfulfilled) for item in order.line_items if item.unfulfilled > 0],
         carriers=_carriers(),
         values=values,
     )
@@ -107,7 +107,7 @@ def _fulfil_page(
 @router.get("/orders/{order_id}/fulfil", response_class=HTMLResponse)
 async def fulfil_form(order_id: Id, admin: AdminDep) -> Response:
     order = await _order(admin, order_id)
-    values: dict[str, Any] = {f"qty_{item.id}": str(item.unfulfilled) for item in order.items}
+    values: dict[str, Any] = {f"qty_{item.id}": str(item.unfulfilled) for item in order.line_items}
     values["notify"] = True
     return _fulfil_page(admin, order, values=values, errors={})
 
@@ -117,7 +117,7 @@ def _fulfil_items(
 ) -> tuple[list[FulfillmentItemInput], dict[str, str]]:
     errors: dict[str, str] = {}
     lines = []
-    for item in order.items:
+    for item in order.line_items:
         left = item.unfulfilled
         if left <= 0:
             continue
