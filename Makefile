@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make demo PORT=8100 HOST=0.0.0.0` serves elsewhere than 127.0.0.1:8000.
 demo: $(STAMP)
-	$(BIN)/orderstatus demo
+	$(BIN)/orderstatus demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.live import free_port
 
-URL = re.compile(r"https?://[^\s\"'<>]+/orders/[A-Za-z0-9_-]+")
+URL = re.compile(r"https?://[^\s\"'<>]+/orders/[A-Za-z0-9_-]+(?:\?key=[A-Za-z0-9._-]+)?")
 
 
 @dataclass

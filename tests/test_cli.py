@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -170,6 +171,28 @@ def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
         assert f"API key: {key}" in log.read_text()
         again = httpx.get(f"{base}/api/v1/orders", params={"status": "unfulfilled"}, headers=auth)
         assert len(again.json()["orders"]) == 1
+
+
+def test_the_demo_prints_links_to_full_pages_and_the_live_order_before_the_server_log(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATUS_")}
+    with server("demo", env=env, cwd=tmp_path) as (base, log):
+        output = log.read_text()
+        lines = output.splitlines()
+        links = dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/\S+)", output))
+        assert len(links) == 14 and all("?key=" in link for link in links.values())
+        with httpx.Client() as browser:
+            opened = browser.get(links["#1008"])
+            assert opened.status_code == 303 and "?" not in opened.headers["location"]
+            page = browser.get(f"{base}{opened.headers['location']}")
+            assert "Sofie" in page.text and "+47 40 00 10 07" in page.text  # the owner's view
+        carrier = next(i for i, line in enumerate(lines) if "demo carrier is moving" in line)
+        live = lines[carrier + 1].strip()
+        assert live.startswith(f"{base}/orders/") and "?key=" in live
+        started = next(i for i, line in enumerate(lines) if "Started server process" in line)
+        assert carrier < started
+        assert httpx.get(live).status_code == 303
 
 
 def test_the_demo_carrier_moves_a_parcel_to_delivered_through_the_webhook(tmp_path: Path) -> None:

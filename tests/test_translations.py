@@ -122,7 +122,7 @@ def test_extraction_finds_strings_in_every_kind_of_source(extracted: Catalog) ->
     ids = {message.id for message in _messages(extracted)}
     assert "Not shipped yet" in ids
     assert "Order %(name)s" in ids
-    assert "That order number and e-mail address don't match our records." in ids
+    assert "That order number and e-mail or phone don't match our records." in ids
     assert (
         "Too many tries. Please wait %(num)d minute and try again.",
         "Too many tries. Please wait %(num)d minutes and try again.",

@@ -8,14 +8,11 @@ import copy
 import getpass
 import os
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-
-if TYPE_CHECKING:
-    from orderstatus.carriers.simulator import Simulator
 
 from orderstatus import __version__
 from orderstatus.config import Settings, SettingsError
@@ -127,18 +124,34 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from orderstatus.carriers.simulator import Simulator
-    from orderstatus.services.demo import seed
+    from orderstatus.domain.links import expiry, page_link
+    from orderstatus.services.demo import place_live_order, seed
 
     secret = settings.resolved_secret_key()
     base = f"http://{args.host}:{args.port}"
     if settings.base_url != base and "ORDERSTATUS_BASE_URL" not in os.environ:
         settings = settings.model_copy(update={"base_url": base})
+    expires = expiry(datetime.now(UTC), settings.link_days)
 
-    async def prepare(database: Database) -> Any:
+    def link(token: str) -> str:
+        """As the link in the order's e-mail: it opens the full page in any browser."""
+        return page_link(settings.base_url, token, secret_key=secret, expires_at=expires)
+
+    async def prepare(database: Database) -> tuple[Any, tuple[int, str] | None]:
         await migrations.upgrade(database)
-        return await seed(database, secret_key=secret, base_url=settings.base_url)
+        demo = await seed(database, secret_key=secret, base_url=settings.base_url)
+        live = None
+        if not args.no_carrier:
+            live = await place_live_order(database, base_url=settings.base_url)
+        return demo, live
 
-    demo = asyncio.run(_with_database(settings, prepare))
+    demo, live = asyncio.run(_with_database(settings, prepare))
+    opens = (
+        f"each link opens the order's full page, like the link in its e-mail, for "
+        f"{settings.link_days} days"
+        if expires
+        else "the public view; sign in with the order's e-mail or phone"
+    )
     lines = [
         "",
         f"orderstatus demo: shop '{demo.shop_handle}' on {settings.database_url}",
@@ -146,39 +159,32 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         f"Staff login: {demo.staff_email} / {demo.staff_password}  ({settings.base_url}/admin)",
         f"API docs: {settings.base_url}/api/docs",
         f"Storefront: {settings.base_url}/shop/{demo.shop_handle}/",
-        "Status pages:",
-        *(
-            f"  {name:6} {shows:50} {settings.base_url}/orders/{token}"
-            for name, shows, token in demo.orders
-        ),
-        "",
+        f"Status pages ({opens}):",
+        *(f"  {name:6} {shows:50} {link(token)}" for name, shows, token in demo.orders),
     ]
-    print("\n".join(lines), flush=True)
+    if live is not None:
+        lines += [
+            "",
+            "A demo carrier is moving a new order through Oslo, Trondheim and Bergen"
+            " (about 4 minutes, with a failed delivery attempt):",
+            f"  {link(live[1])}",
+        ]
+    print("\n".join([*lines, ""]), flush=True)
     simulator = None
-    if not args.no_carrier:
+    if live is not None:
         simulator = Simulator(
             base_url=base,
             shop_handle=demo.shop_handle,
             api_key=demo.api_key,
             webhook_secret=demo.webhook_secret,
+            order_id=live[0],
         )
         simulator.start()
-        threading.Thread(target=_announce, args=(simulator,), daemon=True).start()
     try:
         _serve(settings.model_copy(update={"secret_key": secret}), args.host, args.port)
     finally:
         if simulator is not None:
             simulator.stop.set()
-
-
-def _announce(simulator: Simulator) -> None:
-    simulator.ready.wait()
-    if simulator.status_page_url:
-        print(
-            "\nA demo carrier is moving a new order through Oslo, Trondheim and Bergen"
-            f" (about 4 minutes, with a failed delivery attempt):\n  {simulator.status_page_url}\n",
-            flush=True,
-        )
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ from tests.live import server
 
 
 def demo_urls(output: str) -> dict[str, str]:
-    return dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/\S+)", output))
+    return dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/[^\s?]+)", output))
 
 
 def api_key(output: str) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from orderstatus.domain.links import page_link
 from tests.factories import order_payload
-from tests.live import env_for, run, server
+from tests.live import SECRET, env_for, run, server
 
 
 def test_the_access_log_never_writes_page_tokens_or_webhook_secrets(
@@ -30,6 +32,11 @@ def test_the_access_log_never_writes_page_tokens_or_webhook_secrets(
             token = order["status_page_url"].rsplit("/", 1)[1]
             assert http.get(f"/orders/{token}").status_code == 200
             http.get(f"/orders/{token}?link={capability}&lang=nb")
+            # A pre-authenticated link from a message: its key never reaches the log.
+            later = datetime.now(UTC) + timedelta(days=30)
+            sent = page_link(base, token, secret_key=SECRET, expires_at=later)
+            link_key = sent.partition("?key=")[2]
+            assert http.get(sent).status_code == 303
             http.post(f"/orders/{token}/login", data={"number": "1", "email": "x@example.com"})
             http.get(f"/shared/{share}")
             http.post(f"/webhooks/shippo/shop?token={webhook_secret}", json={})
@@ -44,7 +51,8 @@ def test_the_access_log_never_writes_page_tokens_or_webhook_secrets(
     assert any("/webhooks/shippo/shop" in line for line in lines), written
     assert any("/healthz" in line for line in lines), written
     assert any('"GET /static/app.css HTTP/1.1" 200' in line for line in lines), written
-    for secret in (token, share, webhook_secret, capability, signature, key):
+    assert any('"GET /orders/[redacted]?key=[redacted] HTTP/1.1" 303' in x for x in lines), written
+    for secret in (token, share, webhook_secret, capability, signature, key, link_key):
         assert secret not in written
 
 

@@ -141,7 +141,7 @@ async def test_every_wrong_login_gets_the_same_answer(
     await create_order(api.http, email="other@example.com")
     response = await login(browser, path_of(order), number, email)
     assert response.status_code == 401
-    assert "That order number and e-mail address don&#39;t match our records." in response.text
+    assert "That order number and e-mail or phone don&#39;t match our records." in response.text
     assert "Storgata" not in response.text
     assert "os_owner" not in response.headers.get("set-cookie", "")
 

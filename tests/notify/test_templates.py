@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import pytest
 
 from orderstatus import i18n
+from orderstatus.domain.links import page_link
 from orderstatus.domain.notifications import Kind, sms_length
 from orderstatus.notify import context as ctx
 from orderstatus.notify.templates import (
@@ -18,6 +20,7 @@ from orderstatus.notify.templates import (
     default_source,
     language_of,
 )
+from orderstatus.services.security import new_token
 
 BASE = "https://status.example.com"
 SHOP = ctx.ShopFacts(
@@ -31,6 +34,10 @@ SHOP = ctx.ShopFacts(
     default_locale="en",
 )
 renderer = Renderer()
+SENT_LINK = page_link(
+    BASE, new_token(), secret_key="s" * 40, expires_at=datetime.now(UTC) + timedelta(days=30)
+)
+"""A link as messages carry it: a real status token and a key that opens the page."""
 
 
 @pytest.mark.parametrize("language", ["en", "nb"])
@@ -38,7 +45,8 @@ renderer = Renderer()
 def test_every_default_renders_with_the_link_and_the_shop(kind: Kind, language: str) -> None:
     values = ctx.sample(kind, language, shop=SHOP, base_url=BASE)
     email = renderer.email(default_source(kind, language), values)
-    link = f"{BASE}/orders/preview"
+    link = values["status_url"]
+    assert link.startswith(f"{BASE}/orders/preview?key=")  # as long as a real link
     assert "#1001" in email.subject and "\n" not in email.subject
     assert link in email.text and f'href="{link}"' in email.html
     assert "Fjord &amp; Wool &lt;b&gt;" in email.html and "<b>" not in email.html.split("<body")[0]
@@ -69,7 +77,7 @@ def test_one_layout_serves_every_language_through_the_catalog() -> None:
             i18n.gettext("Order summary"),
             i18n.gettext("Questions? Reply to this e-mail or write to %(address)s."),
         )
-        assert f"{view}: {BASE}/orders/preview" in email.text
+        assert f"{view}: {BASE}/orders/preview?key=" in email.text
         assert f"{summary}:" in email.text and f">{summary}</h2>" in email.html
         assert reply % {"address": "hello@fjord.example"} in email.text
         assert f'lang="{language}"' in email.html
@@ -81,7 +89,7 @@ def test_one_layout_serves_every_language_through_the_catalog() -> None:
 def test_the_text_confirmation_fits_one_segment(language: str) -> None:
     long_name = replace(SHOP, name="The Extraordinarily Long Shop Name AS")
     values = ctx.sample(Kind.ORDER_CONFIRMATION, language, shop=long_name, base_url=BASE)
-    values["status_url"] = f"{BASE}/orders/{'x' * 32}"
+    values["status_url"] = SENT_LINK
     text = renderer.sms(default_source(Kind.ORDER_CONFIRMATION, language), values)
     assert text.segments == 1 and sms_length(text.body).encoding == "gsm7"
     assert text.body.startswith("The Extraordinarily…") or "Extraordinarily" in text.body
@@ -98,7 +106,7 @@ def test_a_shop_name_outside_gsm7_keeps_the_text_confirmation_in_one_segment(
     values = ctx.sample(
         Kind.ORDER_CONFIRMATION, language, shop=replace(SHOP, name=name), base_url=BASE
     )
-    values["status_url"] = f"{BASE}/orders/{'x' * 43}"
+    values["status_url"] = SENT_LINK
     text = renderer.sms(default_source(Kind.ORDER_CONFIRMATION, language), values)
     assert (text.encoding, text.segments) == ("gsm7", 1)
     assert text.body.endswith(values["status_url"]) and "#1001" in text.body

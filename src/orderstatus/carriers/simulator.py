@@ -112,7 +112,11 @@ class Simulator:
         api_key: str,
         webhook_secret: str,
         speed: float = 1.0,
+        order_id: int | None = None,
     ) -> None:
+        """``order_id``: an order made beforehand to ship (else one is made through the
+        REST API once the server answers)."""
+        self.order_id = order_id
         self.base_url = base_url
         self.shop_handle = shop_handle
         self.api_key = api_key
@@ -153,19 +157,18 @@ class Simulator:
     def _ship_an_order(self, http: httpx.Client) -> str:
         """A fresh order, shipped with Bring, through the REST API like any checkout."""
         auth = {"Authorization": f"Bearer {self.api_key}"}
-        body = dict(_LIVE_ORDER)
-        body["line_items"] = [
-            {**item, "image_url": f"{self.base_url}/static/products/blanket.svg"}
-            for item in _LIVE_ORDER["line_items"]
-        ]
-        order = http.post("/api/v1/orders", headers=auth, json=body).raise_for_status().json()
+        order_id = self.order_id
+        if order_id is None:
+            body = live_order(self.base_url)
+            order = http.post("/api/v1/orders", headers=auth, json=body).raise_for_status().json()
+            order_id = order["id"]
+            self.status_page_url = order["status_page_url"]
         tracking = f"70{int(time.time() * 1000) % 10**16:016d}"
         http.post(
-            f"/api/v1/orders/{order['id']}/fulfillments",
+            f"/api/v1/orders/{order_id}/fulfillments",
             headers=auth,
             json={"carrier": "bring", "tracking_number": tracking},
         ).raise_for_status()
-        self.status_page_url = order["status_page_url"]
         return tracking
 
     def _drive(self, http: httpx.Client, tracking: str) -> None:
@@ -190,6 +193,16 @@ class Simulator:
 
 def _elapsed(since: datetime) -> float:
     return (datetime.now(UTC) - since).total_seconds()
+
+
+def live_order(base_url: str) -> dict[str, Any]:
+    """The order the demo carrier ships, as a checkout would send it."""
+    body = dict(_LIVE_ORDER)
+    body["line_items"] = [
+        {**item, "image_url": f"{base_url}/static/products/blanket.svg"}
+        for item in _LIVE_ORDER["line_items"]
+    ]
+    return body
 
 
 _LIVE_ORDER: dict[str, Any] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Self
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError, localedata
+from babel.core import get_global
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -22,7 +24,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -177,6 +181,43 @@ def normalize_phone(value: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def locale_country(locale: str | None) -> str | None:
+    """The country a language tag names or most likely means ("nb" → NO, "en-GB" → GB)."""
+    if not locale:
+        return None
+    try:
+        parsed = Locale.parse(locale.replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError):
+        return None
+    if parsed.territory:
+        return str(parsed.territory)
+    likely = get_global("likely_subtags").get(parsed.language, "")
+    territory = likely.rpartition("_")[2]
+    return territory if len(territory) == 2 and territory.isupper() else None
+
+
+def contact_forms(value: str, regions: Sequence[str | None] = ()) -> frozenset[str]:
+    """What one "E-mail or phone" field can stand for, as stored: the e-mail address
+    normalised, or the phone number in E.164 read in each of ``regions`` (a number with
+    +country or 00 is read as it says). Empty for text that is neither, so the caller
+    answers it as it answers a wrong address."""
+    value = value.strip()
+    if not value or len(value) > 320:
+        return frozenset()
+    if "@" in value:
+        try:
+            return frozenset({normalize_email(value)})
+        except ValueError:
+            return frozenset()
+    found = set()
+    for region in (*regions, None):
+        try:
+            found.add(normalize_phone(value, region))
+        except ValueError:
+            continue
+    return frozenset(found)
 
 
 @lru_cache(maxsize=4096)
@@ -399,6 +440,9 @@ class Totals(Strict):
     total: Amount = Field(description="subtotal + shipping - discount, + tax unless taxes_included")
 
 
+NO_CONTACT = "give an email or a phone number (or both)"
+
+
 class OrderInput(Strict):
     """An order as a checkout sends it.
 
@@ -454,8 +498,30 @@ class OrderInput(Strict):
     @model_validator(mode="after")
     def _contact(self) -> Self:
         if self.email is None and self.phone is None:
-            raise ValueError("give an email or a phone number (or both)")
+            raise ValueError(NO_CONTACT)
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_error(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """An order without e-mail or phone is told so together with its other faults
+        (the rule above only runs once every field is valid), so a form shows them all
+        at once."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict) or data.get("email") or data.get("phone"):
+                raise
+            if any(not e["loc"] and NO_CONTACT in e["msg"] for e in exc.errors()):
+                raise
+            errors: list[Any] = [
+                {"type": e["type"], "loc": e["loc"], "input": e["input"], "ctx": e.get("ctx", {})}
+                for e in exc.errors()
+            ]
+            errors.append(
+                {"type": "value_error", "loc": (), "input": data, "ctx": {"error": NO_CONTACT}}
+            )
+            raise ValidationError.from_exception_data(exc.title, errors) from None
 
     @model_validator(mode="after")
     def _sum(self) -> Self:

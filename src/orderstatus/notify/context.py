@@ -15,8 +15,11 @@ from typing import Any
 from orderstatus import i18n
 from orderstatus.carriers.registry import get_carrier, tracking_link
 from orderstatus.domain.inputs import display_phone
+from orderstatus.domain.links import expiry, page_link
 from orderstatus.domain.notifications import Kind
 
+SAMPLE_LINK_DAYS = 30
+"""Made-up orders' links carry a key like the default setting's."""
 SHORT_NAME = 20
 """Shop names in text messages are cut to this, to leave room for the link."""
 
@@ -98,8 +101,26 @@ def _money(amount: Decimal, currency: str, language: str) -> str:
     return i18n.fmt_money(amount, currency)
 
 
-def status_url(base_url: str, status_token: str) -> str:
-    return f"{base_url}/orders/{status_token}"
+@dataclass(frozen=True, slots=True)
+class LinkRights:
+    """How the page links in messages open the page: with the server's secret, links
+    sent at ``sent_at`` open the owner's view for ``days`` (0: the plain page)."""
+
+    secret_key: str | None
+    days: int
+    sent_at: datetime
+
+
+def status_url(base_url: str, status_token: str, rights: LinkRights | None = None) -> str:
+    """The one place a message's page link is made (e-mail, SMS, anything later)."""
+    if rights is None:
+        return page_link(base_url, status_token, secret_key=None, expires_at=None)
+    return page_link(
+        base_url,
+        status_token,
+        secret_key=rights.secret_key,
+        expires_at=expiry(rights.sent_at, rights.days),
+    )
 
 
 def short_name(name: str) -> str:
@@ -115,8 +136,10 @@ def build(
     shop: ShopFacts,
     shipment: ShipmentFacts | None,
     base_url: str,
+    rights: LinkRights | None = None,
 ) -> dict[str, Any]:
-    """The template context for one message in one language."""
+    """The template context for one message in one language; ``rights``: the page links
+    are pre-authenticated (see :mod:`orderstatus.domain.links`)."""
     i18n.activate(language)
 
     def money(amount: Decimal) -> str:
@@ -135,6 +158,7 @@ def build(
         }
 
     order_items = [item(i, i.quantity) for i in order.items]
+    page_url = status_url(base_url, order.status_token, rights)
     phone = display_phone(order.phone) if order.phone else None
     shipment_data: dict[str, Any] | None = None
     if shipment is not None:
@@ -182,8 +206,8 @@ def build(
     return {
         "kind": kind.value,
         "locale": language,
-        "status_url": status_url(base_url, order.status_token),
-        "order_status_url": status_url(base_url, order.status_token),
+        "status_url": page_url,
+        "order_status_url": page_url,
         "shop": {
             "name": shop.name,
             "short_name": short_name(shop.name),
@@ -275,4 +299,6 @@ def sample(kind: Kind, language: str, *, shop: ShopFacts, base_url: str) -> dict
         shop=shop,
         shipment=None if kind is Kind.ORDER_CONFIRMATION else shipment,
         base_url=base_url,
+        # A link as long as a real one, so a preview counts a text's segments truly.
+        rights=LinkRights("preview", SAMPLE_LINK_DAYS, now),
     )

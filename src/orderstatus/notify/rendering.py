@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from email.utils import formataddr
 
 from sqlalchemy import select
@@ -109,10 +110,16 @@ class Composer:
     def __init__(self, settings: Settings, sender: str) -> None:
         self.settings = settings
         self.sender = sender
+        self._secret_key = settings.resolved_secret_key() if settings.link_days else None
         self.renderer = Renderer()
         """The package's own templates, rendered in place."""
         self.sandbox = sandbox
         """The shop's own templates, rendered apart with a time budget."""
+
+    def _rights(self) -> ctx.LinkRights:
+        """Links in messages rendered now open the owner's view from now on for the
+        configured days."""
+        return ctx.LinkRights(self._secret_key, self.settings.link_days, datetime.now(UTC))
 
     async def prepare(self, job: Job, loaded: Loaded) -> Outcome | None:
         """Render the job in place; an outcome when it must not be sent."""
@@ -143,6 +150,7 @@ class Composer:
                 shop=shop,
                 shipment=shipment,
                 base_url=self.settings.base_url,
+                rights=self._rights(),
             )
             if job.channel is Channel.SMS:
                 job.sms = (

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from orderstatus.carriers.simulator import live_order
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Activity, ApiKey, Notification, Order, Shop, StaffUser
 from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
@@ -452,6 +453,17 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
         webhook_secret=webhook_secret,
         orders=[(f"#{n}", shows.get(n, ""), token) for n, token in rows],
     )
+
+
+async def place_live_order(database: Database, *, base_url: str) -> tuple[int, str]:
+    """A fresh order for the demo carrier to ship: (its id, its status token)."""
+    data = OrderInput.model_validate(live_order(base_url))
+    async with database.write() as session:
+        shop = await session.scalar(select(Shop).where(Shop.handle == DEMO_HANDLE))
+        if shop is None:
+            raise LookupError("seed the demo shop first")
+        order = await create_order(session=session, shop=shop, data=data, actor="demo")
+        return order.id, order.status_token
 
 
 async def _seed_order(

@@ -22,7 +22,12 @@ from orderstatus.db.models import (
     TrackingEvent,
 )
 from orderstatus.domain.errors import Invalid, NotFound
-from orderstatus.domain.inputs import normalize_email, normalize_order_number
+from orderstatus.domain.inputs import (
+    contact_forms,
+    locale_country,
+    normalize_email,
+    normalize_order_number,
+)
 from orderstatus.domain.markdown import render_markdown
 from orderstatus.domain.media import page_image_url
 from orderstatus.domain.retention import ANONYMISED_NAME
@@ -336,14 +341,13 @@ def _tracking_url(
     )
 
 
-def _same_email(stored: str | None, given: str) -> bool:
+def _same(stored: str | None, candidates: frozenset[str]) -> bool:
     if stored is None:
         return False
-    try:
-        candidate = normalize_email(given)
-    except ValueError:
-        return False
-    return hmac.compare_digest(stored.encode(), candidate.encode())
+    found = False
+    for candidate in candidates:
+        found |= hmac.compare_digest(stored.encode(), candidate.encode())
+    return found
 
 
 def guess_subject(order_id: int) -> str:
@@ -360,10 +364,20 @@ class ClaimedOrder:
     status_token: str
     email: str | None
     update_email: str | None
+    phone: str | None
+    shipping_country: str | None
+    """Where a phone number typed without +country is read first."""
 
     @classmethod
     def of(cls, order: Order) -> ClaimedOrder:
-        return cls(order.id, order.status_token, order.email, order.update_email)
+        return cls(
+            order.id,
+            order.status_token,
+            order.email,
+            order.update_email,
+            order.phone,
+            (order.shipping_address or {}).get("country_code"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,12 +390,18 @@ class Claim:
 
     order: ClaimedOrder | None
     subject: str | None
+    shop_locale: str | None = None
 
-    def proven_by(self, email: str) -> bool:
+    def proven_by(self, contact: str) -> bool:
+        """Whether ``contact`` is the order's checkout e-mail, the e-mail the customer
+        opted in with, or its checkout phone number (typed as people write it, read in
+        the shipping country or the shop's)."""
         order = self.order
-        return order is not None and any(
-            _same_email(e, email) for e in (order.email, order.update_email)
-        )
+        if order is None:
+            return False
+        regions = (order.shipping_country, locale_country(self.shop_locale))
+        given = contact_forms(contact, regions)
+        return any(_same(c, given) for c in (order.email, order.update_email, order.phone))
 
 
 async def claim_by_number(session: AsyncSession, *, shop_handle: str, number: str) -> Claim:
@@ -390,19 +410,21 @@ async def claim_by_number(session: AsyncSession, *, shop_handle: str, number: st
         wanted = normalize_order_number(number)
     except ValueError:
         return Claim(None, None)
-    order = await session.scalar(
-        select(Order)
-        .join(Shop, Shop.id == Order.shop_id)
-        .where(Shop.handle == shop_handle, Order.number == wanted)
-    )
-    if order is None:
+    row = (
+        await session.execute(
+            select(Order, Shop.default_locale)
+            .join(Shop, Shop.id == Order.shop_id)
+            .where(Shop.handle == shop_handle, Order.number == wanted)
+        )
+    ).first()
+    if row is None:
         return Claim(None, f"number:{shop_handle}:{wanted}")
-    return Claim(ClaimedOrder.of(order), guess_subject(order.id))
+    return Claim(ClaimedOrder.of(row[0]), guess_subject(row[0].id), row[1])
 
 
-async def check_owner(session: AsyncSession, *, order_id: int, number: str, email: str) -> bool:
-    """Whether the pair proves ownership: the order's number and its checkout e-mail
-    (or the e-mail the customer opted in with)."""
+async def check_owner(session: AsyncSession, *, order_id: int, number: str, contact: str) -> bool:
+    """Whether the pair proves ownership: the order's number and its checkout e-mail or
+    phone number (or the e-mail the customer opted in with)."""
     order = await session.get(Order, order_id)
     if order is None:
         return False
@@ -410,7 +432,9 @@ async def check_owner(session: AsyncSession, *, order_id: int, number: str, emai
         same_number = normalize_order_number(number) == order.number
     except ValueError:
         same_number = False
-    return same_number and Claim(ClaimedOrder.of(order), guess_subject(order.id)).proven_by(email)
+    shop_locale = await session.scalar(select(Shop.default_locale).where(Shop.id == order.shop_id))
+    claim = Claim(ClaimedOrder.of(order), guess_subject(order.id), shop_locale)
+    return same_number and claim.proven_by(contact)
 
 
 async def create_share_link(session: AsyncSession, *, order_id: int) -> str:

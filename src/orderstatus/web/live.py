@@ -117,6 +117,7 @@ class Live:
             thanks=False,
             login_error=None,
             form_errors={},
+            typed={},
         )
         payload = {"version": key.order_version, "main": main.with_token("")}
         data_line = json.dumps(payload, separators=(",", ":"))

@@ -141,7 +141,8 @@ class Pages:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.env: Environment = create_environment()
-        self.signer = Signer(settings.resolved_secret_key())
+        self.secret_key = settings.resolved_secret_key()
+        self.signer = Signer(self.secret_key)
         self.guesses = RateLimiter(settings.redis_url)
         self.checkouts = RateLimiter(
             settings.redis_url, attempts=CHECKOUTS_PER_CLIENT, minutes=CHECKOUT_MINUTES

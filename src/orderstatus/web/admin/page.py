@@ -305,6 +305,7 @@ async def preview(admin: AdminDep) -> Response:
         thanks=False,
         login_error=None,
         form_errors={},
+        typed={},
         page_version=0,
     )
     return pages.respond(admin.request, html, private=True, headers=_frameable(pages))

@@ -36,7 +36,7 @@ PAYMENTS = {
     "vipps": (None, None),
 }
 MAX_QUANTITY = 10
-LOOKUP_FAILED = N_("We couldn't find an order with that number and e-mail address.")
+LOOKUP_FAILED = N_("We couldn't find an order with that number and e-mail or phone.")
 
 # Form field → where pydantic reports its errors in OrderInput.
 _FIELD_OF = {
@@ -310,6 +310,7 @@ async def lookup_form(
         shop=shop.page,
         error=None,
         number=request.query_params.get("number", ""),
+        contact="",
     )
     return pages.respond(request, html)
 
@@ -321,9 +322,13 @@ async def lookup(
     pages: PagesDep,
     database: DatabaseDep,
     number: Annotated[str, Form()] = "",
+    contact: Annotated[str, Form()] = "",
     email: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
+    """Find an order by its number and the e-mail or phone given at checkout (``email``:
+    the field's name on forms rendered before it took phone numbers)."""
+    contact = contact or email
     shop = await _shop(database, handle)
     if shop is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
@@ -331,7 +336,9 @@ async def lookup(
     i18n.activate(locale)
 
     def again(message: str, status_code: int, headers: dict[str, str] | None = None) -> Response:
-        html = pages.render("lookup.html", locale, shop=shop.page, error=message, number=number)
+        html = pages.render(
+            "lookup.html", locale, shop=shop.page, error=message, number=number, contact=contact
+        )
         return pages.respond(request, html, status_code=status_code, headers=headers)
 
     if not csrf_ok(request, csrf_token):
@@ -342,7 +349,7 @@ async def lookup(
     if verdict.allowed:
         async with database.read() as session:
             claim = await status_pages.claim_by_number(session, shop_handle=handle, number=number)
-            order = claim.order if claim.proven_by(email) else None
+            order = claim.order if claim.proven_by(contact) else None
         if claim.subject:
             limits.append(f"sign-in:{claim.subject}")
             verdict = await pages.guesses.test(limits[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from orderstatus import i18n
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Invalid
+from orderstatus.domain.links import LINK_PARAM, link_opens
 from orderstatus.domain.view import Viewer, build_view
 from orderstatus.i18n import N_
 from orderstatus.services import status_pages
@@ -29,12 +31,12 @@ from orderstatus.web.security import (
 router = APIRouter(include_in_schema=False)
 
 THANKS_COOKIE = "os_thanks"
-LOGIN_FAILED = N_("That order number and e-mail address don't match our records.")
+LOGIN_FAILED = N_("That order number and e-mail or phone don't match our records.")
 FORM_EXPIRED = N_("The form expired. Please try again.")
 NOT_FOUND_TITLE = N_("Page not found")
 NOT_FOUND = N_(
     "This link is not valid or no longer works. Check the link in your e-mail or "
-    "message, or look up your order with its number and your e-mail address."
+    "message, or look up your order with its number and your e-mail or phone."
 )
 
 
@@ -51,11 +53,12 @@ async def render_status(
     status_code: int = 200,
     login_error: str | None = None,
     form_errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """The page for one viewer, from the cache when the order has not changed since."""
     locale = pages.locale(request, order=key.locale, shop=key.shop_locale)
-    plain = login_error is None and not form_errors
+    plain = login_error is None and not form_errors and not typed
     cache_key = (
         key.order_id,
         key.order_version,
@@ -85,6 +88,7 @@ async def render_status(
             thanks=thanks,
             login_error=i18n.gettext(login_error) if login_error else None,
             form_errors=form_errors or {},
+            typed=typed or {},
             page_version=key.order_version,
         )
         if plain:
@@ -109,6 +113,17 @@ async def key_for_token(pages: Pages, database: Database, token: str) -> PageKey
     return key
 
 
+KEY_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+"""For a response to an address with a link key in it."""
+
+
+def _link_opens(pages: Pages, token: str, link_key: str) -> bool:
+    """Whether a message's link key opens the order (never when such links are off)."""
+    if not pages.settings.link_days:
+        return False
+    return link_opens(pages.secret_key, token, link_key, datetime.now(UTC))
+
+
 def _viewer(request: Request, pages: Pages, key: PageKey) -> Viewer:
     owner = pages.signer.is_owner(request.cookies.get(OWNER_COOKIE), key.order_id)
     return Viewer.OWNER if owner else Viewer.PUBLIC
@@ -121,6 +136,16 @@ async def status_page(
     key = await key_for_token(pages, database, token)
     if key is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
+    link_key = request.query_params.get(LINK_PARAM)
+    if link_key is not None and _link_opens(pages, token, link_key):
+        # A link from a message we sent: this browser becomes the owner, and the page
+        # is shown at its plain address, so the key stays in no address bar, history or
+        # Referer.
+        opened = RedirectResponse(order_path(token), status_code=303, headers=KEY_HEADERS)
+        set_owner_cookie(
+            opened, pages.signer, order_id=key.order_id, token=token, secure=pages.secure_cookies
+        )
+        return opened
     viewer = _viewer(request, pages, key)
     if await is_staff_preview(request, database, key.shop_id):
         # The admin's "View order status page": the owner's view, marked, and nothing
@@ -136,6 +161,8 @@ async def status_page(
         base_path=order_path(token),
         show_login=True,
         thanks=thanks,
+        # An expired or altered key: the page as without it, kept out of every cache.
+        headers=KEY_HEADERS if link_key is not None else None,
     )
     if thanks:
         response.delete_cookie(THANKS_COOKIE, path=order_path(token))
@@ -149,9 +176,13 @@ async def login(
     pages: PagesDep,
     database: DatabaseDep,
     number: Annotated[str, Form()] = "",
+    contact: Annotated[str, Form()] = "",
     email: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
+    """Sign in with the order's number and the e-mail or phone given at checkout
+    (``email``: the field's name on pages rendered before it took phone numbers)."""
+    contact = contact or email
     key = await key_for_token(pages, database, token)
     if key is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
@@ -159,6 +190,7 @@ async def login(
         "viewer": Viewer.PUBLIC,
         "base_path": order_path(token),
         "show_login": True,
+        "typed": {"number": number, "contact": contact},
     }
     if not csrf_ok(request, csrf_token):
         return await render_status(
@@ -184,7 +216,7 @@ async def login(
         )
     async with database.read() as session:
         ok = await status_pages.check_owner(
-            session, order_id=key.order_id, number=number, email=email
+            session, order_id=key.order_id, number=number, contact=contact
         )
     if not ok:
         await pages.guesses.hit(*limits)
@@ -295,6 +327,7 @@ async def opt_in(
             show_login=False,
             status_code=422,
             form_errors={"email": i18n.gettext("Enter an e-mail address like name@example.com.")},
+            typed={"email": email},
         )
     return RedirectResponse(f"{order_path(token)}#details", status_code=303)
 
