@@ -207,7 +207,8 @@ async def load_page(
     ``parts``: kept parts to reuse (the shop's when ``shop_version`` says which)."""
     which = {"order_id": order_id}
     order = (await session.execute(_PAGE_ORDER, which)).first()
-    if order is None:
+    if order is None or order.customer_first_name == ANONYMISED_NAME:
+        # An anonymised order has no page, even where a cache still knew its token.
         raise NotFound("no such order")
     shop_key = (order.shop_id, shop_version if shop_version is not None else -1)
     shop = parts.shops.get(shop_key) if parts else None

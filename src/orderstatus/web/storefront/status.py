@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from orderstatus import i18n
 from orderstatus.db.engine import Database
-from orderstatus.domain.errors import Invalid
+from orderstatus.domain.errors import Invalid, NotFound
 from orderstatus.domain.links import LINK_PARAM, link_opens
 from orderstatus.domain.view import Viewer, build_view
 from orderstatus.i18n import N_
@@ -71,10 +71,14 @@ async def render_status(
     )
     html = pages.cache.get(cache_key) if plain else None
     if html is None:
-        async with database.read() as session:
-            data, shop = await status_pages.load_page(
-                session, order_id=key.order_id, base_url=pages.settings.base_url
-            )
+        try:
+            async with database.read() as session:
+                data, shop = await status_pages.load_page(
+                    session, order_id=key.order_id, base_url=pages.settings.base_url
+                )
+        except NotFound:  # gone (its customer's data removed) since its key was cached
+            pages.keys.forget(key.order_id)
+            return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
         view = build_view(data, shop, viewer, locale=locale)
         i18n.activate(locale)
         html = pages.render(
