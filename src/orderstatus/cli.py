@@ -211,6 +211,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
             logging.config.dictConfig(logs.log_config("json"))
         else:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(logs.RequestContext())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -36,6 +37,16 @@ EXTRA_FIELDS = (
 """Fields a log call may add (``extra=``) that a JSON line shows."""
 
 
+_EMAIL = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+\d[\d ()-]{6,18}\d")
+
+
+def scrub(text: str) -> str:
+    """Text with e-mail addresses and phone numbers taken out (an error message may
+    quote a recipient)."""
+    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
 def sane_request_id(given: str | None) -> str:
     """The caller's X-Request-ID when it is short visible ASCII, else a new one."""
     if given and len(given) <= REQUEST_ID_MAX and all("!" <= c <= "~" for c in given):
@@ -44,12 +55,22 @@ def sane_request_id(given: str | None) -> str:
 
 
 class RequestContext(logging.Filter):
-    """Put the current request's id and route template on every record."""
+    """Put the current request's id and route template on every record, and take
+    e-mail addresses and phone numbers out of its message and exception (the access log's
+    lines, already redacted, keep their fields for its formatter)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         record.route = route.get()
+        if record.name != ACCESS_LOGGER and not getattr(record, "scrubbed", False):
+            record.msg, record.args = scrub(record.getMessage()), None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = scrub(_PLAIN.formatException(record.exc_info))
+            record.scrubbed = True
         return True
+
+
+_PLAIN = logging.Formatter()
 
 
 class JsonFormatter(logging.Formatter):
@@ -73,8 +94,10 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 line[name] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        elif record.exc_info:
+            line["exception"] = scrub(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
