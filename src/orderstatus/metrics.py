@@ -20,6 +20,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +107,7 @@ class _Metrics:
 
 _metrics: _Metrics | None = None
 _directory: Path | None = None
+_follower: threading.Thread | None = None
 
 
 def _get() -> _Metrics:
@@ -118,7 +121,7 @@ def configure(directory: Path, *, clean: bool = False) -> None:
     """Keep this process's numbers in ``directory``, shared with the deployment's other
     processes; call before anything is counted. ``clean``: first remove the files of
     processes that have ended (a starting `serve` does)."""
-    global _metrics, _directory
+    global _metrics, _directory, _follower
     directory.mkdir(parents=True, exist_ok=True)
     if clean:
         remove_ended(directory, live_only=False)
@@ -131,6 +134,10 @@ def configure(directory: Path, *, clean: bool = False) -> None:
     atexit.register(multiprocess.mark_process_dead, pid, str(directory))
     _directory = directory
     _metrics = None
+    _get()
+    if _follower is None:
+        _follower = threading.Thread(target=_follow_pool, name="metrics-pool", daemon=True)
+        _follower.start()
 
 
 def remove_ended(directory: Path, *, live_only: bool = True) -> None:
@@ -164,6 +171,7 @@ def _running(pid: int) -> bool:
 def render(extra: Iterable[Collector] = ()) -> bytes:
     """The text exposition of every process's numbers (or this process's, unconfigured),
     with ``extra`` collectors (numbers read at scrape time)."""
+    _get().pool.set(_connections_in_use)
     registry = CollectorRegistry()
     if _directory is not None:
         remove_ended(_directory)
@@ -251,9 +259,25 @@ def broker_connected(broker: str, connected: bool) -> None:
     _get().broker.labels(broker).set(1 if connected else 0)
 
 
+_connections_in_use = 0
+POOL_SAMPLE_SECONDS = 1.0
+
+
 def connection_checked_out() -> None:
-    _get().pool.inc()
+    """Told by the pool, possibly from within the garbage collector (a connection dropped
+    without being returned): so only a number changes here, as a metric's lock may be held
+    by the very code the collector interrupted. The gauge follows the number every second
+    and at each scrape."""
+    global _connections_in_use
+    _connections_in_use += 1
 
 
 def connection_checked_in() -> None:
-    _get().pool.dec()
+    global _connections_in_use
+    _connections_in_use -= 1
+
+
+def _follow_pool() -> None:
+    while True:
+        time.sleep(POOL_SAMPLE_SECONDS)
+        _get().pool.set(_connections_in_use)

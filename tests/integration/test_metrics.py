@@ -170,3 +170,13 @@ async def test_every_dashboard_query_names_a_series_we_export(shop: ShopClient) 
         assert names, expr
         for name in names:
             assert name in exported, (name, expr)
+
+
+async def test_connections_in_use_are_those_checked_out(
+    shop: ShopClient, database: Database
+) -> None:
+    name = "orderstatus_db_connections_in_use"
+    before = value(await scrape(shop.http), name)
+    async with database.engine.connect():
+        assert value(await scrape(shop.http), name) == before + 1
+    assert value(await scrape(shop.http), name) == before
