@@ -180,3 +180,11 @@ async def test_connections_in_use_are_those_checked_out(
     async with database.engine.connect():
         assert value(await scrape(shop.http), name) == before + 1
     assert value(await scrape(shop.http), name) == before
+
+
+async def test_static_files_count_under_one_route(shop: ShopClient) -> None:
+    labels = {"route": "/static/{path}", "method": "GET", "status": "200"}
+    before = value(await scrape(shop.http), "orderstatus_http_requests_total", **labels)
+    assert (await shop.http.get("/static/app.css")).status_code == 200
+    after = value(await scrape(shop.http), "orderstatus_http_requests_total", **labels)
+    assert after == before + 1
