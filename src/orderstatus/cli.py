@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import getpass
 import os
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from orderstatus import __version__
+from orderstatus import __version__, logs, metrics
 from orderstatus.config import Settings, SettingsError
 from orderstatus.db import migrate as migrations
 from orderstatus.db.engine import Database
@@ -30,17 +29,10 @@ GRACEFUL_SHUTDOWN_SECONDS = 5
 close the streams (browsers reconnect to another process by themselves)."""
 
 
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with our access log (paths without tokens) in place of its own."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["orderstatus.access"] = {
-        "handlers": ["access"],
-        "level": "INFO",
-        "propagate": False,
-    }
-    return config
+def _log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging, with our access log (paths without tokens) in place of its own,
+    as text or JSON lines (ORDERSTATUS_LOG_FORMAT)."""
+    return logs.log_config(settings.log_format)
 
 
 SERVER_OPTIONS: dict[str, Any] = {
@@ -96,7 +88,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
             port=port,
             workers=workers,
             **SERVER_OPTIONS,
-            log_config=_log_config(),
+            log_config=_log_config(settings),
             log_level="info",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
@@ -111,13 +103,16 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         host=host,
         port=port,
         **SERVER_OPTIONS,
-        log_config=_log_config(),
+        log_config=_log_config(settings),
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    # This process and the workers it starts count into the shared folder; the files of
+    # processes that have ended go (never those of others running, e.g. `worker`).
+    metrics.configure(settings.metrics_folder, clean=True)
     asyncio.run(_with_database(settings, _require_current_schema))
     _serve(settings, args.host, args.port, args.workers)
 
@@ -145,6 +140,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
             live = await place_live_order(database, base_url=settings.base_url)
         return demo, live
 
+    metrics.configure(settings.metrics_folder, clean=True)
     demo, live = asyncio.run(_with_database(settings, prepare))
     opens = (
         f"each link opens the order's full page, like the link in its e-mail, for "
@@ -191,6 +187,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     """Deliver the notification outbox until SIGTERM or Ctrl-C. Several may run on
     PostgreSQL; on SQLite `serve` and `demo` already run one, so run none there."""
     import logging
+    import logging.config
     import signal
 
     from orderstatus.notify.worker import Worker, WorkerConfig
@@ -206,9 +203,16 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
 
+    metrics.configure(settings.metrics_folder)
+
     async def work(database: Database) -> str:
         await _require_current_schema(database)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        if settings.log_format == "json":
+            logging.config.dictConfig(logs.log_config("json"))
+        else:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(logs.RequestContext())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -27,6 +27,7 @@ from orderstatus.domain.notifications import is_e164
 
 DEFAULT_VAR_DIR = Path("var")
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 SMS_SENDER_NAME_MAX = 11
 """The longest alphanumeric sender id phone networks accept."""
 
@@ -81,6 +82,11 @@ class Settings(BaseModel):
     retain_pii_days: int | None = None
     """Days after a finished order last changed before its customer's data is removed;
     unset: kept."""
+    metrics_token: str | None = Field(default=None, repr=False)
+    """The bearer token `/metrics` answers to; unset, `/metrics` is not there (404)."""
+    metrics_dir: Path | None = None
+    """Where the processes of this host keep their numbers; empty: ``var_dir/metrics``."""
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="before")
     @classmethod
@@ -201,6 +207,32 @@ class Settings(BaseModel):
         if not text.isdigit() or int(text) < 1:
             raise ValueError("must be a whole number of days, 1 or more (unset: keep)")
         return int(text)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and (
+            len(value) < MIN_METRICS_TOKEN_LENGTH or not all("!" <= c <= "~" for c in value)
+        ):
+            raise ValueError(
+                f"must be at least {MIN_METRICS_TOKEN_LENGTH} characters of random text"
+                " (letters, digits, punctuation; no spaces)"
+            )
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in ("text", "json"):
+                raise ValueError("must be text or json")
+        return value
+
+    @property
+    def metrics_folder(self) -> Path:
+        return self.metrics_dir or self.var_dir / "metrics"
 
     @field_validator("secret_key")
     @classmethod

@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from orderstatus import metrics
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 CHANGED_ORDERS = "changed_orders"
 ENDED_STREAMS = "ended_streams"
+RECORDED_EVENTS = "recorded_events"
 
 OnCommit = Callable[[dict[int, int]], Awaitable[None]]
 """Told which orders a committed transaction changed: {order id: new page version}."""
@@ -40,6 +43,12 @@ def note_streams_ended(session: AsyncSession, tag: str) -> None:
     ended.add(tag)
 
 
+def note_events_recorded(session: AsyncSession, source: str, count: int = 1) -> None:
+    """Count new tracking events once the transaction that stores them has committed."""
+    recorded: dict[str, int] = session.info.setdefault(RECORDED_EVENTS, {})
+    recorded[source] = recorded.get(source, 0) + count
+
+
 class Database:
     """One engine per process; a new session per request or job, never shared.
 
@@ -58,6 +67,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        event.listen(self.engine.sync_engine, "checkout", _checked_out)
+        event.listen(self.engine.sync_engine, "checkin", _checked_in)
         self._writer = self.engine.execution_options(sqlite_immediate=True)
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(self._writer, expire_on_commit=False, autoflush=False)
@@ -86,6 +97,9 @@ class Database:
                 yield session
             changed = session.info.pop(CHANGED_ORDERS, None)
             ended = session.info.pop(ENDED_STREAMS, None)
+            recorded = session.info.pop(RECORDED_EVENTS, None)
+        for source, count in (recorded or {}).items():
+            metrics.events_recorded(source, count)
         if ended and self.on_end is not None:  # before the change, which they must not show
             await self.on_end(ended)
         if changed and self.on_commit is not None:
@@ -97,6 +111,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _checked_out(_dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    metrics.connection_checked_out()
+
+
+def _checked_in(_dbapi_connection: Any, _record: Any) -> None:
+    metrics.connection_checked_in()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

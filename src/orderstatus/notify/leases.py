@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
+from orderstatus import metrics
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Activity, Notification
 from orderstatus.domain.inputs import display_phone
@@ -157,6 +158,7 @@ async def record(database: Database, outcomes: Sequence[Outcome], stats: Counter
         holding = {row.id: row.claim_token for row in rows}
         changes: list[dict[str, Any]] = []
         activities: list[dict[str, Any]] = []
+        recorded: list[Outcome] = []
         for outcome in outcomes:
             job = outcome.job
             if holding.get(job.id) != job.token:
@@ -175,6 +177,7 @@ async def record(database: Database, outcomes: Sequence[Outcome], stats: Counter
                 }
             )
             stats[outcome_name(outcome)] += 1
+            recorded.append(outcome)
             note = activity_message(outcome)
             if note is not None:
                 activities.append(
@@ -206,12 +209,30 @@ async def record(database: Database, outcomes: Sequence[Outcome], stats: Counter
             )
         if activities:
             await session.execute(insert(cast(Table, Activity.__table__)), activities)
+    for outcome in recorded:
+        log_delivery(outcome)
 
 
 def outcome_name(outcome: Outcome) -> str:
     if outcome.state is State.PENDING:
         return "retry" if outcome.tried else "released"
     return outcome.state.value
+
+
+def log_delivery(outcome: Outcome) -> None:
+    """One line and one count per recorded outcome: the outbox id and the result, never
+    the recipient or the error text (which may quote an address)."""
+    job, result = outcome.job, outcome_name(outcome)
+    metrics.notification_recorded(job.channel.value, result)
+    fields = {"outbox_id": job.id, "kind": job.kind.value, "channel": job.channel.value}
+    log.info(
+        "notification %d (%s, %s): %s",
+        job.id,
+        job.kind.value,
+        job.channel.value,
+        result,
+        extra={**fields, "result": result},
+    )
 
 
 def activity_message(outcome: Outcome) -> str | None:

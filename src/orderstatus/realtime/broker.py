@@ -17,6 +17,7 @@ import logging
 from collections.abc import Collection
 from typing import Protocol
 
+from orderstatus import metrics
 from orderstatus.realtime.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class LocalBroker:
         return True
 
     async def start(self) -> None:
-        return None
+        metrics.broker_connected("local", True)
 
     async def stop(self) -> None:
         await self.hub.stop()
@@ -99,14 +100,25 @@ class RedisBroker:
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
         )
         self._task: asyncio.Task[None] | None = None
-        self._connected = False
+        self._is_connected = False
 
     @property
     def healthy(self) -> bool:
         return self._connected
 
+    @property
+    def _connected(self) -> bool:
+        return self._is_connected
+
+    @_connected.setter
+    def _connected(self, value: bool) -> None:
+        self._is_connected = value
+        if self._task is not None:  # a process that only publishes (the worker) tells nothing
+            metrics.broker_connected("redis", value)
+
     async def start(self) -> None:
         if self._task is None:
+            metrics.broker_connected("redis", False)
             self._task = asyncio.create_task(self._listen(), name="redis-broker")
 
     async def stop(self) -> None:

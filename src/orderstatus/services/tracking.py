@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from orderstatus.carriers.geocode import Gazetteer, Place
-from orderstatus.db.engine import note_order_changed
+from orderstatus.db.engine import note_events_recorded, note_order_changed
 from orderstatus.db.models import Fulfillment, Order, TrackingEvent
 from orderstatus.db.statements import dialect_of, in_list, insert, per_dialect
 from orderstatus.domain.errors import Conflict, DomainError, NotFound
@@ -290,6 +290,7 @@ async def record_events(
     for index, result in enumerate(results):
         assert result is not None
         if isinstance(result, RecordedEvent) and result.created:
+            note_events_recorded(session, items[index].source)
             shipment = shipments[items[index].fulfillment_id]
             result = RecordedEvent(
                 result.event, True, shipment.state.status, shipment.before, shipment.order_id

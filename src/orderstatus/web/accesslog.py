@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from urllib.parse import quote
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderstatus import logs, metrics
 from orderstatus.config import Network
 from orderstatus.web.clients import client_address
 
@@ -64,18 +67,41 @@ def redacted_target(path: str, query: bytes) -> str:
     return f"{logged}?{fields}"
 
 
+ROUTE = "orderstatus.route"
+"""Scope key where a handler that skips routing (the webhook lane) names its route."""
+REQUEST_ID = b"x-request-id"
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path as written (``/orders/{token}``), never the requested one:
+    tokens are in paths, and every distinct path would be a new series."""
+    named = scope.get(ROUTE)
+    if named is not None:
+        return str(named)
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template) if template else metrics.UNMATCHED
+
+
 class AccessLog:
-    """Pure ASGI: log each HTTP request when its response starts (a live stream is
-    logged when it opens)."""
+    """Pure ASGI, outermost: give each HTTP request its id (the caller's sane
+    ``X-Request-ID`` or a new one, returned in that header) for every line logged while
+    it is handled; when its response starts, log it and count it by route template (a
+    live stream is logged and timed when it opens)."""
 
     def __init__(self, app: ASGIApp, trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.app = app
         self.trusted = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        arrived = time.perf_counter()
+        given = next((v for k, v in scope["headers"] if k == REQUEST_ID), None)
+        rid = logs.sane_request_id(given.decode("latin-1") if given is not None else None)
+        rid_token = logs.request_id.set(rid)
+        route_token = logs.route.set(None)
         started = False
         # Read now: routing rewrites the scope's path and root_path for mounted apps.
         request = (
@@ -86,23 +112,42 @@ class AccessLog:
             scope.get("http_version", "1.1"),
         )
 
+        def answered(status: int) -> None:
+            template = route_template(scope)
+            logs.route.set(template)
+            seconds = time.perf_counter() - arrived
+            metrics.request_answered(template, request[1], status, seconds)
+            if log.isEnabledFor(logging.INFO):
+                _write(request, status, seconds)
+
         async def logged_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start" and not started:
                 started = True
-                _write(request, message["status"])
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                answered(message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, logged_send)
         except Exception:
             if not started:
-                _write(request, 500)
+                answered(500)
             raise
+        finally:
+            logs.route.reset(route_token)
+            logs.request_id.reset(rid_token)
 
 
-def _write(request: tuple[str, str, str, bytes, str], status: int) -> None:
+def _write(request: tuple[str, str, str, bytes, str], status: int, seconds: float) -> None:
     client, method, path, query, version = request
     log.info(
-        '%s - "%s %s HTTP/%s" %d', client, method, redacted_target(path, query), version, status
+        '%s - "%s %s HTTP/%s" %d',
+        client,
+        method,
+        redacted_target(path, query),
+        version,
+        status,
+        extra={"method": method, "status": status, "duration_ms": round(seconds * 1000, 1)},
     )

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from orderstatus import __version__
+from orderstatus import __version__, metrics
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
@@ -29,6 +29,7 @@ from orderstatus.web.health import router as health_router
 from orderstatus.web.live import Live
 from orderstatus.web.live import router as live_router
 from orderstatus.web.middleware import BODY_IDLE_SECONDS, BodyReadTimeout, BodySizeLimit, RefuseNul
+from orderstatus.web.monitoring import router as monitoring_router
 from orderstatus.web.pages import Pages
 from orderstatus.web.shutdown import on_stop_signal
 from orderstatus.web.storefront.shop import router as shop_router
@@ -105,6 +106,7 @@ def create_app(
     # Matched in this order: the busiest routes first (the API; webhooks never get here).
     app.include_router(api_router)
     app.include_router(health_router)
+    app.include_router(monitoring_router)
     app.include_router(status_router)
     app.include_router(shop_router)
     app.include_router(live_router)
@@ -131,6 +133,8 @@ def stop_serving(app: FastAPI) -> None:
 
 def app_factory() -> FastAPI:
     """For ``uvicorn --factory`` in each worker process: settings from the environment."""
-    app = create_app(Settings.from_env())
+    settings = Settings.from_env()
+    metrics.configure(settings.metrics_folder)  # the parent `serve` has cleaned it
+    app = create_app(settings)
     tune_collector()
     return app

@@ -26,7 +26,11 @@ from typing import Final
 import brotli
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from orderstatus.web.accesslog import ROUTE
+
 PREFIX: Final = "/static/"
+STATIC_ROUTE: Final = "/static/{path}"
+"""The route label of every static file in the metrics and the logs."""
 IMMUTABLE: Final = b"public, max-age=31536000, immutable"
 REVALIDATE: Final = b"public, no-cache"
 HASH_LENGTH: Final = 12
@@ -162,6 +166,7 @@ class StaticAssets:
         if found is None:
             await self.app(scope, receive, send)
             return
+        scope[ROUTE] = STATIC_ROUTE
         method = scope["method"]
         if method not in ("GET", "HEAD"):
             await _answer(send, 405, [(b"allow", b"GET, HEAD")], b"")

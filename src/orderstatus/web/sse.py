@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from orderstatus import metrics
 from orderstatus.realtime.hub import Hub, Subscription
 
 RETRY_MS = 3000
@@ -74,6 +75,7 @@ class EventStream(Response):
         )
         listener = loop.create_task(_disconnect(receive))
         listener.add_done_callback(lambda _: self._finish())
+        metrics.stream_opened()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await self._write(send, f"retry: {RETRY_MS}\n\n")
@@ -87,6 +89,7 @@ class EventStream(Response):
                 self._start()
             await done  # the browser went away, the stream ended, or sending failed
         finally:
+            metrics.stream_closed()
             subscription.close()
             listener.cancel()
             if self._sender is not None:

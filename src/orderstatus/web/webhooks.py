@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from orderstatus import metrics
 from orderstatus.carriers.geocode import Gazetteer
 from orderstatus.carriers.sources import PayloadError, SignatureError, SignedRequest, registry
 from orderstatus.db.engine import Database
@@ -26,6 +27,7 @@ from orderstatus.domain.errors import DomainError
 from orderstatus.services import webhooks
 from orderstatus.services.batching import WriteBatcher
 from orderstatus.services.webhooks import Delivery, IngestResult
+from orderstatus.web.accesslog import ROUTE
 from orderstatus.web.deps import TtlCache
 from orderstatus.web.errors import error_response
 
@@ -71,9 +73,17 @@ class WebhookIntake:
 
     async def receive(self, source: str, handle: str, signed: SignedRequest) -> Response:
         """Authenticate, parse and record one webhook; the answer for its sender."""
+        response, result = await self._receive(source, handle, signed)
+        metrics.webhook_received(source if source in SOURCES else "unknown", result)
+        return response
+
+    async def _receive(
+        self, source: str, handle: str, signed: SignedRequest
+    ) -> tuple[Response, str]:
         module = SOURCES.get(source)
         if module is None:
-            return error_response(404, "not_found", f"unknown source; use one of {sorted(SOURCES)}")
+            unknown = f"unknown source; use one of {sorted(SOURCES)}"
+            return error_response(404, "not_found", unknown), "unknown_source"
         shop_id, secret = await self.shop_and_secret(handle, source)
         try:
             try:
@@ -90,23 +100,25 @@ class WebhookIntake:
             if shop_id is None:
                 raise SignatureError("the signature does not match")
         except SignatureError as exc:
-            return error_response(401, "bad_signature", str(exc))
+            return error_response(401, "bad_signature", str(exc)), "bad_signature"
         try:
             updates = module.parse(signed.body)
         except PayloadError as exc:
-            return error_response(400, "malformed", str(exc))
+            return error_response(400, "malformed", str(exc)), "malformed"
         await self.gazetteer.load()  # read once per process; at once afterwards
         try:
             result = await self.batcher.submit(Delivery(shop_id, source, updates))
         except DomainError as exc:
-            return error_response(exc.status_code, exc.code, exc.message, exc.fields)
-        return JSONResponse(
+            response = error_response(exc.status_code, exc.code, exc.message, exc.fields)
+            return response, "refused"
+        answer = JSONResponse(
             {
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
                 "unmatched": result.unmatched,
             }
         )
+        return answer, "accepted"
 
     async def _ingest(
         self, session: AsyncSession, deliveries: list[Delivery]
@@ -127,6 +139,7 @@ class WebhookLane:
         if parts is None:
             await self.app(scope, receive, send)
             return
+        scope[ROUTE] = PATH
         if scope["method"] != "POST":
             response: Response = error_response(
                 405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
