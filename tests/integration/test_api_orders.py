@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -172,6 +173,15 @@ async def test_listing_pages_newest_first(api: ShopClient) -> None:
         if cursor is None:
             break
     assert seen == [o["name"] for o in reversed(made)]
+
+
+async def test_a_cursor_past_every_id_lists_from_the_newest(api: ShopClient) -> None:
+    """Well formed, but before an id no 32-bit column can hold: every order is older."""
+    made = [await create_order(api.http) for _ in range(2)]
+    beyond = base64.urlsafe_b64encode(b"o:337112054668").decode().rstrip("=")
+    page = await api.http.get("/api/v1/orders", params={"cursor": beyond})
+    assert page.status_code == 200
+    assert [o["id"] for o in page.json()["orders"]] == [o["id"] for o in reversed(made)]
 
 
 async def test_listing_filters_by_number_email_and_status(api: ShopClient) -> None:

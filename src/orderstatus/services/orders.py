@@ -16,6 +16,7 @@ from orderstatus.db.engine import note_order_changed
 from orderstatus.db.models import Activity, Fulfillment, LineItem, Order, Shop
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.inputs import (
+    MAX_ID,
     OrderInput,
     normalize_email,
     normalize_order_number,
@@ -177,10 +178,11 @@ def _decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        order_id = whole_number(value)
+        # "Before order N": past the largest id there can be, that is every order.
+        order_id = whole_number(value, maximum=10**20)
         if kind != "o" or order_id is None:
             raise ValueError(cursor)
-        return order_id
+        return min(order_id, MAX_ID)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Invalid("cursor is not one this API gave out", fields={"cursor": "invalid"}) from None
 
