@@ -54,6 +54,15 @@ def _hashed_name(name: str, digest: str) -> str:
     return f"{stem}.{digest}.{suffix}"
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    body: bytes
+    etag: bytes
+    headers: list[tuple[bytes, bytes]]
+    """Without Content-Length (a 304 has none)."""
+    length: bytes
+
+
 @dataclass(slots=True)
 class Asset:
     """One file, its hash and its compressed copies as they are made."""
@@ -66,6 +75,26 @@ class Asset:
     compressed: dict[str, bytes | None] = field(default_factory=dict)
     """By content coding ("br", "gzip"): the copy, or None where it saves nothing."""
     lock: asyncio.Lock | None = None
+    answers: dict[tuple[str, bool], Answer] = field(default_factory=dict)
+
+    def answer(self, coding: str, immutable: bool) -> Answer:
+        """The body and headers for this coding ("" for none), made once."""
+        made = self.answers.get((coding, immutable))
+        if made is None:
+            body = self.compressed.get(coding) or self.body if coding else self.body
+            etag = f'"{self.digest}{"-" + coding if coding else ""}"'.encode()
+            headers = [
+                (b"content-type", self.content_type.encode()),
+                (b"etag", etag),
+                (b"cache-control", IMMUTABLE if immutable else REVALIDATE),
+            ]
+            if self.compressible:
+                headers.append((b"vary", b"Accept-Encoding"))
+            if coding:
+                headers.append((b"content-encoding", coding.encode()))
+            made = Answer(body, etag, headers, str(len(body)).encode())
+            self.answers[(coding, immutable)] = made
+        return made
 
     @property
     def hashed(self) -> str:
@@ -178,30 +207,38 @@ class StaticAssets:
         self, scope: Scope, send: Send, asset: Asset, immutable: bool, *, head: bool
     ) -> None:
         request_headers = scope["headers"]
-        body, coding = asset.body, ""
+        coding = ""
         if asset.compressible:
-            allowed = accepted_codings(_header(request_headers, b"accept-encoding"))
-            for candidate in ("br", "gzip"):
-                if candidate in allowed:
+            for candidate in _preferred(_header(request_headers, b"accept-encoding")):
+                copy = asset.compressed.get(candidate, MISSING)
+                if copy is MISSING:
                     copy = await asset.encoded(candidate)
-                    if copy is not None:
-                        body, coding = copy, candidate
-                        break
-        etag = f'"{asset.digest}{"-" + coding if coding else ""}"'.encode()
-        headers = [
-            (b"content-type", asset.content_type.encode()),
-            (b"etag", etag),
-            (b"cache-control", IMMUTABLE if immutable else REVALIDATE),
-        ]
-        if asset.compressible:
-            headers.append((b"vary", b"Accept-Encoding"))
-        if coding:
-            headers.append((b"content-encoding", coding.encode()))
-        if etag in _etags(_header(request_headers, b"if-none-match")):
-            await _answer(send, 304, headers, b"", length_given=True)  # no body, no length
+                if copy is not None:
+                    coding = candidate
+                    break
+        answer = asset.answer(coding, immutable)
+        if answer.etag in _etags(_header(request_headers, b"if-none-match")):
+            await _answer(send, 304, answer.headers, b"", length_given=True)  # no body
             return
-        headers.append((b"content-length", str(len(body)).encode()))
-        await _answer(send, 200, headers, b"" if head else body, length_given=True)
+        headers = [*answer.headers, (b"content-length", answer.length)]
+        await _answer(send, 200, headers, b"" if head else answer.body, length_given=True)
+
+
+MISSING: Final = b"missing"
+_PREFERRED: dict[str, tuple[str, ...]] = {}
+
+
+def _preferred(accept_encoding: str) -> tuple[str, ...]:
+    """The codings we have that this Accept-Encoding allows, best first; remembered, as
+    browsers send one of a few headers."""
+    known = _PREFERRED.get(accept_encoding)
+    if known is None:
+        allowed = accepted_codings(accept_encoding)
+        known = tuple(coding for coding in ("br", "gzip") if coding in allowed)
+        if len(_PREFERRED) >= 256:
+            _PREFERRED.clear()
+        _PREFERRED[accept_encoding] = known
+    return known
 
 
 def _etags(header: str) -> set[bytes]:
