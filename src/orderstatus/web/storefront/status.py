@@ -107,14 +107,14 @@ async def render_status(
 
 
 async def key_for_token(pages: Pages, database: Database, token: str) -> PageKey | None:
-    """The page key of a status token: from memory while fresh, else one small query."""
-    key = pages.keys.get(token)
-    if key is None:
+    """The page key of a status token: from memory while fresh, else one small query
+    (one at a time per token)."""
+
+    async def read() -> PageKey | None:
         async with database.read() as session:
-            key = await status_pages.page_key(session, status_token=token)
-        if key is not None:
-            pages.keys.put(token, key)
-    return key
+            return await status_pages.page_key(session, status_token=token)
+
+    return await pages.keys.read(token, read)
 
 
 KEY_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

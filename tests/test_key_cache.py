@@ -1,0 +1,63 @@
+"""The status pages' key cache under load: one database read per token at a time, and
+no request waits for one while the key is known."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orderstatus.services.status_pages import PageKey
+from orderstatus.web.pages import KeyCache
+
+KEY = PageKey(order_id=1, shop_id=1, order_version=3, shop_version=1, locale="en", shop_locale="en")
+
+
+class SlowDatabase:
+    def __init__(self, answer: PageKey | None) -> None:
+        self.answer = answer
+        self.reads = 0
+        self.release = asyncio.Event()
+
+    async def read(self) -> PageKey | None:
+        self.reads += 1
+        await self.release.wait()
+        return self.answer
+
+
+async def test_a_crowd_asking_for_an_unknown_token_makes_one_read() -> None:
+    cache, db = KeyCache(), SlowDatabase(KEY)
+    crowd = [asyncio.create_task(cache.read("t", db.read)) for _ in range(50)]
+    await asyncio.sleep(0.01)
+    db.release.set()
+    assert await asyncio.gather(*crowd) == [KEY] * 50
+    assert db.reads == 1
+    assert await cache.read("t", db.read) == KEY
+    assert db.reads == 1  # fresh now: from memory
+
+
+async def test_a_key_due_for_a_look_is_answered_at_once_and_looked_up_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = KeyCache()
+    cache.put("t", KEY)
+    monkeypatch.setattr(KeyCache, "TTL_SECONDS", -1.0)  # every entry is due from now on
+    cache.put("t", KEY)
+    newer = PageKey(1, 1, 4, 1, "en", "en")
+    db = SlowDatabase(newer)
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(cache.read("t", db.read) for _ in range(20))), 1
+    )
+    assert answers == [KEY] * 20  # nobody waited for the database
+    assert db.reads == 1
+    db.release.set()
+    await asyncio.sleep(0.01)
+    assert cache._keys["t"][0] == newer  # what the look found serves the next requests
+
+
+async def test_a_token_that_is_gone_is_forgotten_after_its_look() -> None:
+    cache = KeyCache()
+    db = SlowDatabase(None)
+    db.release.set()
+    assert await cache.read("t", db.read) is None
+    assert "t" not in cache._keys
