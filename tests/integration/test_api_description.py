@@ -68,8 +68,10 @@ async def test_money_is_decimal_text(api: ShopClient, database: Database) -> Non
     assert await row_counts(database) == before
 
 
-async def test_a_cursor_beyond_any_id_is_422(api: ShopClient) -> None:
+async def test_a_cursor_beyond_any_id_lists_from_the_newest(api: ShopClient) -> None:
+    """Well formed (what the API's description allows), so not refused; and never a 500
+    from an id no column can hold."""
     for number in (2**31, 2**63, 10**30):
         cursor = base64.urlsafe_b64encode(f"o:{number}".encode()).decode().rstrip("=")
         response = await api.http.get("/api/v1/orders", params={"cursor": cursor})
-        assert response.status_code == 422, response.text
+        assert response.status_code == 200, response.text

@@ -131,6 +131,11 @@ class RedisBroker:
         await self._client.aclose()
 
     async def publish(self, changed: dict[int, int]) -> None:
+        # Here at once, so that this process's next request shows what it just changed
+        # (its page caches move on now); the other processes through Redis. The echo
+        # that comes back changes nothing more: versions only move forward.
+        for order_id, version in changed.items():
+            self.hub.changed(order_id, version)
         try:
             await self._client.publish(self.channel, encode(changed))
         except Exception as exc:  # Redis away: pages fall back to checking on a timer

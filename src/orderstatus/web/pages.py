@@ -118,36 +118,23 @@ class KeyCache:
     async def read(
         self, token: str, read: Callable[[], Awaitable[PageKey | None]]
     ) -> PageKey | None:
-        """The key from memory, else from ``read``: once at a time per token, however many
-        requests want it, and without making anyone wait when the entry is only due for
-        a look. (When a busy page's entry expired, every request for it in that moment
-        queried the database, one behind the other, behind any writer: the long tail of
-        a busy page's latency.)"""
-        entry = self._keys.get(token)
-        if entry is not None and entry[1] >= time.monotonic():
-            return entry[0]
+        """The key from memory while fresh, else from ``read``: once at a time per token,
+        however many requests wait for it. (When a busy page's entry expired, every
+        request for it in that moment queried the database, one behind the other: the
+        long tail of a busy page's latency.) An expired entry is never answered from: it
+        is how a change no broker told this process about shows within seconds."""
+        key = self.get(token)
+        if key is not None:
+            return key
         reading = self._reading.get(token)
         if reading is None:
             reading = asyncio.ensure_future(read())
             self._reading[token] = reading
-            reading.add_done_callback(lambda done: self._read(token, done))
-        if entry is not None:
-            # Known but due for a look: answer from memory while the look is made (what
-            # it finds serves the next requests; a page gone meanwhile is caught when it
-            # is built).
-            return entry[0]
-        return await asyncio.shield(reading)
-
-    def _read(self, token: str, done: asyncio.Future[PageKey | None]) -> None:
-        self._reading.pop(token, None)
-        if done.cancelled() or done.exception() is not None:
-            self._keys.pop(token, None)
-            return
-        key = done.result()
-        if key is None:
-            self._keys.pop(token, None)
-        else:
+            reading.add_done_callback(lambda _: self._reading.pop(token, None))
+        key = await asyncio.shield(reading)
+        if key is not None:
             self.put(token, key)
+        return key
 
     def get(self, token: str) -> PageKey | None:
         entry = self._keys.get(token)
