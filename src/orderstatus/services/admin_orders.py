@@ -20,7 +20,6 @@ from orderstatus.db.models import (
     Fulfillment,
     Order,
     PageMessage,
-    Shop,
 )
 from orderstatus.domain.admin import (
     FILTER_DELIVERY,
@@ -311,13 +310,6 @@ async def shop_region(session: AsyncSession, *, shop_id: int) -> str | None:
         if isinstance(code, str):
             counts[code] = counts.get(code, 0) + 1
     return max(counts, key=lambda c: counts[c]) if counts else None
-
-
-async def get_shop(session: AsyncSession, *, shop_id: int) -> Shop:
-    shop = await session.get(Shop, shop_id)
-    if shop is None:
-        raise NotFound("no such shop")
-    return shop
 
 
 async def order_version(session: AsyncSession, *, shop_id: int, order_id: int) -> int | None:
