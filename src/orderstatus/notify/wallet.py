@@ -47,13 +47,17 @@ MAX_ATTEMPTS = 8
 
 def sign(keys: WalletKeys, data: bytes) -> bytes:
     """A detached PKCS #7 signature (DER) of ``data`` by the Order Type ID certificate,
-    carrying Apple's WWDR certificate so Wallet can follow the chain."""
+    carrying Apple's WWDR certificate so Wallet can follow the chain. Binary: the bytes
+    as they are (no MIME line-ending conversion), which is what Wallet checks."""
     return (
         pkcs7.PKCS7SignatureBuilder()
         .set_data(data)
         .add_signer(keys.certificate, keys.key, hashes.SHA256())
         .add_certificate(keys.wwdr)
-        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature])
+        .sign(
+            serialization.Encoding.DER,
+            [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
+        )
     )
 
 

@@ -48,7 +48,7 @@ class Unauthorized(Exception):
 class Package:
     body: bytes
     last_modified: datetime
-    """The order's last change, rounded up to the second (HTTP dates have no less)."""
+    """The order's last change as an HTTP date (see :func:`last_modified`)."""
 
 
 def order_identifier(order_id: int) -> str:
@@ -59,10 +59,21 @@ def _order_id(identifier: str) -> int | None:
     return int(identifier) if identifier.isdigit() and len(identifier) < 12 else None
 
 
-def last_modified(updated_at: datetime) -> datetime:
-    """Rounded up: a change later in the same second is not hidden behind a 304."""
+def _rounded_up(updated_at: datetime) -> datetime:
     whole = updated_at.replace(microsecond=0)
     return whole if whole == updated_at else whole + timedelta(seconds=1)
+
+
+def last_modified(updated_at: datetime, now: datetime | None = None) -> datetime:
+    """The order's last change as an HTTP date (whole seconds): rounded up, but never
+    past the current second. Wallet's copy counts as current only when that date is at
+    least the change rounded up (:func:`is_current`), so a change later in the second
+    it was given is never hidden (at the cost of one more fetch)."""
+    return min(_rounded_up(updated_at), (now or datetime.now(UTC)).replace(microsecond=0))
+
+
+def is_current(updated_at: datetime, if_modified_since: datetime) -> bool:
+    return _rounded_up(updated_at) <= if_modified_since
 
 
 # ---- building the package ----
@@ -257,9 +268,8 @@ async def latest(
     """The order's package now, or its last change when Wallet's copy is that recent."""
     async with database.read() as session:
         order = await _authorised_order(session, settings, identifier, token)
-    changed = last_modified(order.updated_at)
-    if if_modified_since is not None and changed <= if_modified_since:
-        return changed
+    if if_modified_since is not None and is_current(order.updated_at, if_modified_since):
+        return last_modified(order.updated_at)
     try:
         return await build_package(database, settings, keys, order_id=order.id)
     except NotFound:
