@@ -27,7 +27,8 @@ from orderstatus.notify.wallet import WalletPusher
 from orderstatus.services.wallet import is_current, last_modified
 from orderstatus.web.app import create_app
 from tests.apns_server import FakeApns, fake_apns
-from tests.conftest import ShopClient
+from tests.conftest import ShopClient, _shop
+from tests.integration.admin.conftest import Staff, add_staff, sign_in, staff  # noqa: F401
 from tests.integration.helpers import create_order, fulfil
 from tests.integration.test_status_page import login, path_of
 from tests.wallet_keys import APNS_KEY_ID, APNS_TEAM_ID, ORDER_TYPE_ID, WalletFiles, make_wallet_files
@@ -211,24 +212,31 @@ async def test_without_certificates_nothing_of_it_shows(
         secret_key="s" * 40,
         var_dir=str(tmp_path / "var"),
     )
+    assert database.before_commit is None
     app = create_app(settings, database)
+    assert database.before_commit is None  # no pushes queued, not even a query
+    _shop_id, key = await _shop(database, "acme")
+    await add_staff(database, "acme", "anna@acme.example")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://testserver"
     ) as http:
-        client = ShopClient(http, 0, "")
-        from tests.conftest import _shop
-
-        _shop_id, key = await _shop(database, "acme")
-        http.headers["Authorization"] = f"Bearer {key}"
-        order = await create_order(http)
-        del http.headers["Authorization"]
+        order = await create_order(
+            httpx.AsyncClient(
+                transport=http._transport,
+                base_url="https://testserver",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        )
         await login(http, path_of(order), order["number"], "kari@example.com")
         page = (await http.get(path_of(order))).text
+        assert "Kari" in page
         assert "Add to Apple Wallet" not in page and "/static/wallet." not in page
         assert (await http.get(f"{path_of(order)}/wallet.order")).status_code == 404
         answer = await http.get(f"/wallet/v1/devices/{DEVICE}/registrations/{ORDER_TYPE_ID}")
         assert answer.status_code == 404
-        assert client.http is http
+        assert (await sign_in(http, "anna@acme.example")).status_code == 303
+        admin = (await http.get("/admin/notifications")).text
+        assert "Apple Wallet" in admin and "Not set up" in admin
 
 
 async def test_the_web_service_answers_as_wallet_expects(
@@ -386,3 +394,27 @@ def test_last_modified_never_hides_a_change_in_the_same_second() -> None:
     assert not is_current(same_second + timedelta(microseconds=1), given)
     assert is_current(moment, last_modified(moment, later))
     assert format_datetime(given, usegmt=True) == "Wed, 02 Jan 2030 03:04:05 GMT"
+
+
+async def test_the_admin_shows_the_channel_and_its_counts(
+    api: ShopClient,
+    owner: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    apns: FakeApns,
+    staff: Staff,  # noqa: F811
+) -> None:
+    order = await create_order(api.http)
+    await register(api, owner, order, PUSH_TOKEN)
+    await fulfil(api.http, order, [(0, 1)])
+    keys = load_wallet_keys(settings)
+    assert keys is not None
+    pusher = WalletPusher(database, keys, verify=apns.client_tls)
+    try:
+        await pusher.drain()
+    finally:
+        await pusher.apns.close()
+    page = (await staff.http.get("/admin/notifications")).text
+    assert "Apple Wallet" in page and "Set up" in page and "Not set up" not in page
+    for name, count in {"orders": 1, "devices": 1, "sent": 1, "waiting": 0, "failed": 0}.items():
+        assert f'id="wallet-{name}">{count}<' in page, name
