@@ -92,7 +92,9 @@ def make_wallet_files(folder: Path) -> WalletFiles:
     signer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     root = _certificate("Test Root CA", root_key, "Test Root CA", root_key, ca=True)
     wwdr = _certificate("Test WWDR", wwdr_key, "Test Root CA", root_key, ca=True)
-    signer = _certificate(f"Order Type ID: {ORDER_TYPE_ID}", signer_key, "Test WWDR", wwdr_key, ca=False)
+    signer = _certificate(
+        f"Order Type ID: {ORDER_TYPE_ID}", signer_key, "Test WWDR", wwdr_key, ca=False
+    )
     apns = ec.generate_private_key(ec.SECP256R1())
     files = WalletFiles(
         root=folder / "root.pem",

@@ -31,7 +31,13 @@ from tests.conftest import ShopClient, _shop
 from tests.integration.admin.conftest import Staff, add_staff, sign_in, staff  # noqa: F401
 from tests.integration.helpers import create_order, fulfil
 from tests.integration.test_status_page import login, path_of
-from tests.wallet_keys import APNS_KEY_ID, APNS_TEAM_ID, ORDER_TYPE_ID, WalletFiles, make_wallet_files
+from tests.wallet_keys import (
+    APNS_KEY_ID,
+    APNS_TEAM_ID,
+    ORDER_TYPE_ID,
+    WalletFiles,
+    make_wallet_files,
+)
 
 ORDER_TYPE = "application/vnd.apple.finance.order"
 DEVICE = "device-1"
@@ -85,7 +91,9 @@ async def shipped_order(api: ShopClient) -> dict[str, Any]:
 
 
 async def package_of(owner: httpx.AsyncClient, order: dict[str, Any]) -> httpx.Response:
-    assert (await login(owner, path_of(order), order["number"], "kari@example.com")).status_code == 303
+    assert (
+        await login(owner, path_of(order), order["number"], "kari@example.com")
+    ).status_code == 303
     return await owner.get(f"{path_of(order)}/wallet.order")
 
 
@@ -129,10 +137,15 @@ async def test_the_owner_gets_a_signed_package_whose_manifest_matches(
     for name, digest in manifest.items():
         assert hashlib.sha256(files[name]).hexdigest() == digest
     assert verifies(tmp_path, files, wallet_files.root)
-    signed_with = {c.subject.rfc4514_string() for c in pkcs7.load_der_pkcs7_certificates(files["signature"])}
+    signed_with = {
+        c.subject.rfc4514_string() for c in pkcs7.load_der_pkcs7_certificates(files["signature"])
+    }
     assert signed_with == {f"CN=Order Type ID: {ORDER_TYPE_ID}", "CN=Test WWDR"}
     # A changed manifest no longer verifies: the check above can fail.
-    tampered = {**files, "manifest.json": files["manifest.json"].replace(b"order.json", b"order.jsoN")}
+    tampered = {
+        **files,
+        "manifest.json": files["manifest.json"].replace(b"order.json", b"order.jsoN"),
+    }
     assert not verifies(tmp_path, tampered, wallet_files.root)
 
     data = json.loads(files["order.json"])
@@ -309,7 +322,9 @@ async def test_the_web_service_answers_as_wallet_expects(
     await wallet.aclose()
 
 
-async def register(api: ShopClient, owner: httpx.AsyncClient, order: dict[str, Any], token: str) -> None:
+async def register(
+    api: ShopClient, owner: httpx.AsyncClient, order: dict[str, Any], token: str
+) -> None:
     data = json.loads(unzip((await package_of(owner, order)).content)["order.json"])
     path = f"/wallet/v1/devices/{token[:8]}/registrations/{ORDER_TYPE_ID}/{data['orderIdentifier']}"
     answer = await owner.post(path, json={"pushToken": token}, headers=auth(data))
@@ -357,7 +372,11 @@ async def test_a_change_pushes_to_the_registered_device_over_http2(
 
 
 async def test_a_token_apns_calls_gone_loses_its_registrations(
-    api: ShopClient, owner: httpx.AsyncClient, database: Database, settings: Settings, apns: FakeApns
+    api: ShopClient,
+    owner: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    apns: FakeApns,
 ) -> None:
     order = await create_order(api.http)
     gone, busy = "b" * 64, "c" * 64
@@ -375,7 +394,9 @@ async def test_a_token_apns_calls_gone_loses_its_registrations(
         await pusher.apns.close()
     async with database.read() as session:
         tokens = (await session.scalars(select(WalletRegistration.push_token))).all()
-        states = dict((await session.execute(select(WalletPush.push_token, WalletPush.state))).all())
+        states = dict(
+            (await session.execute(select(WalletPush.push_token, WalletPush.state))).all()
+        )
     assert tokens == [busy]
     assert states == {gone: "failed", busy: "pending"}
 
@@ -418,3 +439,40 @@ async def test_the_admin_shows_the_channel_and_its_counts(
     assert "Apple Wallet" in page and "Set up" in page and "Not set up" not in page
     for name, count in {"orders": 1, "devices": 1, "sent": 1, "waiting": 0, "failed": 0}.items():
         assert f'id="wallet-{name}">{count}<' in page, name
+
+
+async def test_odd_requests_get_a_4xx_never_a_5xx(
+    api: ShopClient, owner: httpx.AsyncClient
+) -> None:
+    order = await shipped_order(api)
+    data = json.loads(unzip((await package_of(owner, order)).content)["order.json"])
+    base = f"/wallet/v1/devices/{DEVICE}/registrations/{ORDER_TYPE_ID}"
+    identifiers = ["99999999999", "9" * 30, "-1", "0", "٣", "1e3", "%00", "x" * 300]
+    for identifier in identifiers:
+        for method in ("POST", "DELETE"):
+            answer = await owner.request(
+                method, f"{base}/{identifier}", json={"pushToken": PUSH_TOKEN}, headers=auth(data)
+            )
+            assert 400 <= answer.status_code < 500, (method, identifier, answer.status_code)
+        answer = await owner.get(
+            f"/wallet/v1/orders/{ORDER_TYPE_ID}/{identifier}", headers=auth(data)
+        )
+        assert 400 <= answer.status_code < 500, (identifier, answer.status_code)
+    registration = f"{base}/{data['orderIdentifier']}"
+    bodies: list[Any] = [[], "x", None, 5, {"pushToken": None}, {"pushToken": "a/../b" * 4},
+                         {"pushToken": "z" * 64}, {"pushToken": "a" * 500}]  # fmt: skip
+    for body in bodies:
+        answer = await owner.post(registration, json=body, headers=auth(data))
+        assert answer.status_code == 400, body
+    for since in ("9" * 30, "-5", "yesterday", "1" * 17, ""):
+        answer = await owner.get(base, params={"ordersModifiedSince": since})
+        assert answer.status_code in (200, 204), since
+    for date in ("not a date", "Mon, 99 Foo 2030 99:99:99 GMT", "0", "Wed, 02 Jan 2030 03:04:05"):
+        answer = await owner.get(
+            f"/wallet/v1/orders/{ORDER_TYPE_ID}/{data['orderIdentifier']}",
+            headers={**auth(data), "If-Modified-Since": date},
+        )
+        assert answer.status_code == 200, date
+    for body in (b"[]", b"{", b'{"logs": "x"}', b'{"logs": [1, {"a": 2}]}'):
+        answer = await owner.post("/wallet/v1/log", content=body)
+        assert answer.status_code in (200, 400), body

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,12 @@ WEB_SERVICE_PATH = "/wallet/"
 PACKAGE_IMAGE_TYPES = {"png": ".png", "jpg": ".jpg"}
 """What Wallet shows; other formats of our product copies are left out of the package."""
 MAX_ID_LENGTH = 255
+MAX_DIGITS = 10
+MAX_ORDER_ID = 2**31 - 1
+MAX_TAG_DIGITS = 17
+"""Microseconds since 1970 fit in 17 digits until the year 5138."""
+PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{16,200}")
+"""What APNs device tokens look like (hex); anything else would not reach a device."""
 
 
 class Unauthorized(Exception):
@@ -56,7 +63,10 @@ def order_identifier(order_id: int) -> str:
 
 
 def _order_id(identifier: str) -> int | None:
-    return int(identifier) if identifier.isdigit() and len(identifier) < 12 else None
+    if not (identifier.isascii() and identifier.isdigit() and len(identifier) <= MAX_DIGITS):
+        return None
+    number = int(identifier)
+    return number if 0 < number <= MAX_ORDER_ID else None
 
 
 def _rounded_up(updated_at: datetime) -> datetime:
@@ -224,7 +234,7 @@ async def unregister(
 
 def _since(value: str | None) -> datetime | None:
     """``ordersModifiedSince``: the tag we gave (microseconds since the epoch)."""
-    if not value or not value.isdigit() or len(value) > 20:
+    if not value or not (value.isascii() and value.isdigit()) or len(value) > MAX_TAG_DIGITS:
         return None
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
 

@@ -18,7 +18,7 @@ from orderstatus.domain.view import Viewer
 from orderstatus.i18n import N_
 from orderstatus.notify.wallet import CONTENT_TYPE
 from orderstatus.services import wallet
-from orderstatus.services.wallet import MAX_ID_LENGTH, Unauthorized
+from orderstatus.services.wallet import MAX_ID_LENGTH, PUSH_TOKEN, Unauthorized
 from orderstatus.web.deps import DatabaseDep, SettingsDep
 from orderstatus.web.errors import error_response
 from orderstatus.web.pages import PagesDep
@@ -120,8 +120,8 @@ async def register(
         push_token = body["pushToken"]
     except (ValueError, TypeError, KeyError):
         return error_response(400, "bad_request", 'Send {"pushToken": "…"} as JSON.')
-    if not isinstance(push_token, str) or not 0 < len(push_token) <= MAX_ID_LENGTH:
-        return error_response(400, "bad_request", "pushToken must be a short string.")
+    if not isinstance(push_token, str) or not PUSH_TOKEN.fullmatch(push_token):
+        return error_response(400, "bad_request", "pushToken must be an APNs device token.")
     try:
         new = await wallet.register(
             database,
