@@ -24,6 +24,7 @@ from orderstatus.config import Settings, load_wallet_keys
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Order, WalletPush, WalletRegistration
 from orderstatus.notify.wallet import WalletPusher
+from orderstatus.notify.worker import Worker
 from orderstatus.services.wallet import is_current, last_modified
 from orderstatus.web.app import create_app
 from tests.apns_server import FakeApns, fake_apns
@@ -211,7 +212,7 @@ async def test_only_the_owner_gets_the_package(api: ShopClient, owner: httpx.Asy
     assert "wallet.order" not in public
     await login(owner, path_of(order), order["number"], "kari@example.com")
     page = (await owner.get(path_of(order))).text
-    assert "Add to Apple Wallet" in page and "data-apple-wallet hidden" in page
+    assert "Add to Apple Wallet" in page and "data-apple-wallet" in page
     assert "/static/wallet." in page
 
 
@@ -476,3 +477,22 @@ async def test_odd_requests_get_a_4xx_never_a_5xx(
     for body in (b"[]", b"{", b'{"logs": "x"}', b'{"logs": [1, {"a": 2}]}'):
         answer = await owner.post("/wallet/v1/log", content=body)
         assert answer.status_code in (200, 400), body
+
+
+async def test_the_notification_worker_delivers_the_pushes_too(
+    api: ShopClient,
+    owner: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    apns: FakeApns,
+) -> None:
+    order = await create_order(api.http)
+    await register(api, owner, order, PUSH_TOKEN)
+    await fulfil(api.http, order, [(0, 1)])
+    worker = Worker(database, settings, tls_context=apns.client_tls)
+    try:
+        done = await worker.drain()
+    finally:
+        await worker.close()
+    assert done["wallet_sent"] == 1
+    assert [p.path for p in apns.pushes] == [f"/3/device/{PUSH_TOKEN}"]

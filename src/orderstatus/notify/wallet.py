@@ -93,10 +93,18 @@ class Apns:
         self, keys: WalletKeys, *, timeout: float = 15.0, verify: ssl.SSLContext | bool = True
     ) -> None:
         self.keys = keys
-        self._client = httpx.AsyncClient(
-            http2=True, base_url=keys.apns_url, timeout=timeout, verify=verify
-        )
+        self.timeout = timeout
+        self.verify = verify
+        self._client: httpx.AsyncClient | None = None
+        """Opened on the first push, so a worker with nothing to push holds no connection."""
         self._token: tuple[float, str] | None = None
+
+    def _connection(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                http2=True, base_url=self.keys.apns_url, timeout=self.timeout, verify=self.verify
+            )
+        return self._client
 
     def bearer(self) -> str:
         now = time.time()
@@ -112,7 +120,7 @@ class Apns:
 
     async def push(self, push_token: str) -> PushResult:
         try:
-            answer = await self._client.post(
+            answer = await self._connection().post(
                 f"/3/device/{push_token}",
                 content=b"{}",
                 headers={
@@ -139,7 +147,10 @@ class Apns:
         return PushResult(False, retry=again, error=error)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Close the connection; the next push opens another."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 class WalletPusher:

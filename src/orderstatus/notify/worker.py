@@ -72,8 +72,11 @@ class Worker:
         self.transports = Transports(settings, self.config, sender, tls_context=tls_context)
         self.stats: Counter[str] = Counter()
         keys = load_wallet_keys(settings)
-        self.wallet = WalletPusher(database, keys) if keys is not None else None
-        """Apple Wallet pushes, their own outbox, delivered alongside (when set up)."""
+        self.wallet = (
+            WalletPusher(database, keys, verify=tls_context or True) if keys is not None else None
+        )
+        """Apple Wallet pushes, their own outbox, delivered alongside (when set up).
+        ``tls_context``: whom outgoing TLS connections trust (SMTP's and APNs')."""
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -152,6 +155,8 @@ class Worker:
             await asyncio.sleep(min(max(wait, 0.01), 1.0))
         done = Counter(self.stats)
         done.subtract(before)
+        if self.wallet is not None:
+            done.update({f"wallet_{k}": v for k, v in (await self.wallet.drain()).items()})
         return +done
 
     async def run_once(self) -> int:
@@ -166,6 +171,8 @@ class Worker:
     async def close(self) -> None:
         """Close the connections; they open again if the worker is used again."""
         await self.transports.close()
+        if self.wallet is not None:
+            await self.wallet.apns.close()
 
     def summary(self) -> str:
         states = ("sent", "held", "failed", "retry", "skipped", "released")
