@@ -69,7 +69,9 @@ def package(keys: WalletKeys, order: dict[str, Any], images: dict[str, bytes]) -
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
-            archive.writestr(name, data)
+            # Images are compressed already: deflating them again costs time for nothing.
+            kind = zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
+            archive.writestr(name, data, compress_type=kind)
         archive.writestr("manifest.json", listed)
         archive.writestr("signature", sign(keys, listed))
     return buffer.getvalue()
