@@ -26,6 +26,7 @@ from orderstatus.db.models import Order, WalletPush, WalletRegistration
 from orderstatus.notify.wallet import WalletPusher
 from orderstatus.notify.worker import Worker
 from orderstatus.services.wallet import is_current, last_modified
+from orderstatus.web.accesslog import redacted_target
 from orderstatus.web.app import create_app
 from tests.apns_server import FakeApns, fake_apns
 from tests.conftest import ShopClient, _shop
@@ -496,3 +497,11 @@ async def test_the_notification_worker_delivers_the_pushes_too(
         await worker.close()
     assert done["wallet_sent"] == 1
     assert [p.path for p in apns.pushes] == [f"/3/device/{PUSH_TOKEN}"]
+
+
+def test_the_access_log_keeps_device_identifiers_and_order_tokens_out() -> None:
+    assert (
+        redacted_target(f"/wallet/v1/devices/{DEVICE}/registrations/{ORDER_TYPE_ID}", b"")
+        == f"/wallet/v1/devices/[redacted]/registrations/{ORDER_TYPE_ID}"
+    )
+    assert redacted_target("/orders/T0KEN/wallet.order", b"") == "/orders/[redacted]/wallet.order"
