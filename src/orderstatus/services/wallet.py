@@ -253,7 +253,10 @@ async def changed_orders(
     query = (
         select(Order.id, Order.updated_at)
         .join(WalletRegistration, WalletRegistration.order_id == Order.id)
-        .where(WalletRegistration.device_id == device_id)
+        .where(
+            WalletRegistration.device_id == device_id,
+            Order.customer_first_name != ANONYMISED_NAME,  # no package any more
+        )
         .order_by(Order.id)
     )
     if after is not None:
