@@ -224,6 +224,7 @@ class Pages:
             map_tiles=self.settings.map_tile_url or "",
             map_basemap=app_assets().url("basemap/world.json"),
             map_attribution=self.settings.map_attribution,
+            wallet_orders=self.settings.wallet_enabled,
             **context,
         )
         return FormPage.cut(html, mark)
