@@ -46,6 +46,7 @@ from orderstatus.notify.email import sender_address
 from orderstatus.notify.jobs import Job, Outcome, WorkerConfig
 from orderstatus.notify.rendering import Composer, load
 from orderstatus.notify.transports import Transports
+from orderstatus.notify.webhooks import WebhookSender
 
 __all__ = ["BackgroundWorker", "Worker", "WorkerConfig", "start_in_background"]
 
@@ -69,6 +70,7 @@ class Worker:
         sender = sender_address(settings.smtp_from, settings.base_url)
         self.composer = Composer(settings, sender)
         self.transports = Transports(settings, self.config, sender, tls_context=tls_context)
+        self.webhooks = WebhookSender(database, settings, poll_interval=self.config.poll_interval)
         self.stats: Counter[str] = Counter()
 
     # -- the loop ---------------------------------------------------------------------
@@ -91,6 +93,7 @@ class Worker:
                 outcomes.put_nowait(await self.transports.deliver(job))
 
         recorder = asyncio.create_task(self._recorder(outcomes))
+        webhooks = asyncio.create_task(self.webhooks.run(stop), name="webhook-sender")
         senders = [asyncio.create_task(sender()) for _ in range(self.config.concurrency)]
         log.info("notification worker started (%s)", self.transports.describe())
         try:
@@ -125,6 +128,7 @@ class Worker:
             await asyncio.gather(*senders, return_exceptions=True)
             outcomes.put_nowait(None)
             await recorder
+            await asyncio.gather(webhooks, return_exceptions=True)
             await self.close()
             log.info("notification worker stopped: %s", self.summary())
 
@@ -133,17 +137,22 @@ class Worker:
         also wait for rows that are waiting to be tried again. For tests and scripts;
         a long-running worker uses :meth:`run`."""
         deadline = time.monotonic() + limit
-        before = Counter(self.stats)
+        before = self._counts()
         while time.monotonic() < deadline:
             if await self.run_once():
                 continue
             if not retries:
                 break
-            wait = await leases.next_due(self.database)
-            if wait is None:
+            waits = [
+                w
+                for w in (await leases.next_due(self.database), await self.webhooks.next_due())
+                if w is not None
+            ]
+            if not waits:
                 break
+            wait = min(waits)
             await asyncio.sleep(min(max(wait, 0.01), 1.0))
-        done = Counter(self.stats)
+        done = self._counts()
         done.subtract(before)
         return +done
 
@@ -154,11 +163,15 @@ class Worker:
         results += await asyncio.gather(*(self.transports.deliver(job) for job in ready))
         if results:
             await self._record(results)
-        return len(results)
+        return len(results) + await self.webhooks.run_once()
 
     async def close(self) -> None:
         """Close the connections; they open again if the worker is used again."""
         await self.transports.close()
+        await self.webhooks.close()
+
+    def _counts(self) -> Counter[str]:
+        return Counter(self.stats) + Counter(self.webhooks.stats)
 
     def summary(self) -> str:
         states = ("sent", "held", "failed", "retry", "skipped", "released")
