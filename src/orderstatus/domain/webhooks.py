@@ -6,7 +6,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Annotated
 from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 MAX_URL_LENGTH = 2000
 MAX_ENDPOINTS_PER_SHOP = 20
@@ -85,3 +95,32 @@ def check_url(value: str) -> str:
     if not url.isascii():
         raise ValueError("write the URL in ASCII (punycode for an international host name)")
     return url
+
+
+def _checked_url(value: str) -> str:
+    return check_url(value)
+
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(max_length=MAX_URL_LENGTH, pattern=r"^https?://[^\s]+$"),
+    AfterValidator(_checked_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "webhook-url",
+            "maxLength": MAX_URL_LENGTH,
+            "pattern": r"^https?://[^\s]+$",
+            "examples": ["https://example.com/hooks/orderstatus"],
+        }
+    ),
+]
+
+
+class WebhookInput(BaseModel):
+    """An outbound webhook to add: where, and which topics."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: WebhookUrl = Field(description="An https (or http) URL that answers POST with a 2xx")
+    topics: list[Topic] = Field(min_length=1, max_length=len(Topic) * 2)

@@ -8,6 +8,7 @@ made so that a merchant cannot make the server call inside the network it runs i
 - The request goes to the address that was checked (the URL's host is kept in the
   ``Host`` header and as the TLS server name, so certificates are checked as usual): a
   DNS answer that changes between the check and the connection cannot slip through.
+  Where a name has several addresses, the next is tried when one refuses the connection.
 - The whole call, resolution included, has one time limit (5 s by default); a redirect is
   answered as it is, never followed; environment proxies are not used; the answer's body
   is read only up to a bound.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -52,10 +54,10 @@ def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not address.is_global or address.is_multicast
 
 
-async def resolve(host: str, port: int, *, allow_private: bool) -> str:
-    """The address to connect to for ``host``: :class:`Forbidden` if any address the
-    name resolves to is not public (and that is not allowed), :class:`Unreachable` if
-    it resolves to none."""
+async def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses to connect to for ``host``, in the resolver's order:
+    :class:`Forbidden` if any address the name resolves to is not public (and that is
+    not allowed), :class:`Unreachable` if it resolves to none."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError) as exc:
@@ -68,13 +70,15 @@ async def resolve(host: str, port: int, *, allow_private: bool) -> str:
             f"{host} is on a private, loopback, link-local or reserved address "
             "(ORDERSTATUS_WEBHOOKS_ALLOW_PRIVATE allows it)"
         )
-    return str(addresses[0])
+    return list(dict.fromkeys(str(a) for a in addresses))
 
 
-def new_client() -> httpx.AsyncClient:
-    """A client for :func:`send`. No connection is kept for another request: a kept TLS
-    connection to one address would carry another host's request unchecked."""
+def new_client(*, tls_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """A client for :func:`send` (``tls_context``: other trusted certificates than the
+    system's). No connection is kept for another request: a kept TLS connection to one
+    address would carry another host's request unchecked."""
     return httpx.AsyncClient(
+        verify=tls_context if tls_context is not None else True,
         follow_redirects=False,
         trust_env=False,
         limits=httpx.Limits(max_keepalive_connections=0),
@@ -104,20 +108,26 @@ async def send(
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
         async with asyncio.timeout(time_limit):
-            address = await resolve(target.host, port, allow_private=allow_private)
-            request = client.build_request(
-                method,
-                target.copy_with(host=address),
-                content=content,
-                headers={
-                    **(headers or {}),
-                    "Host": target.netloc.decode("ascii"),
-                    "Accept-Encoding": "identity",
-                },
-                extensions={"sni_hostname": target.host},
-                timeout=time_limit,
-            )
-            response = await client.send(request, stream=True, follow_redirects=False)
+            addresses = await resolve(target.host, port, allow_private=allow_private)
+            for index, address in enumerate(addresses):
+                request = client.build_request(
+                    method,
+                    target.copy_with(host=address),
+                    content=content,
+                    headers={
+                        **(headers or {}),
+                        "Host": target.netloc.decode("ascii"),
+                        "Accept-Encoding": "identity",
+                    },
+                    extensions={"sni_hostname": target.host},
+                    timeout=time_limit,
+                )
+                try:
+                    response = await client.send(request, stream=True, follow_redirects=False)
+                    break
+                except httpx.ConnectError:
+                    if index == len(addresses) - 1:
+                        raise
             try:
                 body = bytearray()
                 async for chunk in response.aiter_raw():

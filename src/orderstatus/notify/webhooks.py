@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import secrets
+import ssl
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -241,7 +242,9 @@ class WebhookSender:
         backoff_base: float = 30.0,
         backoff_cap: float = 3600.0,
         poll_interval: float = 0.5,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
+        self.tls_context = tls_context
         self.database = database
         self.allow_private = settings.webhooks_allow_private
         self.concurrency = concurrency
@@ -365,7 +368,7 @@ class WebhookSender:
 
     async def _deliver(self, job: _Job) -> _Outcome:
         if self._client is None:
-            self._client = outbound_http.new_client()
+            self._client = outbound_http.new_client(tls_context=self.tls_context)
         payload = encode(job.body)
         headers = signed_headers(payload, secret=job.secret, event_id=job.event_id, topic=job.topic)
         try:

@@ -70,7 +70,14 @@ class Worker:
         sender = sender_address(settings.smtp_from, settings.base_url)
         self.composer = Composer(settings, sender)
         self.transports = Transports(settings, self.config, sender, tls_context=tls_context)
-        self.webhooks = WebhookSender(database, settings, poll_interval=self.config.poll_interval)
+        self.webhooks = WebhookSender(
+            database,
+            settings,
+            backoff_base=self.config.backoff_base,
+            backoff_cap=self.config.backoff_cap,
+            poll_interval=self.config.poll_interval,
+            tls_context=tls_context,
+        )
         self.stats: Counter[str] = Counter()
 
     # -- the loop ---------------------------------------------------------------------
