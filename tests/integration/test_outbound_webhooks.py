@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from orderstatus.carriers.sources import SignedRequest, SignatureError, custom
+from orderstatus.carriers.sources import SignatureError, SignedRequest, custom
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
 from orderstatus.db.models import WebhookDelivery

@@ -97,20 +97,24 @@ def check_url(value: str) -> str:
     return url
 
 
+URL_PATTERN = r"^https?://[!-~]+$"
+"""Printable ASCII without spaces; :func:`check_url` says the rest."""
+
+
 def _checked_url(value: str) -> str:
     return check_url(value)
 
 
 WebhookUrl = Annotated[
     str,
-    StringConstraints(max_length=MAX_URL_LENGTH, pattern=r"^https?://[^\s]+$"),
+    StringConstraints(max_length=MAX_URL_LENGTH, pattern=URL_PATTERN),
     AfterValidator(_checked_url),
     WithJsonSchema(
         {
             "type": "string",
             "format": "webhook-url",
             "maxLength": MAX_URL_LENGTH,
-            "pattern": r"^https?://[^\s]+$",
+            "pattern": URL_PATTERN,
             "examples": ["https://example.com/hooks/orderstatus"],
         }
     ),
