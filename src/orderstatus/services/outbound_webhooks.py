@@ -79,14 +79,17 @@ async def add_endpoint(
     *, session: AsyncSession, shop_id: int, url: str, topics: Sequence[str], actor: str
 ) -> NewEndpoint:
     """Subscribe a URL to topics; :class:`Invalid` names a bad URL or topic."""
+    problems: dict[str, str] = {}
     try:
         checked_url = check_url(url)
     except ValueError as exc:
-        raise Invalid(str(exc), fields={"url": str(exc)}) from None
+        problems["url"] = str(exc)
     try:
         chosen = parse_topics(topics)
     except ValueError as exc:
-        raise Invalid(str(exc), fields={"topics": str(exc)}) from None
+        problems["topics"] = str(exc)
+    if problems:
+        raise Invalid("; ".join(problems.values()), fields=problems)
     count = await session.scalar(
         select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id)
     )
@@ -202,3 +205,25 @@ async def send_again(*, session: AsyncSession, shop_id: int, delivery_id: int, a
             raise NotFound("no such delivery")
         raise Conflict("this delivery is still being sent")
     _audit(session, shop_id, actor, "webhook_resent", f"Webhook delivery {delivery_id} sent again")
+
+
+async def find_endpoint(session: AsyncSession, *, shop_id: int, endpoint_id: int) -> None:
+    """NotFound unless the shop has this webhook."""
+    found = await session.scalar(
+        select(WebhookEndpoint.id).where(
+            WebhookEndpoint.id == endpoint_id, WebhookEndpoint.shop_id == shop_id
+        )
+    )
+    if found is None:
+        raise NotFound("no such webhook")
+
+
+async def find_delivery(session: AsyncSession, *, shop_id: int, delivery_id: int) -> None:
+    """NotFound unless the shop has this delivery."""
+    found = await session.scalar(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.shop_id == shop_id
+        )
+    )
+    if found is None:
+        raise NotFound("no such delivery")
