@@ -4,9 +4,11 @@ on 127.0.0.1, counted and verified where they land."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,10 +88,28 @@ async def subscribe(api: ShopClient, url: str, topics: list[str] | None = None) 
     return body
 
 
+README = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+
+
+def readme_verify() -> Callable[[bytes, str, str], bool]:
+    """The README's verification snippet, as a receiver would paste it."""
+    section = README.split("## Outbound webhooks", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    scope: dict[str, Any] = {}
+    exec(code, scope)
+    verify: Callable[[bytes, str, str], bool] = scope["verify"]
+    return verify
+
+
 def verified(hook: Hook, secret: str) -> dict[str, Any]:
-    """The body, after checking its signature as a receiver would."""
+    """The body, after checking its signature as a receiver would: with our inbound
+    check and with the README's snippet."""
     headers = {k.lower(): v for k, v in hook.headers.items()}
     custom.verify(SignedRequest(body=hook.body, headers=headers), secret)
+    check = readme_verify()
+    assert check(hook.body, headers["x-orderstatus-signature"], secret)
+    assert not check(hook.body, headers["x-orderstatus-signature"], secret + "x")
+    assert not check(hook.body + b" ", headers["x-orderstatus-signature"], secret)
     body: dict[str, Any] = hook.json()
     assert headers["x-orderstatus-event-id"] == body["id"]
     assert headers["x-orderstatus-topic"] == body["topic"]

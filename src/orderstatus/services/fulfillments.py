@@ -142,7 +142,7 @@ async def create_fulfillment(
         )
     ]
     if summary_changed:
-        events.append(order_updated(order))
+        events.append(order_updated(order, fulfillment.id))
     await publish(session, events)
     return fulfillment
 
