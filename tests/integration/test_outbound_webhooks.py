@@ -4,6 +4,7 @@ on 127.0.0.1, counted and verified where they land."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +24,7 @@ from orderstatus.services import outbound_webhooks
 from tests.conftest import ShopClient
 from tests.factories import order_payload
 from tests.integration.helpers import create_order, fulfil, row_counts
-from tests.messaging import Hook, MailServer, WebhookReceiver
+from tests.messaging import Hook, MailServer, WebhookReceiver, wait_for
 
 FAST = WorkerConfig(
     backoff_base=0.02, backoff_cap=0.1, lease=15, send_timeout=5, poll_interval=0.05
@@ -331,3 +332,21 @@ async def test_an_order_that_is_refused_queues_no_delivery(
     response = await api.http.post("/api/v1/orders", json=order_payload(number="D1"))
     assert response.status_code == 409
     assert [r.topic for r in await deliveries(database)] == ["order.created"]
+
+
+async def test_a_running_worker_delivers_as_events_happen(
+    api: ShopClient, receiver: WebhookReceiver, database: Database, hook_settings: Settings
+) -> None:
+    await subscribe(api, receiver.url(), ["order.created"])
+    worker = Worker(database, hook_settings, FAST)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await create_order(api.http, number="R1")
+        await wait_for(lambda: len(receiver.received) == 1, limit=10, what="the delivery")
+    finally:
+        stop.set()
+        await running
+    assert receiver.received[0].json()["data"]["order"]["number"] == "R1"
+    [row] = await deliveries(database)
+    assert row.state == "sent"

@@ -25,8 +25,10 @@ from typing import Any, cast
 
 import httpx
 from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderstatus import metrics
 from orderstatus.carriers.sources import custom
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
@@ -266,6 +268,10 @@ class WebhookSender:
         while not stop.is_set():
             try:
                 handled = await self.run_once()
+            except (OperationalError, DBAPIError, OSError) as exc:
+                # Rows claimed but not recorded go again when their lease runs out.
+                log.warning("cannot deliver webhooks: %s", exc)
+                handled = 0
             except Exception:
                 log.exception("cannot deliver webhooks")
                 handled = 0
@@ -458,6 +464,7 @@ class WebhookSender:
         for outcome in outcomes:
             result = "retry" if outcome.state is DeliveryState.PENDING else outcome.state.value
             self.stats[f"webhook_{result}"] += 1
+            metrics.outbound_webhook_recorded(outcome.job.topic, result)
             log.info(
                 "webhook delivery %d (%s): %s",
                 outcome.job.id,
