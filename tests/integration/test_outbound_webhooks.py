@@ -350,3 +350,18 @@ async def test_a_running_worker_delivers_as_events_happen(
     assert receiver.received[0].json()["data"]["order"]["number"] == "R1"
     [row] = await deliveries(database)
     assert row.state == "sent"
+
+
+async def test_finished_deliveries_are_removed_after_30_days_and_waiting_ones_kept(
+    api: ShopClient, receiver: WebhookReceiver, worker: Worker, database: Database
+) -> None:
+    await subscribe(api, receiver.url(), ["order.created"])
+    await create_order(api.http, number="P1")
+    await worker.drain()
+    await create_order(api.http, number="P2")  # still waiting
+    month_ago = datetime.now(UTC) - timedelta(days=31)
+    async with database.write() as session:
+        await session.execute(update(WebhookDelivery).values(created_at=month_ago))
+    assert await worker.webhooks.prune() == 1
+    [left] = await deliveries(database)
+    assert left.state == "pending" and left.body["data"]["order"]["number"] == "P2"

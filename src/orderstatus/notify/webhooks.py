@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import ssl
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +41,9 @@ from orderstatus.notify.jobs import backoff
 
 log = logging.getLogger("orderstatus.notify")
 
+KEEP_FINISHED = timedelta(days=30)
+"""Delivered and failed deliveries are removed after this long."""
+PRUNE_EVERY = 3600.0
 SIGNATURE_HEADER = "X-Orderstatus-Signature"
 EVENT_HEADER = "X-Orderstatus-Event-Id"
 TOPIC_HEADER = "X-Orderstatus-Topic"
@@ -265,8 +269,12 @@ class WebhookSender:
             self._client = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        pruned_at = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() - pruned_at > PRUNE_EVERY:
+                    pruned_at = time.monotonic()
+                    await self.prune()
                 handled = await self.run_once()
             except (OperationalError, DBAPIError, OSError) as exc:
                 # Rows claimed but not recorded go again when their lease runs out.
@@ -294,6 +302,21 @@ class WebhookSender:
         outcomes = await asyncio.gather(*(one(job) for job in jobs))
         await self._record(outcomes)
         return len(outcomes)
+
+    async def prune(self, *, older_than: timedelta = KEEP_FINISHED) -> int:
+        """Remove delivered and failed deliveries older than ``older_than``; how many."""
+        async with self.database.write() as session:
+            gone = await session.execute(
+                delete(WebhookDelivery)
+                .where(
+                    WebhookDelivery.state.in_(
+                        [DeliveryState.SENT.value, DeliveryState.FAILED.value]
+                    ),
+                    WebhookDelivery.created_at < datetime.now(UTC) - older_than,
+                )
+                .returning(WebhookDelivery.id)
+            )
+            return len(gone.all())
 
     async def next_due(self) -> float | None:
         """Seconds until the next delivery is due (negative: overdue); None for none."""
