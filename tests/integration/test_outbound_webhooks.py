@@ -173,6 +173,12 @@ async def test_the_receiver_gets_each_event_once_signed_with_its_secret(
     assert delivered["shipment"]["status"] == "delivered"
     assert delivered["previous_status"] == "in_transit"
     assert delivered["order"]["delivery_status"] == "delivered"
+    updates = [b["data"] for b in bodies if b["topic"] == "order.updated"]
+    assert [(u["order"]["fulfillment_status"], u["order"]["delivery_status"]) for u in updates] == [
+        ("partial", "in_transit"),  # one of the order's items shipped
+        ("partial", "delivered"),
+    ]
+    assert all(u["shipment"]["id"] == shipment["id"] for u in updates)
     failed = by_topic["notification.failed"]["data"]
     assert failed["notification"]["kind"] == "order_confirmation"
     assert failed["notification"]["channel"] == "email"

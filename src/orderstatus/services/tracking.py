@@ -411,8 +411,14 @@ async def _save(
         status = delivery_status(s.state.status for s in live)
         new_summary = status.value if status else None
         if status != delivery_status(s.before for s in live):
+            moved = [s for s in changed if s.order_id == order_id]
             events.append(
-                WebhookEvent(Topic.ORDER_UPDATED, shop_id=live[0].shop_id, order_id=order_id)
+                WebhookEvent(
+                    Topic.ORDER_UPDATED,
+                    shop_id=moved[0].shop_id,
+                    order_id=order_id,
+                    fulfillment_id=moved[0].id if len(moved) == 1 else None,
+                )
             )
         order_rows.append(
             {"b_id": order_id, "b_version": version + 1, "b_summary": new_summary, "b_now": now}
