@@ -183,7 +183,7 @@ async def test_the_receiver_gets_each_event_once_signed_with_its_secret(
     assert failed["notification"]["kind"] == "order_confirmation"
     assert failed["notification"]["channel"] == "email"
     assert "nobody@example.com" not in str(bodies)  # no customer data in the bodies
-    assert all(b["created_at"].endswith("Z") for b in bodies)
+    assert all(b["created_at"].endswith("Z") and b["shop"] == "acme" for b in bodies)
 
 
 async def test_a_body_signed_with_another_secret_or_changed_does_not_verify(

@@ -33,7 +33,7 @@ from orderstatus import metrics
 from orderstatus.carriers.sources import custom
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Fulfillment, Order, WebhookDelivery, WebhookEndpoint
+from orderstatus.db.models import Fulfillment, Order, Shop, WebhookDelivery, WebhookEndpoint
 from orderstatus.db.statements import dialect_of, insert, per_dialect
 from orderstatus.domain.webhooks import RESPONSE_EXCERPT, RETRY_WINDOW, DeliveryState, Topic
 from orderstatus.notify import outbound_http
@@ -91,9 +91,9 @@ async def publish(session: AsyncSession, events: Sequence[WebhookEvent]) -> int:
         return 0
     endpoints = (
         await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.shop_id, WebhookEndpoint.topics).where(
-                WebhookEndpoint.shop_id.in_(sorted({e.shop_id for e in events}))
-            )
+            select(WebhookEndpoint.id, WebhookEndpoint.shop_id, WebhookEndpoint.topics, Shop.handle)
+            .join(Shop, Shop.id == WebhookEndpoint.shop_id)
+            .where(WebhookEndpoint.shop_id.in_(sorted({e.shop_id for e in events})))
         )
     ).all()
     wanted = [
@@ -104,6 +104,7 @@ async def publish(session: AsyncSession, events: Sequence[WebhookEvent]) -> int:
         for event in events
     ]
     wanted = [(event, ids) for event, ids in wanted if ids]
+    handles = {ep.shop_id: ep.handle for ep in endpoints}
     if not wanted:
         return 0
     orders = {
@@ -170,7 +171,13 @@ async def publish(session: AsyncSession, events: Sequence[WebhookEvent]) -> int:
             }
         data.update(event.extra)
         event_id = new_event_id()
-        body = {"id": event_id, "topic": event.topic.value, "created_at": _time(now), "data": data}
+        body = {
+            "id": event_id,
+            "topic": event.topic.value,
+            "created_at": _time(now),
+            "shop": handles[event.shop_id],
+            "data": data,
+        }
         rows += [
             {
                 "shop_id": event.shop_id,
