@@ -182,7 +182,11 @@ class Worker:
 
     def summary(self) -> str:
         states = ("sent", "held", "failed", "retry", "skipped", "released")
-        return ", ".join(f"{self.stats[s]} {s}" for s in states)
+        hooks = self.webhooks.stats
+        return ", ".join(f"{self.stats[s]} {s}" for s in states) + (
+            f"; webhooks: {hooks['webhook_sent']} sent, {hooks['webhook_retry']} retry, "
+            f"{hooks['webhook_failed']} failed"
+        )
 
     # -- claim and prepare ------------------------------------------------------------
 
