@@ -1,5 +1,6 @@
-"""Real servers for notification tests: an SMTP server (aiosmtpd) and an SMS provider's
-HTTP Messages endpoint (aiohttp), both on 127.0.0.1 in the test's own event loop.
+"""Real servers for notification tests: an SMTP server (aiosmtpd), an SMS provider's
+HTTP Messages endpoint and a merchant's webhook receiver (aiohttp), all on 127.0.0.1 in
+the test's own event loop.
 
 They count what they receive, so a test can say "each message exactly once" at the
 place that matters: the receiving server.
@@ -266,6 +267,57 @@ class SmsEndpoint:
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@dataclass
+class Hook:
+    """One request a :class:`WebhookReceiver` got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """A merchant's webhook endpoint. It answers each POST with the next of ``answers``
+    (then 200), after ``delay`` seconds; ``/moved`` redirects to ``/`` (which counts)."""
+
+    port: int = field(default_factory=free_port)
+    tls: ssl.SSLContext | None = None
+    answers: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    received: list[Hook] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    def url(self, host: str = "127.0.0.1", path: str = "/hooks") -> str:
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
+
+    async def _hook(self, request: web.Request) -> web.StreamResponse:
+        self.received.append(Hook(request.path, dict(request.headers), await request.read()))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if request.path == "/moved":
+            raise web.HTTPFound("/hooks")
+        status = self.answers.pop(0) if self.answers else 200
+        return web.Response(status=status, text=f"answer {status} " + "x" * 2000)
+
+    async def start(self) -> WebhookReceiver:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._hook)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.tls).start()
         return self
 
     async def stop(self) -> None:

@@ -93,6 +93,8 @@ class Settings(BaseModel):
     """Peers whose X-Forwarded-For is believed (see web.clients)."""
     media_allow_private: bool = False
     """Let product images be fetched from private, loopback and link-local addresses."""
+    webhooks_allow_private: bool = False
+    """Let outbound webhooks go to private, loopback and link-local addresses."""
     link_days: int = Field(default=30, ge=0, le=3650)
     """How long the page links in e-mails and texts open the owner's view; 0: never."""
     retain_pii_days: int | None = None

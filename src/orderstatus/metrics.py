@@ -83,6 +83,12 @@ class _Metrics:
             ["channel", "result"],
             registry=r,
         )
+        self.outbound = Counter(
+            "orderstatus_outbound_webhook_deliveries",
+            "Outbound webhook tries the worker recorded, by topic and result",
+            ["topic", "result"],
+            registry=r,
+        )
         self.streams = Gauge(
             "orderstatus_live_streams_open",
             "Live status-page streams open",
@@ -245,6 +251,10 @@ def events_recorded(source: str, count: int = 1) -> None:
 
 def notification_recorded(channel: str, result: str) -> None:
     _get().deliveries.labels(channel, result).inc()
+
+
+def outbound_webhook_recorded(topic: str, result: str) -> None:
+    _get().outbound.labels(topic, result).inc()
 
 
 def stream_opened() -> None:

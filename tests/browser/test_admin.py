@@ -229,4 +229,16 @@ def test_the_editors(chromium: Any, demo_server: tuple[str, str], screenshots: P
     expect(page.get_by_label("New API key")).to_have_value(re.compile(r"^os_"))
     accessible(page)
     shot(page, screenshots, "settings")
+
+    # Outbound webhooks: the signing secret is shown once, the form says what is wrong.
+    page.get_by_role("link", name="Webhooks", exact=True).click()
+    page.get_by_label("Address").fill("ftp://erp.example.com/hooks")
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.locator("#e-url")).to_contain_text("https://")
+    page.get_by_label("Address").fill("https://erp.example.com/hooks")
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.get_by_label("Signing secret")).to_have_value(re.compile(r"^whsec_"))
+    expect(page.get_by_role("row").filter(has_text="https://erp.example.com/hooks")).to_be_visible()
+    accessible(page)
+    shot(page, screenshots, "webhooks")
     context.close()

@@ -126,6 +126,16 @@ schemathesis.openapi.format(
         lambda n: base64.urlsafe_b64encode(f"o:{n}".encode()).decode().rstrip("=")
     ),
 )
+schemathesis.openapi.format(
+    "webhook-url",
+    st.builds(
+        "{}://{}.example.com{}/{}".format,
+        st.sampled_from(["https", "http"]),
+        st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True),
+        st.sampled_from(["", ":8443", ":80"]),
+        st.from_regex(r"[A-Za-z0-9._~/-]{0,40}(\?[A-Za-z0-9=&]{1,20})?", fullmatch=True),
+    ),
+)
 schema = schemathesis.openapi.from_dict(_description())
 # Every check on; strings without NUL (refused everywhere with 400, see test_never_500).
 schema.config.generation.update(max_examples=EXAMPLES_PER_OPERATION, allow_x00=False)

@@ -20,7 +20,9 @@ from orderstatus.db.engine import Database
 from orderstatus.db.models import Activity, Notification
 from orderstatus.domain.inputs import display_phone
 from orderstatus.domain.notifications import KIND_LABELS, Channel, Kind, State
+from orderstatus.domain.webhooks import Topic
 from orderstatus.notify.jobs import Job, Outcome
+from orderstatus.notify.webhooks import WebhookEvent, publish
 
 log = logging.getLogger("orderstatus.notify")
 
@@ -209,6 +211,27 @@ async def record(database: Database, outcomes: Sequence[Outcome], stats: Counter
             )
         if activities:
             await session.execute(insert(cast(Table, Activity.__table__)), activities)
+        await publish(
+            session,
+            [
+                WebhookEvent(
+                    Topic.NOTIFICATION_FAILED,
+                    shop_id=o.job.shop_id,
+                    order_id=o.job.order_id,
+                    fulfillment_id=o.job.fulfillment_id,
+                    extra={
+                        "notification": {
+                            "id": o.job.id,
+                            "kind": o.job.kind.value,
+                            "channel": o.job.channel.value,
+                            "attempts": o.job.attempts + (1 if o.tried else 0),
+                        }
+                    },
+                )
+                for o in recorded
+                if o.state is State.FAILED
+            ],
+        )
     for outcome in recorded:
         log_delivery(outcome)
 

@@ -47,6 +47,7 @@ from orderstatus.notify.jobs import Job, Outcome, WorkerConfig
 from orderstatus.notify.rendering import Composer, load
 from orderstatus.notify.transports import Transports
 from orderstatus.notify.wallet import WalletPusher
+from orderstatus.notify.webhooks import WebhookSender
 
 __all__ = ["BackgroundWorker", "Worker", "WorkerConfig", "start_in_background"]
 
@@ -70,6 +71,14 @@ class Worker:
         sender = sender_address(settings.smtp_from, settings.base_url)
         self.composer = Composer(settings, sender)
         self.transports = Transports(settings, self.config, sender, tls_context=tls_context)
+        self.webhooks = WebhookSender(
+            database,
+            settings,
+            backoff_base=self.config.backoff_base,
+            backoff_cap=self.config.backoff_cap,
+            poll_interval=self.config.poll_interval,
+            tls_context=tls_context,
+        )
         self.stats: Counter[str] = Counter()
         keys = load_wallet_keys(settings)
         self.wallet = (
@@ -99,6 +108,7 @@ class Worker:
 
         recorder = asyncio.create_task(self._recorder(outcomes))
         pushes = asyncio.create_task(self.wallet.run(stop)) if self.wallet else None
+        webhooks = asyncio.create_task(self.webhooks.run(stop), name="webhook-sender")
         senders = [asyncio.create_task(sender()) for _ in range(self.config.concurrency)]
         log.info("notification worker started (%s)", self.transports.describe())
         try:
@@ -135,6 +145,7 @@ class Worker:
             await recorder
             if pushes is not None:
                 await pushes
+            await asyncio.gather(webhooks, return_exceptions=True)
             await self.close()
             log.info("notification worker stopped: %s", self.summary())
 
@@ -143,17 +154,22 @@ class Worker:
         also wait for rows that are waiting to be tried again. For tests and scripts;
         a long-running worker uses :meth:`run`."""
         deadline = time.monotonic() + limit
-        before = Counter(self.stats)
+        before = self._counts()
         while time.monotonic() < deadline:
             if await self.run_once():
                 continue
             if not retries:
                 break
-            wait = await leases.next_due(self.database)
-            if wait is None:
+            waits = [
+                w
+                for w in (await leases.next_due(self.database), await self.webhooks.next_due())
+                if w is not None
+            ]
+            if not waits:
                 break
+            wait = min(waits)
             await asyncio.sleep(min(max(wait, 0.01), 1.0))
-        done = Counter(self.stats)
+        done = self._counts()
         done.subtract(before)
         if self.wallet is not None:
             done.update({f"wallet_{k}": v for k, v in (await self.wallet.drain()).items()})
@@ -166,17 +182,25 @@ class Worker:
         results += await asyncio.gather(*(self.transports.deliver(job) for job in ready))
         if results:
             await self._record(results)
-        return len(results)
+        return len(results) + await self.webhooks.run_once()
 
     async def close(self) -> None:
         """Close the connections; they open again if the worker is used again."""
         await self.transports.close()
         if self.wallet is not None:
             await self.wallet.apns.close()
+        await self.webhooks.close()
+
+    def _counts(self) -> Counter[str]:
+        return Counter(self.stats) + Counter(self.webhooks.stats)
 
     def summary(self) -> str:
         states = ("sent", "held", "failed", "retry", "skipped", "released")
-        return ", ".join(f"{self.stats[s]} {s}" for s in states)
+        hooks = self.webhooks.stats
+        return ", ".join(f"{self.stats[s]} {s}" for s in states) + (
+            f"; webhooks: {hooks['webhook_sent']} sent, {hooks['webhook_retry']} retry, "
+            f"{hooks['webhook_failed']} failed"
+        )
 
     # -- claim and prepare ------------------------------------------------------------
 

@@ -20,7 +20,9 @@ from orderstatus.domain.statuses import (
     delivery_status,
     fulfillment_status,
 )
+from orderstatus.domain.webhooks import Topic
 from orderstatus.notify import outbox
+from orderstatus.notify.webhooks import WebhookEvent, publish
 from orderstatus.services.orders import fulfilled_quantities, live_fulfillments
 
 
@@ -41,14 +43,26 @@ async def _lock_order(session: AsyncSession, *, shop_id: int, order_id: int) -> 
     return order
 
 
-def refresh_order_summary(order: Order) -> None:
-    """Recompute the order's cached fulfilment and delivery status from its shipments."""
+def refresh_order_summary(order: Order) -> bool:
+    """Recompute the order's cached fulfilment and delivery status from its shipments;
+    whether either changed."""
+    before = (order.fulfillment_status, order.delivery_status)
     shipped = fulfilled_quantities(order)
     order.fulfillment_status = fulfillment_status(
         sum(item.quantity for item in order.line_items), sum(shipped.values())
     ).value
     status = delivery_status(EventStatus(f.status) for f in live_fulfillments(order))
     order.delivery_status = status.value if status else None
+    return before != (order.fulfillment_status, order.delivery_status)
+
+
+def order_updated(order: Order, fulfillment_id: int | None = None) -> WebhookEvent:
+    return WebhookEvent(
+        Topic.ORDER_UPDATED,
+        shop_id=order.shop_id,
+        order_id=order.id,
+        fulfillment_id=fulfillment_id,
+    )
 
 
 async def create_fulfillment(
@@ -98,7 +112,7 @@ async def create_fulfillment(
     order.fulfillments.append(fulfillment)
     session.add(fulfillment)
     await session.flush()
-    refresh_order_summary(order)
+    summary_changed = refresh_order_summary(order)
     order.version += 1
     await session.flush()
     note_order_changed(session, order.id, order.version)
@@ -119,6 +133,17 @@ async def create_fulfillment(
         )
     )
     await outbox.fulfillment_created(session, order=order, fulfillment=fulfillment)
+    events = [
+        WebhookEvent(
+            Topic.SHIPMENT_CREATED,
+            shop_id=shop_id,
+            order_id=order.id,
+            fulfillment_id=fulfillment.id,
+        )
+    ]
+    if summary_changed:
+        events.append(order_updated(order, fulfillment.id))
+    await publish(session, events)
     return fulfillment
 
 
@@ -198,7 +223,7 @@ async def cancel_fulfillment(
     order = await _lock_order(session, shop_id=shop_id, order_id=order_id)
     fulfillment = _live_fulfillment(order, fulfillment_id)
     fulfillment.cancelled_at = datetime.now(UTC)
-    refresh_order_summary(order)
+    summary_changed = refresh_order_summary(order)
     order.version += 1
     await session.flush()
     note_order_changed(session, order.id, order.version)
@@ -217,4 +242,6 @@ async def cancel_fulfillment(
     await outbox.skip_pending(
         session, fulfillment_id=fulfillment.id, reason="the shipment was cancelled"
     )
+    if summary_changed:
+        await publish(session, [order_updated(order, fulfillment.id)])
     return fulfillment

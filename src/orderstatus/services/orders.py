@@ -22,7 +22,9 @@ from orderstatus.domain.inputs import (
     normalize_order_number,
 )
 from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
+from orderstatus.domain.webhooks import Topic
 from orderstatus.notify import outbox
+from orderstatus.notify.webhooks import WebhookEvent, publish
 from orderstatus.services import product_images
 from orderstatus.services.security import new_token
 
@@ -132,6 +134,7 @@ async def create_order(*, session: AsyncSession, shop: Shop, data: OrderInput, a
     )
     await product_images.remember(session, (item.image_url for item in data.line_items))
     await outbox.order_placed(session, shop=shop, order=order)
+    await publish(session, [WebhookEvent(Topic.ORDER_CREATED, shop_id=shop.id, order_id=order.id)])
     return order
 
 

@@ -28,7 +28,9 @@ from orderstatus.domain.statuses import (
     delivery_status,
     derive,
 )
+from orderstatus.domain.webhooks import Topic
 from orderstatus.notify import outbox
+from orderstatus.notify.webhooks import WebhookEvent, publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,12 +404,22 @@ async def _save(
         ],
     )
     order_rows = []
+    events: list[WebhookEvent] = []
     for order_id in sorted({s.order_id for s in changed}):
         version = orders[order_id]
-        status = delivery_status(
-            s.state.status for s in shipments.values() if s.order_id == order_id and not s.cancelled
-        )
+        live = [s for s in shipments.values() if s.order_id == order_id and not s.cancelled]
+        status = delivery_status(s.state.status for s in live)
         new_summary = status.value if status else None
+        if status != delivery_status(s.before for s in live):
+            moved = [s for s in changed if s.order_id == order_id]
+            events.append(
+                WebhookEvent(
+                    Topic.ORDER_UPDATED,
+                    shop_id=moved[0].shop_id,
+                    order_id=order_id,
+                    fulfillment_id=moved[0].id if len(moved) == 1 else None,
+                )
+            )
         order_rows.append(
             {"b_id": order_id, "b_version": version + 1, "b_summary": new_summary, "b_now": now}
         )
@@ -428,6 +440,18 @@ async def _save(
             if s.state.status is not s.before and s.latest_event is not None
         ],
     )
+    for s in changed:
+        if s.state.status is s.before:
+            continue
+        extra = {"previous_status": s.before.value}
+        events.append(
+            WebhookEvent(Topic.SHIPMENT_STATUS_CHANGED, s.shop_id, s.order_id, s.id, extra)
+        )
+        if s.state.status is EventStatus.DELIVERED:
+            events.append(
+                WebhookEvent(Topic.SHIPMENT_DELIVERED, s.shop_id, s.order_id, s.id, extra)
+            )
+    await publish(session, events)
 
 
 async def _stored_duplicates(

@@ -23,6 +23,8 @@ from tests.integration.test_never_500 import OVERFLOWING, TOO_BIG
         ("POST", "/admin/orders/{big}/fulfillments/{big}/events"),
         ("GET", "/admin/page/messages/{big}"),
         ("GET", "/admin/notifications/mailbox/{big}"),
+        ("POST", "/admin/webhooks/{big}/delete"),
+        ("POST", "/admin/webhooks/deliveries/{big}/send-again"),
     ],
 )
 async def test_admin_ids_beyond_64_bits_are_404(

@@ -43,6 +43,9 @@ DONE: dict[str, str] = {
     "notifications": N_("Notification settings saved."),
     "template": N_("Template saved."),
     "template_reset": N_("Template reset to the default."),
+    "webhook_removed": N_("Webhook removed."),
+    "webhook_resent": N_("The delivery will be sent again."),
+    "webhook_busy": N_("That delivery is being sent already."),
 }
 """Confirmations shown after a change, by the ``done`` query parameter of the redirect."""
 

@@ -14,21 +14,26 @@ from orderstatus.domain.inputs import (
     TrackingEventInput,
 )
 from orderstatus.domain.statuses import OrderFilter
-from orderstatus.services import order_records
+from orderstatus.domain.webhooks import WebhookInput
+from orderstatus.services import order_records, outbound_webhooks
 from orderstatus.services.batching import EventBatcher
 from orderstatus.services.orders import MAX_PAGE
 from orderstatus.services.tracking import EventItem
 from orderstatus.web.api.schemas import (
     ErrorOut,
     FulfillmentOut,
+    NewWebhookOut,
     OrderList,
     OrderOut,
     OrderStatusOut,
     RecordedEventOut,
+    WebhookList,
     event_out,
     fulfillment_out,
+    new_webhook_out,
     order_out,
     order_status_out,
+    webhook_out,
 )
 from orderstatus.web.bodies import JsonRoute
 from orderstatus.web.deps import ApiShopId, DatabaseDep, Id, SettingsDep
@@ -153,3 +158,33 @@ async def record_event(
         status_code=201 if recorded.created else 200,
         media_type="application/json",
     )
+
+
+@router.post("/webhooks", status_code=201, response_model=NewWebhookOut)
+async def create_webhook(
+    data: WebhookInput, shop_id: ApiShopId, database: DatabaseDep
+) -> NewWebhookOut:
+    """Send events of these topics to a URL. The answer holds the secret the deliveries
+    are signed with; it is not shown again."""
+    async with database.write() as session:
+        created = await outbound_webhooks.add_endpoint(
+            session=session, shop_id=shop_id, url=data.url, topics=data.topics, actor="api"
+        )
+    return new_webhook_out(created)
+
+
+@router.get("/webhooks", response_model=WebhookList)
+async def list_webhooks(shop_id: ApiShopId, database: DatabaseDep) -> WebhookList:
+    async with database.read() as session:
+        endpoints = await outbound_webhooks.list_endpoints(session, shop_id=shop_id)
+    return WebhookList(webhooks=[webhook_out(e) for e in endpoints])
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204, response_class=Response)
+async def delete_webhook(webhook_id: Id, shop_id: ApiShopId, database: DatabaseDep) -> Response:
+    """Stop sending to this webhook (deliveries not yet sent are dropped)."""
+    async with database.write() as session:
+        await outbound_webhooks.remove_endpoint(
+            session=session, shop_id=shop_id, endpoint_id=webhook_id, actor="api"
+        )
+    return Response(status_code=204)

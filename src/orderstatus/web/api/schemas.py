@@ -11,12 +11,14 @@ from pydantic import BaseModel, Field
 from orderstatus.domain.inputs import AMOUNT_PATTERN
 from orderstatus.domain.money import format_amount
 from orderstatus.domain.statuses import EventStatus
+from orderstatus.domain.webhooks import Topic
 from orderstatus.services.order_records import (
     FulfillmentRecord,
     LineItemRecord,
     OrderRecord,
     OrderStatus,
 )
+from orderstatus.services.outbound_webhooks import EndpointRecord, NewEndpoint
 from orderstatus.services.tracking import StoredEvent
 
 MoneyText = Annotated[str, Field(pattern=AMOUNT_PATTERN, examples=["249.00"])]
@@ -258,4 +260,35 @@ def event_out(event: StoredEvent) -> EventOut:
         else None,
         source=event.source,
         external_id=event.source_event_id,
+    )
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    topics: list[Topic]
+    created_at: datetime
+
+
+class NewWebhookOut(WebhookOut):
+    secret: str = Field(description="Signs the deliveries; shown only now")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+def webhook_out(endpoint: EndpointRecord) -> WebhookOut:
+    return WebhookOut(
+        id=endpoint.id,
+        url=endpoint.url,
+        topics=list(endpoint.topics),
+        created_at=endpoint.created_at,
+    )
+
+
+def new_webhook_out(created: NewEndpoint) -> NewWebhookOut:
+    e = created.endpoint
+    return NewWebhookOut(
+        id=e.id, url=e.url, topics=list(e.topics), created_at=e.created_at, secret=created.secret
     )
