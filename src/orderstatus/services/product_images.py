@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import secrets
-import socket
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,6 +30,7 @@ from orderstatus.db.engine import Database
 from orderstatus.db.models import ProductImage, utcnow
 from orderstatus.db.statements import dialect_of, insert, per_dialect
 from orderstatus.domain.media import MAX_PRODUCT_IMAGE_BYTES, image_key, sniff_product_image
+from orderstatus.notify import outbound_http
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +82,13 @@ def stored_path(var_dir: Path, key: str) -> Path:
 
 
 async def _address_for(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to, checked as every call we make outwards is."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+        return (await outbound_http.resolve(host, port, allow_private=allow_private))[0]
+    except outbound_http.Forbidden as exc:
+        raise Refused("the host is on a private, loopback or link-local address") from exc
+    except outbound_http.Unreachable as exc:
         raise Unreachable("the host name does not resolve") from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    if not addresses:
-        raise Unreachable("the host name does not resolve")
-    if not allow_private and any(not address.is_global for address in addresses):
-        raise Refused("the host is on a private, loopback or link-local address")
-    return str(addresses[0])
 
 
 async def fetch_image(client: httpx.AsyncClient, url: str, *, allow_private: bool) -> bytes:
