@@ -1,0 +1,703 @@
+"""Shop platform connections: making them, and applying what their webhooks say.
+
+A connector (``orderstatus.connectors``) turns a delivery into a
+:class:`~orderstatus.connectors.PlatformOrder`; :func:`apply_many` applies it with the
+services every order goes through (create the order, fulfil, record tracking events), so
+an order from a platform is like any other: its messages, its page, its admin.
+
+Deliveries converge: a repeat (the platform's delivery id, seen before) changes nothing,
+an older version of an order than the one applied changes none of its fields, shipments
+are matched by the platform's ids and their statuses are tracking events (sorted by the
+carrier's time, as all events are), and a deleted order stays cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from orderstatus.connectors import PlatformOrder, Shipment, registry
+from orderstatus.db.engine import note_order_changed
+from orderstatus.db.models import (
+    Activity,
+    Connection,
+    ConnectionDelivery,
+    Fulfillment,
+    LineItem,
+    Order,
+    Shop,
+)
+from orderstatus.domain.admin import TrackingInput
+from orderstatus.domain.errors import DomainError, Invalid, Malformed, NotFound
+from orderstatus.domain.inputs import (
+    FulfillmentInput,
+    OrderInput,
+    TrackingEventInput,
+    normalize_order_number,
+)
+from orderstatus.domain.statuses import EventStatus
+from orderstatus.services.fulfillments import (
+    cancel_fulfillment,
+    create_fulfillment,
+    refresh_order_summary,
+    update_tracking,
+)
+from orderstatus.services.orders import create_order, fulfilled_quantities, live_fulfillments
+from orderstatus.services.tracking import EventItem, record_events
+
+log = logging.getLogger(__name__)
+
+PLATFORMS = tuple(registry())
+RECENT = 20
+"""Deliveries the admin lists per connection."""
+DELETED = "deleted"
+UNMATCHED = "unmatched"
+GONE = datetime(9999, 12, 31, tzinfo=UTC)
+"""The version time of an order deleted on its platform: no version of it is newer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """A connection as the CLI and the admin show it (the secret is the merchant's to
+    copy into the platform)."""
+
+    platform: str
+    path: str
+    secret: str
+    shop_url: str | None
+    write_back: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    platform: str
+    topic: str
+    result: str
+    detail: str | None
+    order_number: str | None
+    order_id: int | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a connection's webhooks go and how they are checked."""
+
+    shop_id: int
+    connection_id: int
+    secret: str
+    shop_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorDelivery:
+    """One authenticated, parsed delivery to apply."""
+
+    target: Target
+    platform: str
+    topic: str
+    delivery_id: str | None
+    order: PlatformOrder | None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    result: str
+    """applied, duplicate (a repeat), unchanged (an older version), unmatched (about an
+    order never seen, which it cannot create), ignored (a topic of no use to us)."""
+    order_number: str | None = None
+
+
+def path(platform: str, handle: str) -> str:
+    return f"/connect/{platform}/{handle}"
+
+
+def _record(connection: Connection, handle: str) -> ConnectionRecord:
+    return ConnectionRecord(
+        platform=connection.platform,
+        path=path(connection.platform, handle),
+        secret=connection.secret,
+        shop_url=connection.shop_url,
+        write_back=bool(connection.credentials),
+        created_at=connection.created_at,
+    )
+
+
+async def create_connection(
+    session: AsyncSession,
+    *,
+    shop: Shop,
+    platform: str,
+    secret: str | None = None,
+    shop_url: str | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> ConnectionRecord:
+    """Connect a platform (or change an existing connection: a new secret, shop URL or
+    write-back credentials; what is not given stays)."""
+    if platform not in PLATFORMS:
+        raise Invalid(
+            f"platform must be one of {', '.join(PLATFORMS)}", fields={"platform": "unknown"}
+        )
+    if secret is not None and not 16 <= len(secret) <= 255:
+        raise Invalid("the secret must be 16 to 255 characters", fields={"secret": "length"})
+    if platform == "saleor" and not (shop_url or await _has_url(session, shop.id, platform)):
+        raise Invalid(
+            "Saleor needs the instance's API URL (its keys are read from it)",
+            fields={"shop_url": "required"},
+        )
+    if shop_url is not None and not shop_url.startswith(("https://", "http://")):
+        raise Invalid("the shop URL must start with https://", fields={"shop_url": "scheme"})
+    connection = await session.scalar(
+        select(Connection).where(Connection.shop_id == shop.id, Connection.platform == platform)
+    )
+    if connection is None:
+        connection = Connection(
+            shop_id=shop.id,
+            platform=platform,
+            secret=secret or secrets.token_urlsafe(32),
+            shop_url=shop_url,
+            credentials=credentials,
+            created_at=datetime.now(UTC),
+        )
+        session.add(connection)
+    else:
+        connection.secret = secret or connection.secret
+        connection.shop_url = shop_url or connection.shop_url
+        connection.credentials = credentials or connection.credentials
+    await session.flush()
+    return _record(connection, shop.handle)
+
+
+async def _has_url(session: AsyncSession, shop_id: int, platform: str) -> bool:
+    found = await session.scalar(
+        select(Connection.shop_url).where(
+            Connection.shop_id == shop_id, Connection.platform == platform
+        )
+    )
+    return bool(found)
+
+
+async def remove_connection(session: AsyncSession, *, shop_id: int, platform: str) -> None:
+    await session.execute(
+        delete(Connection).where(Connection.shop_id == shop_id, Connection.platform == platform)
+    )
+
+
+async def list_connections(session: AsyncSession, *, shop: Shop) -> list[ConnectionRecord]:
+    rows = await session.scalars(
+        select(Connection).where(Connection.shop_id == shop.id).order_by(Connection.platform)
+    )
+    return [_record(row, shop.handle) for row in rows]
+
+
+async def recent_deliveries(session: AsyncSession, *, shop_id: int) -> list[DeliveryRecord]:
+    """The last deliveries of each of the shop's connections, newest first."""
+    rows = await session.execute(
+        select(ConnectionDelivery, Connection.platform, Order.number)
+        .join(Connection, Connection.id == ConnectionDelivery.connection_id)
+        .outerjoin(Order, Order.id == ConnectionDelivery.order_id)
+        .where(ConnectionDelivery.shop_id == shop_id)
+        .order_by(ConnectionDelivery.id.desc())
+        .limit(RECENT * len(PLATFORMS))
+    )
+    return [
+        DeliveryRecord(
+            platform=platform,
+            topic=delivery.topic,
+            result=delivery.result,
+            detail=delivery.detail,
+            order_number=number,
+            order_id=delivery.order_id,
+            received_at=delivery.received_at,
+        )
+        for delivery, platform, number in rows
+    ]
+
+
+async def target(session: AsyncSession, *, handle: str, platform: str) -> Target | None:
+    row = (
+        await session.execute(
+            select(Shop.id, Connection.id, Connection.secret, Connection.shop_url)
+            .join(Connection, Connection.shop_id == Shop.id)
+            .where(Shop.handle == handle, Connection.platform == platform)
+        )
+    ).first()
+    return Target(row[0], row[1], row[2], row[3]) if row else None
+
+
+async def note_refused(
+    session: AsyncSession, *, target: Target, topic: str, delivery_id: str | None, reason: str
+) -> None:
+    """Remember an authenticated delivery that could not be read (the admin lists it)."""
+    session.add(
+        ConnectionDelivery(
+            shop_id=target.shop_id,
+            connection_id=target.connection_id,
+            delivery_id=None,
+            topic=topic[:64],
+            result="malformed",
+            detail=reason[:255],
+            received_at=datetime.now(UTC),
+        )
+    )
+
+
+async def apply_many(
+    session: AsyncSession, deliveries: list[ConnectorDelivery]
+) -> list[Applied | DomainError]:
+    """Apply each delivery in the caller's transaction, each in a savepoint of its own:
+    one that is refused leaves nothing of itself and spoils none of the others."""
+    results: list[Applied | DomainError] = []
+    for delivery in deliveries:
+        try:
+            async with session.begin_nested():
+                results.append(await apply(session, delivery))
+        except DomainError as exc:
+            results.append(exc)
+    return results
+
+
+async def apply(session: AsyncSession, delivery: ConnectorDelivery) -> Applied:
+    """Apply one delivery (see the module's docstring); raises Malformed for an order
+    that is not one we can keep."""
+    target_ = delivery.target
+    if delivery.delivery_id is not None:
+        seen = await session.scalar(
+            select(ConnectionDelivery.id).where(
+                ConnectionDelivery.connection_id == target_.connection_id,
+                ConnectionDelivery.delivery_id == delivery.delivery_id[:255],
+            )
+        )
+        if seen is not None:
+            return Applied("duplicate")
+    order: Order | None = None
+    pending = None
+    if delivery.order is None:
+        outcome = Applied("ignored")
+    else:
+        outcome, order = await _apply_order(session, delivery, delivery.order)
+        if outcome.result == UNMATCHED and delivery.order.shipments:
+            pending = [_shipment_json(s) for s in delivery.order.shipments]
+    session.add(
+        ConnectionDelivery(
+            shop_id=target_.shop_id,
+            connection_id=target_.connection_id,
+            delivery_id=delivery.delivery_id[:255] if delivery.delivery_id else None,
+            topic=delivery.topic[:64],
+            result=outcome.result,
+            platform_order_id=delivery.order.platform_id if delivery.order else None,
+            pending=pending,
+            order_id=order.id if order is not None else None,
+            received_at=datetime.now(UTC),
+        )
+    )
+    await session.flush()
+    return outcome
+
+
+async def _find(session: AsyncSession, shop_id: int, platform: str, order_id: str) -> Order | None:
+    return await session.scalar(
+        select(Order)
+        .where(
+            Order.shop_id == shop_id,
+            Order.platform == platform,
+            Order.platform_order_id == order_id,
+        )
+        .options(
+            selectinload(Order.line_items),
+            selectinload(Order.fulfillments).selectinload(Fulfillment.items),
+        )
+    )
+
+
+def _order_input(fields: dict[str, Any]) -> OrderInput:
+    """The platform's order as an API order; a phone the platform let through that is
+    not a phone number is left out when there is an e-mail to reach the customer."""
+    try:
+        return OrderInput.model_validate(fields)
+    except ValidationError as exc:
+        phone_only = all(e["loc"][:1] == ("phone",) for e in exc.errors())
+        if phone_only and fields.get("email"):
+            return _order_input({k: v for k, v in fields.items() if k != "phone"})
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "order"
+        raise Malformed(f"{where}: {first['msg']}") from None
+
+
+async def _apply_order(
+    session: AsyncSession, delivery: ConnectorDelivery, platform_order: PlatformOrder
+) -> tuple[Applied, Order | None]:
+    shop_id = delivery.target.shop_id
+    platform = delivery.platform
+    actor = platform
+    order = await _find(session, shop_id, platform, platform_order.platform_id)
+    if order is None:
+        if platform_order.deleted:
+            return Applied(DELETED), None  # remembered: the order stays cancelled if it comes
+        if platform_order.order is None:
+            return Applied(UNMATCHED), None
+        order = await _create(session, delivery, platform_order)
+        result = "applied"
+        early = await _pending(session, delivery, platform_order.platform_id)
+        if early:
+            platform_order = replace(platform_order, shipments=early + platform_order.shipments)
+    else:
+        changed = False
+        newer = platform_order.updated_at is not None and (
+            order.platform_updated_at is None
+            or platform_order.updated_at > order.platform_updated_at
+        )
+        if newer and platform_order.order is not None:
+            data = _order_input(platform_order.order)
+            changed |= await _update(session, order, data, platform_order)
+            order.platform_updated_at = platform_order.updated_at
+        if platform_order.deleted and order.platform_updated_at != GONE:
+            order.platform_updated_at = GONE
+            changed = True
+        if (platform_order.deleted or (newer and platform_order.cancelled)) and (
+            order.cancelled_at is None
+        ):
+            order.cancelled_at = datetime.now(UTC)
+            session.add(
+                Activity(
+                    shop_id=shop_id,
+                    order_id=order.id,
+                    kind="order_cancelled",
+                    actor=actor,
+                    message=f"Order cancelled in {platform}",
+                )
+            )
+            changed = True
+        elif newer and not platform_order.cancelled and order.cancelled_at is not None:
+            order.cancelled_at = None  # restored on the platform
+            changed = True
+        if changed:
+            order.version += 1
+            await session.flush()
+            note_order_changed(session, order.id, order.version)
+        result = "applied" if changed or newer else "unchanged"
+    shipped = await _ship(session, delivery, order, platform_order.shipments)
+    if shipped and result == "unchanged":
+        result = "applied"
+    return Applied(result, order.number), order
+
+
+async def _create(
+    session: AsyncSession, delivery: ConnectorDelivery, platform_order: PlatformOrder
+) -> Order:
+    assert platform_order.order is not None
+    fields = dict(platform_order.order)
+    shop = await session.get_one(Shop, delivery.target.shop_id)
+    number = fields.get("number")
+    if number is not None:
+        try:
+            taken = await session.scalar(
+                select(Order.id).where(
+                    Order.shop_id == shop.id, Order.number == normalize_order_number(str(number))
+                )
+            )
+        except ValueError:
+            taken = True
+        if taken is not None:
+            # The shop's own numbering (or another platform) has it: ours stands in.
+            fields.pop("number")
+    data = _order_input(fields)
+    try:
+        order = await create_order(session=session, shop=shop, data=data, actor=delivery.platform)
+    except Invalid as exc:
+        raise Malformed(exc.message) from None
+    order.platform = delivery.platform
+    order.platform_order_id = platform_order.platform_id
+    order.platform_updated_at = platform_order.updated_at
+    for item, platform_id in zip(order.line_items, platform_order.line_ids, strict=False):
+        item.platform_id = platform_id[:64]
+    deleted = await session.scalar(
+        select(ConnectionDelivery.id).where(
+            ConnectionDelivery.connection_id == delivery.target.connection_id,
+            ConnectionDelivery.platform_order_id == platform_order.platform_id,
+            ConnectionDelivery.result == DELETED,
+        )
+    )
+    if deleted is not None:
+        order.platform_updated_at = GONE
+    if platform_order.cancelled or deleted is not None:
+        order.cancelled_at = datetime.now(UTC)
+    await session.flush()
+    return order
+
+
+async def _update(
+    session: AsyncSession, order: Order, data: OrderInput, platform_order: PlatformOrder
+) -> bool:
+    """Bring the order's fields and items to the platform's newer version; whether
+    anything a customer could see changed."""
+    shop = await session.get_one(Shop, order.shop_id)
+    try:
+        totals = data.checked_totals(taxes_included=shop.taxes_included)
+    except Invalid as exc:
+        raise Malformed(exc.message) from None
+    values: dict[str, Any] = {
+        "email": data.email,
+        "phone": data.phone,
+        "locale": data.locale or order.locale,
+        "customer_first_name": data.customer.first_name,
+        "customer_last_name": data.customer.last_name,
+        "shipping_address": data.shipping_address.model_dump(exclude_none=True),
+        "billing_address": (
+            data.billing_address.model_dump(exclude_none=True) if data.billing_address else None
+        ),
+        "payment_method": data.payment.method,
+        "subtotal": totals.subtotal,
+        "shipping_total": totals.shipping,
+        "discount_total": totals.discount,
+        "tax_total": totals.tax,
+        "taxes_included": totals.taxes_included,
+        "total": totals.total,
+    }
+    changed = False
+    for name, value in values.items():
+        if getattr(order, name) != value:
+            setattr(order, name, value)
+            changed = True
+    shipped = fulfilled_quantities(order)
+    by_id = {item.platform_id: item for item in order.line_items if item.platform_id}
+    wanted = set()
+    position = len(order.line_items)
+    for line, platform_id in zip(data.line_items, platform_order.line_ids, strict=False):
+        wanted.add(platform_id)
+        item = by_id.get(platform_id)
+        if item is None:
+            position += 1
+            item = LineItem(
+                shop_id=order.shop_id,
+                order_id=order.id,
+                position=position,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=line.price,
+                platform_id=platform_id[:64],
+            )
+            session.add(item)
+            order.line_items.append(item)
+            changed = True
+        quantity = max(line.quantity, shipped.get(item.id, 0))
+        for name, value in (
+            ("title", line.title),
+            ("variant", line.variant),
+            ("sku", line.sku),
+            ("quantity", quantity),
+            ("unit_price", line.price),
+        ):
+            if getattr(item, name) != value:
+                setattr(item, name, value)
+                changed = True
+    for item in list(order.line_items):
+        if item.platform_id and item.platform_id not in wanted and not shipped.get(item.id):
+            order.line_items.remove(item)
+            await session.delete(item)
+            changed = True
+    if changed:
+        await session.flush()
+        refresh_order_summary(order)
+    return changed
+
+
+async def _ship(
+    session: AsyncSession, delivery: ConnectorDelivery, order: Order, shipments: list[Shipment]
+) -> bool:
+    """Create, correct or cancel the order's shipments as the platform has them, and
+    record where the platform says each parcel is; whether anything changed."""
+    if not shipments:
+        return False
+    shop_id = order.shop_id
+    platform = delivery.platform
+    changed = False
+    events: list[EventItem] = []
+    for shipment in shipments:
+        current = await _load(session, order)
+        existing = next(
+            (f for f in current.fulfillments if f.platform_id == shipment.platform_id), None
+        )
+        if existing is None:
+            if shipment.cancelled or current.cancelled_at is not None:
+                continue
+            existing = await _new_shipment(session, delivery, current, shipment)
+            if existing is None:
+                continue
+            changed = True
+        elif existing.cancelled_at is not None:
+            continue
+        elif shipment.cancelled:
+            await cancel_fulfillment(
+                session=session,
+                shop_id=shop_id,
+                order_id=order.id,
+                fulfillment_id=existing.id,
+                actor=platform,
+            )
+            changed = True
+            continue
+        elif shipment.tracking_number and (
+            existing.tracking_number != _normal(shipment.tracking_number)
+        ):
+            await _retrack(session, delivery, order, existing, shipment)
+            changed = True
+        if shipment.status is not None and shipment.status_at is not None:
+            try:
+                data = TrackingEventInput(
+                    status=shipment.status,
+                    occurred_at=shipment.status_at,
+                    external_id=f"{shipment.platform_id}:{shipment.status.value}"[:64],
+                )
+            except ValidationError:
+                continue  # a time in the future: the status stays as it was
+            events.append(EventItem(shop_id, existing.id, data, platform))
+    if events:
+        recorded = await record_events(session=session, items=events)
+        changed |= any(not isinstance(r, DomainError) and r.created for r in recorded)
+    return changed
+
+
+def _shipment_json(shipment: Shipment) -> dict[str, Any]:
+    fields = asdict(shipment)
+    fields["status"] = shipment.status.value if shipment.status else None
+    fields["status_at"] = shipment.status_at.isoformat() if shipment.status_at else None
+    return fields
+
+
+def _shipment_from_json(fields: dict[str, Any]) -> Shipment:
+    return Shipment(
+        **{
+            **fields,
+            "status": EventStatus(fields["status"]) if fields.get("status") else None,
+            "status_at": (
+                datetime.fromisoformat(fields["status_at"]) if fields.get("status_at") else None
+            ),
+        }
+    )
+
+
+async def _pending(
+    session: AsyncSession, delivery: ConnectorDelivery, platform_order_id: str
+) -> list[Shipment]:
+    """Shipments reported before their order came, oldest first."""
+    rows = await session.scalars(
+        select(ConnectionDelivery.pending)
+        .where(
+            ConnectionDelivery.connection_id == delivery.target.connection_id,
+            ConnectionDelivery.platform_order_id == platform_order_id,
+            ConnectionDelivery.result == UNMATCHED,
+            ConnectionDelivery.pending.is_not(None),
+        )
+        .order_by(ConnectionDelivery.id)
+    )
+    return [_shipment_from_json(fields) for row in rows for fields in row or []]
+
+
+def _normal(number: str) -> str:
+    return "".join(number.split()).upper()
+
+
+async def _load(session: AsyncSession, order: Order) -> Order:
+    found = await session.scalar(
+        select(Order)
+        .where(Order.id == order.id)
+        .options(
+            selectinload(Order.line_items),
+            selectinload(Order.fulfillments).selectinload(Fulfillment.items),
+        )
+        .execution_options(populate_existing=True)
+    )
+    assert found is not None
+    return found
+
+
+async def _new_shipment(
+    session: AsyncSession, delivery: ConnectorDelivery, order: Order, shipment: Shipment
+) -> Fulfillment | None:
+    shipped = fulfilled_quantities(order)
+    left = {item.id: item.quantity - shipped[item.id] for item in order.line_items}
+    lines: list[dict[str, int]] | None = None
+    if shipment.items is not None:
+        by_platform = {item.platform_id: item.id for item in order.line_items if item.platform_id}
+        lines = []
+        for platform_id, quantity in shipment.items.items():
+            item_id = by_platform.get(platform_id)
+            if item_id is not None and left[item_id] > 0:
+                lines.append({"id": item_id, "quantity": min(quantity, left[item_id])})
+    if (lines is not None and not lines) or (
+        lines is None and not any(v > 0 for v in left.values())
+    ):
+        # Nothing left to ship: a parcel's tracking for a shipment made without any.
+        untracked = [f for f in live_fulfillments(order) if f.platform_id and not f.tracking_number]
+        if untracked and shipment.tracking_number:
+            await _retrack(session, delivery, order, untracked[0], shipment)
+            return untracked[0]
+        return None
+    try:
+        data = FulfillmentInput.model_validate(
+            {
+                "line_items": lines,
+                "carrier": shipment.carrier[:64] if shipment.carrier else None,
+                "tracking_number": shipment.tracking_number,
+                "tracking_url": shipment.tracking_url,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Malformed(f"shipment {shipment.platform_id}: {first['msg']}") from None
+    fulfillment = await create_fulfillment(
+        session=session,
+        shop_id=order.shop_id,
+        order_id=order.id,
+        data=data,
+        actor=delivery.platform,
+    )
+    fulfillment.platform_id = shipment.platform_id[:64]
+    await session.flush()
+    return fulfillment
+
+
+async def _retrack(
+    session: AsyncSession,
+    delivery: ConnectorDelivery,
+    order: Order,
+    fulfillment: Fulfillment,
+    shipment: Shipment,
+) -> None:
+    try:
+        data = TrackingInput.model_validate(
+            {
+                "carrier": shipment.carrier[:64] if shipment.carrier else None,
+                "tracking_number": shipment.tracking_number,
+                "tracking_url": shipment.tracking_url,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Malformed(f"shipment {shipment.platform_id}: {first['msg']}") from None
+    await update_tracking(
+        session=session,
+        shop_id=order.shop_id,
+        order_id=order.id,
+        fulfillment_id=fulfillment.id,
+        data=data,
+        actor=delivery.platform,
+        notify=True,
+    )
+
+
+async def get_connection_shop(session: AsyncSession, *, handle: str) -> Shop:
+    shop = await session.scalar(select(Shop).where(Shop.handle == handle))
+    if shop is None:
+        raise NotFound(f"no shop {handle!r}")
+    return shop
