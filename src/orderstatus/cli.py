@@ -299,6 +299,33 @@ def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
     print(key)
 
 
+def cmd_create_connection(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.services.connections import create_connection, write_back_credentials
+    from orderstatus.services.orders import get_shop
+
+    credentials = write_back_credentials(
+        api_key=args.api_key, api_secret=args.api_secret, api_token=args.api_token
+    )
+
+    async def work(database: Database) -> tuple[str, str]:
+        await _require_current_schema(database)
+        async with database.write() as session:
+            shop = await get_shop(session, args.shop)
+            made = await create_connection(
+                session,
+                shop=shop,
+                platform=args.platform,
+                secret=args.secret,
+                shop_url=args.shop_url,
+                credentials=credentials,
+            )
+        return made.path, made.secret
+
+    path, secret = asyncio.run(_with_database(settings, work))
+    print(f"url: {settings.base_url.rstrip('/')}{path}")
+    print(f"secret: {secret}")
+
+
 CLI_ACTOR = "command line"
 """Who did it, in the shop's history, for changes made with this command."""
 
@@ -426,6 +453,31 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--shop", required=True, help="shop handle")
     key.add_argument("--name", default="api", help="a label to tell keys apart")
     key.set_defaults(handler=cmd_create_api_key)
+
+    connection = commands.add_parser(
+        "create-connection",
+        help="connect a shop platform; prints the webhook URL and secret to give it",
+    )
+    connection.add_argument("--shop", required=True, help="shop handle")
+    connection.add_argument(
+        "--platform", required=True, choices=["woocommerce", "shopify", "saleor"]
+    )
+    connection.add_argument(
+        "--secret", help="the platform's webhook secret (default: a new random one)"
+    )
+    connection.add_argument(
+        "--shop-url",
+        help="the shop's own address (Saleor: its API URL, required); "
+        "where the page link is written back",
+    )
+    connection.add_argument("--api-key", help="WooCommerce REST API consumer key (write-back)")
+    connection.add_argument(
+        "--api-secret", help="WooCommerce REST API consumer secret (write-back)"
+    )
+    connection.add_argument(
+        "--api-token", help="Shopify Admin API or Saleor app token (write-back)"
+    )
+    connection.set_defaults(handler=cmd_create_connection)
 
     erase = commands.add_parser(
         "erase", help="remove a customer's personal data from all their orders in a shop"

@@ -357,6 +357,11 @@ async def test_a_cancelled_or_deleted_woocommerce_order_stays_cancelled(
         assert response.status_code == 200, response.text
     [shot] = await snapshot(database, "woocommerce")
     assert shot["cancelled"] is True
+    async with database.read() as session:
+        token = await session.scalar(select(Order.status_token))
+    page = await connected.http.get(f"/orders/{token}")
+    assert page.status_code == 200
+    assert "Order cancelled" in page.text
 
 
 async def test_completed_without_tracking_is_fulfilled_without_tracking(

@@ -117,6 +117,18 @@ class Applied:
     order_number: str | None = None
 
 
+def write_back_credentials(
+    *, api_key: str | None = None, api_secret: str | None = None, api_token: str | None = None
+) -> dict[str, str] | None:
+    """The credentials the page link is written back to the platform with (None: none)."""
+    found = {
+        k: v.strip()
+        for k, v in (("key", api_key), ("secret", api_secret), ("token", api_token))
+        if v and v.strip()
+    }
+    return found or None
+
+
 def path(platform: str, handle: str) -> str:
     return f"/connect/{platform}/{handle}"
 
