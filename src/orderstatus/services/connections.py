@@ -204,11 +204,61 @@ async def remove_connection(session: AsyncSession, *, shop_id: int, platform: st
     )
 
 
-async def list_connections(session: AsyncSession, *, shop: Shop) -> list[ConnectionRecord]:
+async def list_connections(session: AsyncSession, *, shop_id: int) -> list[ConnectionRecord]:
+    handle = await session.scalar(select(Shop.handle).where(Shop.id == shop_id))
+    if handle is None:
+        raise NotFound("no such shop")
     rows = await session.scalars(
-        select(Connection).where(Connection.shop_id == shop.id).order_by(Connection.platform)
+        select(Connection).where(Connection.shop_id == shop_id).order_by(Connection.platform)
     )
-    return [_record(row, shop.handle) for row in rows]
+    return [_record(row, handle) for row in rows]
+
+
+async def connect(
+    *,
+    session: AsyncSession,
+    shop_id: int,
+    actor: str,
+    platform: str,
+    secret: str | None = None,
+    shop_url: str | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> ConnectionRecord:
+    """:func:`create_connection` for the admin (its ``save`` shape)."""
+    shop = await session.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound("no such shop")
+    made = await create_connection(
+        session,
+        shop=shop,
+        platform=platform,
+        secret=secret,
+        shop_url=shop_url,
+        credentials=credentials,
+    )
+    session.add(
+        Activity(
+            shop_id=shop_id,
+            order_id=None,
+            kind="connection_saved",
+            actor=actor,
+            message=f"{platform} connection saved",
+        )
+    )
+    return made
+
+
+async def disconnect(*, session: AsyncSession, shop_id: int, actor: str, platform: str) -> None:
+    await remove_connection(session, shop_id=shop_id, platform=platform)
+    session.add(
+        Activity(
+            shop_id=shop_id,
+            order_id=None,
+            kind="connection_removed",
+            actor=actor,
+            message=f"{platform} connection removed",
+        )
+    )
 
 
 async def recent_deliveries(session: AsyncSession, *, shop_id: int) -> list[DeliveryRecord]:
@@ -258,6 +308,21 @@ async def note_refused(
             topic=topic[:64],
             result="malformed",
             detail=reason[:255],
+            received_at=datetime.now(UTC),
+        )
+    )
+
+
+async def note_test(
+    session: AsyncSession, *, target: Target, result: str, detail: str | None
+) -> None:
+    session.add(
+        ConnectionDelivery(
+            shop_id=target.shop_id,
+            connection_id=target.connection_id,
+            topic="test",
+            result=result,
+            detail=detail[:255] if detail else None,
             received_at=datetime.now(UTC),
         )
     )
@@ -706,10 +771,3 @@ async def _retrack(
         actor=delivery.platform,
         notify=True,
     )
-
-
-async def get_connection_shop(session: AsyncSession, *, handle: str) -> Shop:
-    shop = await session.scalar(select(Shop).where(Shop.handle == handle))
-    if shop is None:
-        raise NotFound(f"no shop {handle!r}")
-    return shop

@@ -21,6 +21,7 @@ from orderstatus.connectors import (
     PayloadError,
     SignatureError,
     SignedRequest,
+    examples,
     registry,
     saleor,
 )
@@ -129,6 +130,29 @@ class ConnectIntake:
                 )
             return error_response(exc.status_code, exc.code, exc.message, exc.fields)
         return JSONResponse({"result": applied.result, "order": applied.order_number})
+
+    async def test(self, platform: str, handle: str) -> tuple[str, str | None]:
+        """Check a connection with the platform's example delivery, signed with its
+        secret: verified, read and mapped as a real one, but not applied (no order,
+        no message to anyone). The result, also listed with the deliveries."""
+        target = await self.target(handle, platform, fresh=True)
+        if target is None:
+            return "not_connected", None
+        module = CONNECTORS[platform]
+        signed = examples.example(platform, target.secret)
+        try:
+            await self._verify(platform, signed, target)
+            message = module.parse(signed)
+            mapped = module.map(message)
+            result, detail = (
+                "test",
+                f"order {mapped.order['number']}" if mapped and mapped.order else None,
+            )
+        except (SignatureError, PayloadError) as exc:
+            result, detail = "test_failed", str(exc)
+        async with self.database.write() as session:
+            await connections.note_test(session, target=target, result=result, detail=detail)
+        return result, detail
 
 
 class ConnectLane:
