@@ -22,7 +22,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from orderstatus.connectors import PlatformOrder, Shipment, registry
 from orderstatus.db.engine import note_order_changed
@@ -43,7 +44,7 @@ from orderstatus.domain.inputs import (
     TrackingEventInput,
     normalize_order_number,
 )
-from orderstatus.domain.statuses import EventStatus
+from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
 from orderstatus.services.fulfillments import (
     cancel_fulfillment,
     create_fulfillment,
@@ -328,72 +329,153 @@ async def note_test(
     )
 
 
+class _Refused(Exception):
+    """A delivery of a batch was refused: the batch is applied again one by one, so
+    that the refused one leaves nothing of itself behind."""
+
+
 async def apply_many(
     session: AsyncSession, deliveries: list[ConnectorDelivery]
 ) -> list[Applied | DomainError]:
-    """Apply each delivery in the caller's transaction, each in a savepoint of its own:
-    one that is refused leaves nothing of itself and spoils none of the others."""
+    """Apply the deliveries in the caller's transaction. A refused delivery fails the
+    whole transaction: alone, with its own error (nothing of it is written); in a
+    batch, with :class:`_Refused`, which makes the batcher apply each alone."""
     results: list[Applied | DomainError] = []
+    rows: list[ConnectionDelivery] = []
+    batch = await _prefetch(session, deliveries)
     for delivery in deliveries:
         try:
-            async with session.begin_nested():
-                results.append(await apply(session, delivery))
-        except DomainError as exc:
-            results.append(exc)
+            applied, row = await _apply(session, delivery, batch)
+        except DomainError:
+            if len(deliveries) == 1:
+                raise
+            raise _Refused from None
+        results.append(applied)
+        if row is not None:
+            rows.append(row)
+    # Written together, at the end: one statement for the batch. A repeat of a delivery
+    # in the same batch breaks the unique id, and the batch is applied one by one.
+    session.add_all(rows)
+    await session.flush()
     return results
 
 
 async def apply(session: AsyncSession, delivery: ConnectorDelivery) -> Applied:
     """Apply one delivery (see the module's docstring); raises Malformed for an order
     that is not one we can keep."""
+    [result] = await apply_many(session, [delivery])
+    assert isinstance(result, Applied)
+    return result
+
+
+async def _apply(
+    session: AsyncSession, delivery: ConnectorDelivery, batch: _Batch
+) -> tuple[Applied, ConnectionDelivery | None]:
     target_ = delivery.target
     if delivery.delivery_id is not None:
-        seen = await session.scalar(
-            select(ConnectionDelivery.id).where(
-                ConnectionDelivery.connection_id == target_.connection_id,
-                ConnectionDelivery.delivery_id == delivery.delivery_id[:255],
-            )
-        )
-        if seen is not None:
-            return Applied("duplicate")
+        key = (target_.connection_id, delivery.delivery_id[:255])
+        if key in batch.seen:
+            return Applied("duplicate"), None
+        batch.seen.add(key)
     order: Order | None = None
     pending = None
     if delivery.order is None:
         outcome = Applied("ignored")
     else:
-        outcome, order = await _apply_order(session, delivery, delivery.order)
+        outcome, order = await _apply_order(session, delivery, delivery.order, batch)
         if outcome.result == UNMATCHED and delivery.order.shipments:
             pending = [_shipment_json(s) for s in delivery.order.shipments]
-    session.add(
-        ConnectionDelivery(
-            shop_id=target_.shop_id,
-            connection_id=target_.connection_id,
-            delivery_id=delivery.delivery_id[:255] if delivery.delivery_id else None,
-            topic=delivery.topic[:64],
-            result=outcome.result,
-            platform_order_id=delivery.order.platform_id if delivery.order else None,
-            pending=pending,
-            order_id=order.id if order is not None else None,
-            received_at=datetime.now(UTC),
-        )
+    row = ConnectionDelivery(
+        shop_id=target_.shop_id,
+        connection_id=target_.connection_id,
+        delivery_id=delivery.delivery_id[:255] if delivery.delivery_id else None,
+        topic=delivery.topic[:64],
+        result=outcome.result,
+        platform_order_id=delivery.order.platform_id if delivery.order else None,
+        pending=pending,
+        order_id=order.id if order is not None else None,
+        received_at=datetime.now(UTC),
     )
-    await session.flush()
-    return outcome
+    return outcome, row
 
 
-async def _find(session: AsyncSession, shop_id: int, platform: str, order_id: str) -> Order | None:
-    return await session.scalar(
+OrderKey = tuple[int, str, str]
+"""(shop, platform, the platform's order id)."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What a batch of deliveries reads up front, in two queries for the whole batch."""
+
+    seen: set[tuple[int, str]]
+    """(connection, delivery id) of the deliveries received before."""
+    orders: dict[OrderKey, Order]
+    """The batch's orders that exist, locked, with their items."""
+
+
+def _order_query() -> Any:
+    return (
         select(Order)
-        .where(
-            Order.shop_id == shop_id,
-            Order.platform == platform,
-            Order.platform_order_id == order_id,
-        )
-        .options(
-            selectinload(Order.line_items),
-            selectinload(Order.fulfillments).selectinload(Fulfillment.items),
-        )
+        .options(joinedload(Order.line_items))
+        .with_for_update(of=Order)
+        .execution_options(populate_existing=True)
     )
+
+
+async def _prefetch(session: AsyncSession, deliveries: list[ConnectorDelivery]) -> _Batch:
+    batch = _Batch(set(), {})
+    ids = {d.delivery_id[:255] for d in deliveries if d.delivery_id}
+    if ids:
+        rows = await session.execute(
+            select(ConnectionDelivery.connection_id, ConnectionDelivery.delivery_id).where(
+                ConnectionDelivery.connection_id.in_({d.target.connection_id for d in deliveries}),
+                ConnectionDelivery.delivery_id.in_(ids),
+            )
+        )
+        batch.seen = {(row[0], row[1]) for row in rows if row[1] is not None}
+    keys = {(d.target.shop_id, d.platform, d.order.platform_id) for d in deliveries if d.order}
+    if keys:
+        found = await session.scalars(
+            _order_query().where(
+                Order.shop_id.in_({k[0] for k in keys}),
+                Order.platform.in_({k[1] for k in keys}),
+                Order.platform_order_id.in_({k[2] for k in keys}),
+            )
+        )
+        for order in found.unique():
+            assert order.platform is not None and order.platform_order_id is not None
+            key = (order.shop_id, order.platform, order.platform_order_id)
+            if key in keys:
+                batch.orders[key] = order
+    return batch
+
+
+async def _find(session: AsyncSession, batch: _Batch, key: OrderKey) -> Order | None:
+    """The order with its items, and its shipments when it has any (most updates come
+    before anything is shipped: nothing more to read)."""
+    order = batch.orders.pop(key, None)  # read again by a later delivery of the batch
+    if order is None:
+        order = (
+            (
+                await session.scalars(
+                    _order_query().where(
+                        Order.shop_id == key[0],
+                        Order.platform == key[1],
+                        Order.platform_order_id == key[2],
+                    )
+                )
+            )
+            .unique()
+            .one_or_none()
+        )
+    if order is None:
+        return None
+    if order.fulfillment_status == FulfillmentStatus.UNFULFILLED.value:
+        # Nothing shipped (cancelled shipments aside, which the rules of an update do not
+        # look at; :func:`_ship` reads them all).
+        set_committed_value(order, "fulfillments", [])
+        return order
+    return await _load(session, order)
 
 
 def _order_input(fields: dict[str, Any]) -> OrderInput:
@@ -411,12 +493,15 @@ def _order_input(fields: dict[str, Any]) -> OrderInput:
 
 
 async def _apply_order(
-    session: AsyncSession, delivery: ConnectorDelivery, platform_order: PlatformOrder
+    session: AsyncSession,
+    delivery: ConnectorDelivery,
+    platform_order: PlatformOrder,
+    batch: _Batch,
 ) -> tuple[Applied, Order | None]:
     shop_id = delivery.target.shop_id
     platform = delivery.platform
     actor = platform
-    order = await _find(session, shop_id, platform, platform_order.platform_id)
+    order = await _find(session, batch, (shop_id, platform, platform_order.platform_id))
     if order is None:
         if platform_order.deleted:
             return Applied(DELETED), None  # remembered: the order stays cancelled if it comes
@@ -459,7 +544,6 @@ async def _apply_order(
             changed = True
         if changed:
             order.version += 1
-            await session.flush()
             note_order_changed(session, order.id, order.version)
         result = "applied" if changed or newer else "unchanged"
     shipped = await _ship(session, delivery, order, platform_order.shipments)
@@ -517,9 +601,9 @@ async def _update(
 ) -> bool:
     """Bring the order's fields and items to the platform's newer version; whether
     anything a customer could see changed."""
-    shop = await session.get_one(Shop, order.shop_id)
     try:
-        totals = data.checked_totals(taxes_included=shop.taxes_included)
+        # Every connector says whether the platform's prices include tax.
+        totals = data.checked_totals(taxes_included=False)
     except Invalid as exc:
         raise Malformed(exc.message) from None
     values: dict[str, Any] = {
@@ -583,7 +667,6 @@ async def _update(
             await session.delete(item)
             changed = True
     if changed:
-        await session.flush()
         refresh_order_summary(order)
     return changed
 
