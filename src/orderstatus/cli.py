@@ -23,6 +23,7 @@ from orderstatus.runtime import tune_collector
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
+from orderstatus.services.writeback import start_writer
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
@@ -223,11 +224,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         poller = start_poller(database, stop)
         images = start_fetcher(database, settings, stop)
         retention = start_retention(database, settings, stop)
+        writer = start_writer(database, settings, stop)
         worker = Worker(database, settings, config)
         await worker.run(stop)
         if poller is not None:
             await poller
         await images
+        await writer
         if retention is not None:
             await retention
         await broker.stop()

@@ -318,6 +318,28 @@ class ConnectionDelivery(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ConnectionWriteBack(Base):
+    """The page link to write back to an order on its platform (an outbox row: written
+    with the order, sent by a worker with retries)."""
+
+    __tablename__ = "connection_writebacks"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "order_id"),
+        Index("ix_connection_writebacks_state_next_try_at", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, done, or failed (given up; ``error`` says why)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CarrierAccount(Base):
     """A shop's credentials for one carrier's tracking API, which the poller uses.
 

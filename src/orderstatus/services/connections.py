@@ -45,6 +45,7 @@ from orderstatus.domain.inputs import (
     normalize_order_number,
 )
 from orderstatus.domain.statuses import EventStatus, FulfillmentStatus
+from orderstatus.services import writeback
 from orderstatus.services.fulfillments import (
     cancel_fulfillment,
     create_fulfillment,
@@ -97,6 +98,8 @@ class Target:
     connection_id: int
     secret: str
     shop_url: str | None
+    write_back: bool = False
+    """The connection has credentials to write the page link back to new orders."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,12 +292,18 @@ async def recent_deliveries(session: AsyncSession, *, shop_id: int) -> list[Deli
 async def target(session: AsyncSession, *, handle: str, platform: str) -> Target | None:
     row = (
         await session.execute(
-            select(Shop.id, Connection.id, Connection.secret, Connection.shop_url)
+            select(
+                Shop.id,
+                Connection.id,
+                Connection.secret,
+                Connection.shop_url,
+                Connection.credentials,
+            )
             .join(Connection, Connection.shop_id == Shop.id)
             .where(Shop.handle == handle, Connection.platform == platform)
         )
     ).first()
-    return Target(row[0], row[1], row[2], row[3]) if row else None
+    return Target(row[0], row[1], row[2], row[3], bool(row[4])) if row else None
 
 
 async def note_refused(
@@ -592,6 +601,13 @@ async def _create(
         order.platform_updated_at = GONE
     if platform_order.cancelled or deleted is not None:
         order.cancelled_at = datetime.now(UTC)
+    if delivery.target.write_back:
+        writeback.queue(
+            session,
+            shop_id=shop.id,
+            connection_id=delivery.target.connection_id,
+            order_id=order.id,
+        )
     await session.flush()
     return order
 

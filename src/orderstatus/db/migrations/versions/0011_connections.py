@@ -80,6 +80,51 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_connection_deliveries_shop_id"), "connection_deliveries", ["shop_id"], unique=False
     )
+    op.create_table(
+        "connection_writebacks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("connection_id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("error", sa.String(length=255), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+            name=op.f("fk_connection_writebacks_connection_id_connections"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            name=op.f("fk_connection_writebacks_order_id_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_connection_writebacks_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_connection_writebacks")),
+        sa.UniqueConstraint(
+            "connection_id",
+            "order_id",
+            name=op.f("uq_connection_writebacks_connection_id_order_id"),
+        ),
+    )
+    op.create_index(
+        "ix_connection_writebacks_state_next_try_at",
+        "connection_writebacks",
+        ["state", "next_try_at"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_connection_writebacks_shop_id"), "connection_writebacks", ["shop_id"], unique=False
+    )
     with op.batch_alter_table("orders") as batch:
         batch.add_column(sa.Column("platform", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("platform_order_id", sa.String(length=64), nullable=True))
@@ -108,6 +153,9 @@ def downgrade() -> None:
         batch.drop_column("platform_updated_at")
         batch.drop_column("platform_order_id")
         batch.drop_column("platform")
+    op.drop_index(op.f("ix_connection_writebacks_shop_id"), table_name="connection_writebacks")
+    op.drop_index("ix_connection_writebacks_state_next_try_at", table_name="connection_writebacks")
+    op.drop_table("connection_writebacks")
     op.drop_index(op.f("ix_connection_deliveries_shop_id"), table_name="connection_deliveries")
     op.drop_index("ix_connection_deliveries_connection_id_id", table_name="connection_deliveries")
     op.drop_table("connection_deliveries")
