@@ -385,3 +385,61 @@ async def test_completed_without_tracking_is_fulfilled_without_tracking(
     await post(connected.http, "woocommerce", samples.woocommerce("order.updated", tracked, "d2"))
     [shot] = await snapshot(database, "woocommerce")
     assert [s[1] for s in shot["shipments"]] == ["00370712345678901234"]
+
+
+JUNK: list[Any] = [
+    None,
+    "",
+    -1,
+    0,
+    10**30,
+    "1e400",
+    "NaN",
+    "x" * 300,
+    [],
+    {},
+    [{}],
+    True,
+    "2026-13-45T99:99:99",
+    "\u00e6\u00f8\u00e5",
+]
+
+
+def _mutate(data: Any, rng: random.Random) -> Any:
+    """The payload with one value somewhere replaced by junk."""
+    if isinstance(data, dict) and data:
+        key = rng.choice(list(data))
+        copy_ = dict(data)
+        copy_[key] = rng.choice(JUNK) if rng.random() < 0.4 else _mutate(data[key], rng)
+        return copy_
+    if isinstance(data, list) and data:
+        index = rng.randrange(len(data))
+        copy_l = list(data)
+        copy_l[index] = _mutate(data[index], rng)
+        return copy_l
+    return rng.choice(JUNK)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_any_signed_payload_gets_a_clear_answer_never_a_5xx(
+    connected: ShopClient,
+    database: Database,
+    instance: tuple[samples.SaleorInstance, str],
+    platform: str,
+) -> None:
+    rng = random.Random(f"junk-{platform}")
+    deliveries = life(platform, instance[0])
+    for attempt in range(60):
+        original = rng.choice(deliveries)
+        data = _mutate(json.loads(original.body), rng)
+        if platform == "woocommerce":
+            topic = original.headers["X-WC-Webhook-Topic"]
+            delivery = samples.woocommerce(topic, data, f"junk-{attempt}")
+        elif platform == "shopify":
+            delivery = samples.shopify(original.headers["X-Shopify-Topic"], data, f"junk-{attempt}")
+        else:
+            delivery = samples.saleor(original.headers["Saleor-Event"], data, instance[0])
+        response = await post(connected.http, platform, delivery)
+        assert response.status_code < 500, (data, response.text)
+        if response.status_code != 200:
+            assert response.json()["error"]["code"] in ("malformed", "invalid", "conflict")

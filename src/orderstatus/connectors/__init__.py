@@ -143,7 +143,10 @@ def money(value: Decimal, currency: str) -> str:
         places = precision(currency)
     except (KeyError, ValueError):
         places = 2
-    return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    try:
+        return str(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    except InvalidOperation:
+        raise PayloadError(f"{value} is not an amount we can keep") from None
 
 
 def when(value: Any, where: str) -> datetime | None:

@@ -698,7 +698,8 @@ async def _ship(
     platform = delivery.platform
     changed = False
     events: list[EventItem] = []
-    for shipment in shipments:
+    for reported in shipments:
+        shipment = replace(reported, platform_id=reported.platform_id[:64])
         current = await _load(session, order)
         existing = next(
             (f for f in current.fulfillments if f.platform_id == shipment.platform_id), None
