@@ -229,4 +229,20 @@ def test_the_editors(chromium: Any, demo_server: tuple[str, str], screenshots: P
     expect(page.get_by_label("New API key")).to_have_value(re.compile(r"^os_"))
     accessible(page)
     shot(page, screenshots, "settings")
+
+    # Connections: pick a platform, copy the URL and secret, send a test.
+    page.get_by_role("link", name="Connections").click()
+    page.get_by_label("Platform").select_option("woocommerce")
+    page.get_by_role("button", name="Connect").click()
+    expect(page.get_by_role("status").filter(has_text="Connection saved.")).to_be_visible()
+    expect(page.get_by_label("Webhook URL to paste")).to_have_value(
+        re.compile(r"/connect/woocommerce/")
+    )
+    expect(page.get_by_label("Secret to paste")).to_have_value(re.compile(r"^\S{32,}$"))
+    page.get_by_role("button", name="Send a test").click()
+    expect(page.get_by_text("The test delivery was signed, read and understood")).to_be_visible()
+    expect(page.locator('[data-result="test"]')).to_be_visible()
+    accessible(page)
+    shot(page, screenshots, "connections")
+    shot(page, screenshots, "connections", width=390)
     context.close()
