@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
-from orderstatus.db.models import ConnectionWriteBack, Order, utcnow
+from orderstatus.db.models import ConnectionDelivery, ConnectionWriteBack, Order, utcnow
 from orderstatus.services import writeback
 from orderstatus.services.connections import create_connection, write_back_credentials
 from orderstatus.services.orders import get_shop
@@ -177,3 +177,23 @@ async def test_an_order_without_credentials_is_not_queued_and_a_refusal_is_final
     assert await writeback.write_due(database, settings) == 1
     found, _attempts, error = await state(database)
     assert found == "failed" and error is not None and "Not found" in error
+
+
+async def test_deliveries_are_kept_thirty_days(
+    api: ShopClient, database: Database, settings: Settings, fake: FakeShop
+) -> None:
+    await connect(database, fake, "woocommerce")
+    for delivery in samples.woocommerce_life()[:2]:
+        await api.http.post(
+            "/connect/woocommerce/acme", content=delivery.body, headers=delivery.headers
+        )
+    async with database.write() as session:
+        await session.execute(
+            update(ConnectionDelivery)
+            .where(ConnectionDelivery.topic == "order.created")
+            .values(received_at=utcnow() - timedelta(days=31))
+        )
+    assert await writeback.prune_deliveries(database) == 1
+    async with database.read() as session:
+        topics = (await session.scalars(select(ConnectionDelivery.topic))).all()
+    assert topics == ["order.updated"]

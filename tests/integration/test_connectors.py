@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from orderstatus.connectors import jwks
 from orderstatus.db.engine import Database
 from orderstatus.db.models import ConnectionDelivery, Fulfillment, Notification, Order
 from orderstatus.services.connections import create_connection
@@ -26,15 +28,23 @@ from tests.integration.helpers import row_counts
 PLATFORMS = ["woocommerce", "shopify", "saleor"]
 
 
+@dataclass
+class Keys:
+    current: samples.SaleorInstance
+
+
 @pytest.fixture
-async def instance() -> AsyncIterator[tuple[samples.SaleorInstance, str]]:
+def keys() -> Keys:
+    return Keys(samples.SaleorInstance())
+
+
+@pytest.fixture
+async def instance(keys: Keys) -> AsyncIterator[tuple[samples.SaleorInstance, str]]:
     """A Saleor instance's JWKS served on 127.0.0.1; yields the key and the API URL."""
-    key = samples.SaleorInstance()
-    fetched: list[str] = []
+    key = keys.current
 
     async def jwks(request: web.Request) -> web.Response:
-        fetched.append(request.path)
-        return web.json_response(key.jwks())
+        return web.json_response(keys.current.jwks())
 
     app = web.Application()
     app.router.add_get("/.well-known/jwks.json", jwks)
@@ -275,6 +285,23 @@ async def test_a_saleor_signature_by_another_key_is_refused(
     first = samples.saleor_life(stranger)[0]
     response = await post(connected.http, "saleor", first)
     assert response.status_code == 401
+
+
+async def test_a_saleor_instance_that_rotates_its_key_is_heard(
+    connected: ShopClient,
+    database: Database,
+    instance: tuple[samples.SaleorInstance, str],
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = samples.saleor_life(instance[0])[0]
+    assert (await post(connected.http, "saleor", first)).status_code == 200  # keys kept
+    keys.current = samples.SaleorInstance(kid="instance-key-2")
+    rotated = samples.saleor_life(keys.current)[1]
+    # A key not kept is looked up again, but not more than once in a while.
+    assert (await post(connected.http, "saleor", rotated)).status_code == 401
+    monkeypatch.setattr(jwks, "REFETCH_SECONDS", 0.0)
+    assert (await post(connected.http, "saleor", rotated)).status_code == 200
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -7,19 +7,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.config import Settings
 from orderstatus.connectors import writeback
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Connection, ConnectionWriteBack, Order, utcnow
+from orderstatus.db.models import (
+    Connection,
+    ConnectionDelivery,
+    ConnectionWriteBack,
+    Order,
+    utcnow,
+)
 from orderstatus.domain.links import page_link
 
 log = logging.getLogger(__name__)
 
+KEEP_DELIVERIES = timedelta(days=30)
+"""How long a connection's deliveries are kept: their ids tell repeats, their shipments
+wait for an order not seen yet, and the admin lists the last ones."""
+PRUNE_SECONDS = 3600.0
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
 BATCH = 20
@@ -128,12 +139,27 @@ async def write_due(
     return len(claimed)
 
 
+async def prune_deliveries(database: Database) -> int:
+    """Forget deliveries older than :data:`KEEP_DELIVERIES`; how many."""
+    async with database.write() as session:
+        result = await session.execute(
+            delete(ConnectionDelivery).where(
+                ConnectionDelivery.received_at < utcnow() - KEEP_DELIVERIES
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def run_writer(
     database: Database, settings: Settings, stop: asyncio.Event, *, interval: float = 5.0
 ) -> None:
+    pruned_at = 0.0
     while not stop.is_set():
         tried = 0
         try:
+            if time.monotonic() - pruned_at >= PRUNE_SECONDS:
+                await prune_deliveries(database)
+                pruned_at = time.monotonic()
             tried = await write_due(database, settings)
         except Exception:
             log.exception("page link write-back failed; trying again in %.0f s", interval)
