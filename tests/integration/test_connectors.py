@@ -3,6 +3,7 @@ signs them, in order, then shuffled and repeated, end in the same order page."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
@@ -470,3 +471,18 @@ async def test_any_signed_payload_gets_a_clear_answer_never_a_5xx(
         assert response.status_code < 500, (data, response.text)
         if response.status_code != 200:
             assert response.json()["error"]["code"] in ("malformed", "invalid", "conflict")
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_the_same_delivery_at_once_is_applied_once(
+    connected: ShopClient,
+    database: Database,
+    instance: tuple[samples.SaleorInstance, str],
+    platform: str,
+) -> None:
+    first = life(platform, instance[0])[0]
+    answers = await asyncio.gather(*(post(connected.http, platform, first) for _ in range(6)))
+    assert [a.status_code for a in answers] == [200] * 6
+    results = sorted(a.json()["result"] for a in answers)
+    assert results == ["applied"] + ["duplicate"] * 5
+    assert len(await snapshot(database, platform)) == 1

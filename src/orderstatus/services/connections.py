@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -37,7 +38,7 @@ from orderstatus.db.models import (
     Shop,
 )
 from orderstatus.domain.admin import TrackingInput
-from orderstatus.domain.errors import DomainError, Invalid, Malformed, NotFound
+from orderstatus.domain.errors import Conflict, DomainError, Invalid, Malformed, NotFound
 from orderstatus.domain.inputs import (
     FulfillmentInput,
     OrderInput,
@@ -365,7 +366,14 @@ async def apply_many(
     # Written together, at the end: one statement for the batch. A repeat of a delivery
     # in the same batch breaks the unique id, and the batch is applied one by one.
     session.add_all(rows)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        if len(deliveries) == 1:
+            # The same delivery, applied meanwhile by another process: the platform's
+            # retry is answered as the repeat it then is.
+            raise Conflict("this delivery is being applied; send it again") from None
+        raise _Refused from None
     return results
 
 
