@@ -46,6 +46,24 @@ def test_set_up_a_shop_from_the_command_line(tmp_path: Path) -> None:
     assert "boss@example.com" not in staff.stdout  # stdout stays clean for scripts
 
 
+def test_connect_a_platform_from_the_command_line(tmp_path: Path) -> None:
+    env = env_for(sqlite_url(tmp_path))
+    run("migrate", env=env)
+    run("create-shop", "--handle", "myshop", "--name", "My Shop", "--currency", "NOK", env=env)
+    made = run("create-connection", "--shop", "myshop", "--platform", "woocommerce", env=env)
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split(": ", 1) for line in made.stdout.splitlines())
+    assert lines["url"].endswith("/connect/woocommerce/myshop")
+    assert len(lines["secret"]) >= 32
+    given = "shpss_" + "a" * 32
+    made = run(
+        "create-connection", "--shop", "myshop", "--platform", "shopify", "--secret", given, env=env
+    )
+    assert made.stdout.splitlines()[1] == f"secret: {given}"
+    saleor = run("create-connection", "--shop", "myshop", "--platform", "saleor", env=env)
+    assert saleor.returncode == 1 and "API URL" in saleor.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

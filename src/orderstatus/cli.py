@@ -24,6 +24,7 @@ from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
 from orderstatus.services.wallet import queue_pushes
+from orderstatus.services.writeback import start_writer
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
@@ -226,11 +227,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         poller = start_poller(database, stop)
         images = start_fetcher(database, settings, stop)
         retention = start_retention(database, settings, stop)
+        writer = start_writer(database, settings, stop)
         worker = Worker(database, settings, config)
         await worker.run(stop)
         if poller is not None:
             await poller
         await images
+        await writer
         if retention is not None:
             await retention
         await broker.stop()
@@ -300,6 +303,33 @@ def cmd_create_api_key(settings: Settings, args: argparse.Namespace) -> None:
 
     key = asyncio.run(_with_database(settings, work))
     print(key)
+
+
+def cmd_create_connection(settings: Settings, args: argparse.Namespace) -> None:
+    from orderstatus.services.connections import create_connection, write_back_credentials
+    from orderstatus.services.orders import get_shop
+
+    credentials = write_back_credentials(
+        api_key=args.api_key, api_secret=args.api_secret, api_token=args.api_token
+    )
+
+    async def work(database: Database) -> tuple[str, str]:
+        await _require_current_schema(database)
+        async with database.write() as session:
+            shop = await get_shop(session, args.shop)
+            made = await create_connection(
+                session,
+                shop=shop,
+                platform=args.platform,
+                secret=args.secret,
+                shop_url=args.shop_url,
+                credentials=credentials,
+            )
+        return made.path, made.secret
+
+    path, secret = asyncio.run(_with_database(settings, work))
+    print(f"url: {settings.base_url.rstrip('/')}{path}")
+    print(f"secret: {secret}")
 
 
 CLI_ACTOR = "command line"
@@ -429,6 +459,31 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--shop", required=True, help="shop handle")
     key.add_argument("--name", default="api", help="a label to tell keys apart")
     key.set_defaults(handler=cmd_create_api_key)
+
+    connection = commands.add_parser(
+        "create-connection",
+        help="connect a shop platform; prints the webhook URL and secret to give it",
+    )
+    connection.add_argument("--shop", required=True, help="shop handle")
+    connection.add_argument(
+        "--platform", required=True, choices=["woocommerce", "shopify", "saleor"]
+    )
+    connection.add_argument(
+        "--secret", help="the platform's webhook secret (default: a new random one)"
+    )
+    connection.add_argument(
+        "--shop-url",
+        help="the shop's own address (Saleor: its API URL, required); "
+        "where the page link is written back",
+    )
+    connection.add_argument("--api-key", help="WooCommerce REST API consumer key (write-back)")
+    connection.add_argument(
+        "--api-secret", help="WooCommerce REST API consumer secret (write-back)"
+    )
+    connection.add_argument(
+        "--api-token", help="Shopify Admin API or Saleor app token (write-back)"
+    )
+    connection.set_defaults(handler=cmd_create_connection)
 
     erase = commands.add_parser(
         "erase", help="remove a customer's personal data from all their orders in a shop"

@@ -128,6 +128,7 @@ class Order(Base):
         UniqueConstraint("shop_id", "number"),
         Index("ix_orders_shop_id_id", "shop_id", "id"),
         Index("ix_orders_shop_id_email", "shop_id", "email"),
+        UniqueConstraint("shop_id", "platform", "platform_order_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -160,6 +161,13 @@ class Order(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     """Bumped by every change that shows on the order's page, so a rendered page can be
     reused until the order changes."""
+    platform: Mapped[str | None] = mapped_column(String(16))
+    """The shop platform the order came from through a connection (None: the API, the
+    admin or the storefront)."""
+    platform_order_id: Mapped[str | None] = mapped_column(String(64))
+    platform_updated_at: Mapped[datetime | None]
+    """The platform's own time of the order version last applied: an older one is skipped."""
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -185,6 +193,8 @@ class LineItem(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal]
     image_url: Mapped[str | None] = mapped_column(String(2000))
+    platform_id: Mapped[str | None] = mapped_column(String(64))
+    """The item's id on the shop platform the order came from."""
 
     order: Mapped[Order] = relationship(back_populates="line_items", lazy="raise")
 
@@ -223,6 +233,8 @@ class Fulfillment(Base):
     last_polled_at: Mapped[datetime | None]
     poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Failed polls in a row: each one pushes the next poll further out."""
+    platform_id: Mapped[str | None] = mapped_column(String(64))
+    """The shipment's id on the shop platform the order came from."""
 
     order: Mapped[Order] = relationship(back_populates="fulfillments", lazy="raise")
     items: Mapped[list[FulfillmentItem]] = relationship(
@@ -258,6 +270,73 @@ class WebhookSecret(Base):
     shop_id: Mapped[int] = mapped_column(shop_fk())
     source: Mapped[str] = mapped_column(String(32))
     secret: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Connection(Base):
+    """A shop platform (WooCommerce, Shopify, Saleor) sending the shop's orders to
+    ``/connect/{platform}/{handle}``.
+
+    ``secret`` signs the platform's webhooks; ``shop_url`` is the merchant's own shop
+    (Saleor's keys are fetched from it, and the page link is written back to it with
+    ``credentials``). Both are secrets: anything meant for display shows them masked."""
+
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("shop_id", "platform"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    platform: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(String(255))
+    shop_url: Mapped[str | None] = mapped_column(String(2000))
+    credentials: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConnectionDelivery(Base):
+    """One webhook a connection received, and what came of it (the admin lists the last
+    ones). ``delivery_id`` is the platform's id of the delivery: a repeat is answered
+    without being applied again."""
+
+    __tablename__ = "connection_deliveries"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "delivery_id"),
+        Index("ix_connection_deliveries_connection_id_id", "connection_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    delivery_id: Mapped[str | None] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(255))
+    platform_order_id: Mapped[str | None] = mapped_column(String(64))
+    pending: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """Shipments reported for an order not seen yet, applied when the order comes."""
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConnectionWriteBack(Base):
+    """The page link to write back to an order on its platform (an outbox row: written
+    with the order, sent by a worker with retries)."""
+
+    __tablename__ = "connection_writebacks"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "order_id"),
+        Index("ix_connection_writebacks_state_next_try_at", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, done, or failed (given up; ``error`` says why)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

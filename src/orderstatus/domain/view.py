@@ -133,6 +133,7 @@ class OrderData:
     items: Sequence[ItemData]
     shipments: Sequence[ShipmentData]
     messages: Sequence[MessageData] = ()
+    cancelled_at: datetime | None = None
 
 
 # ---- what a viewer gets ----
@@ -233,6 +234,8 @@ class OrderView:
     """Everything ordered: with prices for owner and staff, without for the public."""
     delivered_at: datetime | None = None
     """When the last shipment arrived, once every one has (for "Delivered on …")."""
+    cancelled_at: datetime | None = None
+    """The shop cancelled the order (on its platform)."""
 
     @property
     def is_public(self) -> bool:
@@ -414,6 +417,7 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
         else None,
         items=[_line(item, item.quantity, private) for item in order.items],
         delivered_at=_all_delivered_at(shipments),
+        cancelled_at=order.cancelled_at,
     )
 
 

@@ -307,6 +307,7 @@ async def load_page(
         delivery_status=order.delivery_status,
         items=items,
         shipments=shipments,
+        cancelled_at=order.cancelled_at,
         messages=[
             MessageData(
                 placement=m.placement,

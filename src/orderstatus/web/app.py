@@ -20,10 +20,13 @@ from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
 from orderstatus.services.wallet import queue_pushes
+from orderstatus.services.writeback import start_writer
 from orderstatus.web import admin, docs, errors, favicon
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
 from orderstatus.web.assets import StaticAssets, app_assets
+from orderstatus.web.connect import ConnectIntake, ConnectLane
+from orderstatus.web.connect import document as document_connect
 from orderstatus.web.deps import ApiKeyCache
 from orderstatus.web.headers import SecurityHeaders
 from orderstatus.web.health import router as health_router
@@ -70,6 +73,7 @@ def create_app(
         poller = start_poller(db, stop_polling) if run_worker else None
         images = start_fetcher(db, settings, stop_polling) if run_worker else None
         retention = start_retention(db, settings, stop_polling) if run_worker else None
+        writer = start_writer(db, settings, stop_polling) if run_worker else None
         yield
         restore_signals()
         stop_polling.set()
@@ -79,6 +83,8 @@ def create_app(
             await images
         if retention is not None:
             await retention
+        if writer is not None:
+            await writer
         if worker is not None:
             await worker.stop()
         loading.cancel()
@@ -106,6 +112,7 @@ def create_app(
     app.state.gazetteer = gazetteer
     app.state.event_batcher = EventBatcher(db, gazetteer)
     app.state.webhooks = WebhookIntake(db, gazetteer)
+    app.state.connect = ConnectIntake(db)
     errors.install(app)
     # Matched in this order: the busiest routes first (the API; webhooks never get here).
     app.include_router(api_router)
@@ -120,6 +127,7 @@ def create_app(
     admin.install(app)
     app.mount(docs.ASSETS, docs.assets(), name="docs")
     app.add_middleware(WebhookLane, intake=app.state.webhooks)
+    app.add_middleware(ConnectLane, intake=app.state.connect)
     app.add_middleware(RefuseNul)
     app.add_middleware(BodySizeLimit, larger=admin.BODY_LIMITS)  # outside: the lane's limit too
     app.add_middleware(BodyReadTimeout, idle=body_timeout)
@@ -127,6 +135,7 @@ def create_app(
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
     app.add_middleware(AccessLog, trusted_proxies=settings.trusted_proxies)
     document(app)
+    document_connect(app)
     return app
 
 

@@ -146,7 +146,7 @@ class WebhookLane:
             )
         else:
             try:
-                body = await _body(receive)
+                body = await read_body(receive)
             except HTTPException as exc:  # the body size limit or read timeout, a NUL in a form
                 code = {408: "request_timeout", 413: "payload_too_large"}.get(
                     exc.status_code, "bad_request"
@@ -170,7 +170,7 @@ def _webhook_path(scope: Scope) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-async def _body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
     chunks = []
     while True:
         message = await receive()

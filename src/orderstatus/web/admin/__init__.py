@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from orderstatus.web import media
 from orderstatus.web.admin import (
     auth,
+    connections,
     notifications,
     orders,
     page,
@@ -31,7 +32,17 @@ async def _sign_in(_request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the admin's routes, the logo files, and the way to the sign-in page."""
-    for module in (auth, orders, shipping, page, notifications, settings, webhooks, media):
+    for module in (
+        auth,
+        orders,
+        shipping,
+        page,
+        notifications,
+        connections,
+        webhooks,
+        settings,
+        media,
+    ):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(FormExpired, expired)

@@ -38,6 +38,8 @@ DONE: dict[str, str] = {
     "message": N_("Note saved."),
     "message_removed": N_("Note removed."),
     "revoked": N_("API key revoked."),
+    "connected": N_("Connection saved."),
+    "disconnected": N_("Connection removed."),
     "storefront_on": N_("The demo storefront is on."),
     "storefront_off": N_("The demo storefront is off."),
     "notifications": N_("Notification settings saved."),
