@@ -27,9 +27,9 @@ from typing import Any
 import http_ece
 import jwt
 from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.live import free_port
 
@@ -376,9 +376,7 @@ class PushService:
             ec.SECP256R1(), _b64url_decode(fields["k"])
         )
         try:
-            claims = jwt.decode(
-                fields["t"], key=public, algorithms=["ES256"], audience=self.origin
-            )
+            claims = jwt.decode(fields["t"], key=public, algorithms=["ES256"], audience=self.origin)
         except jwt.PyJWTError as exc:
             return self.refuse(f"bad token: {exc}", 403)
         if not 0 < claims["exp"] - time.time() <= 86400:
@@ -396,7 +394,8 @@ class PushService:
         self.received.append(
             Pushed(name, json.loads(plain), dict(request.headers), claims, fields["k"])
         )
-        return web.Response(status=201, headers={"Location": f"{self.origin}/m/{len(self.received)}"})
+        location = f"{self.origin}/m/{len(self.received)}"
+        return web.Response(status=201, headers={"Location": location})
 
     def to(self, name: str) -> list[dict[str, Any]]:
         return [p.message for p in self.received if p.device == name]

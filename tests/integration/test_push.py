@@ -180,9 +180,7 @@ async def test_each_device_gets_every_update_the_email_gets(
 
     async with database.read() as session:
         lines = (
-            await session.scalars(
-                select(Activity.message).where(Activity.order_id == order["id"])
-            )
+            await session.scalars(select(Activity.message).where(Activity.order_id == order["id"]))
         ).all()
         devices = await session.scalar(select(func.count()).select_from(PushSubscription))
     assert devices == 2
