@@ -91,6 +91,8 @@ class OrderFacts:
     items: list[ItemFacts]
     phone: str | None = None
     """In E.164; shown in the international format."""
+    shipping_address: dict[str, Any] | None = None
+    """For the inbox markup of shipping e-mails (see notify.markup)."""
 
 
 @lru_cache(maxsize=4096)

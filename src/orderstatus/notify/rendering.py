@@ -25,8 +25,9 @@ from orderstatus.db.models import (
     Shop,
     TrackingEvent,
 )
-from orderstatus.domain.notifications import Channel, Kind, State
+from orderstatus.domain.notifications import SHIPMENT_KINDS, Channel, Kind, State
 from orderstatus.notify import context as ctx
+from orderstatus.notify import markup
 from orderstatus.notify.email import build_message, message_bytes, message_id
 from orderstatus.notify.jobs import Job, Outcome
 from orderstatus.notify.sandbox import sandbox
@@ -203,6 +204,11 @@ class Composer:
                 if own
                 else self.renderer.email(source, values)
             )
+            if shipment is not None and job.kind in SHIPMENT_KINDS:
+                delivery = markup.parcel_delivery(
+                    order=order, shop=shop, shipment=shipment, values=values
+                )
+                rendered = replace(rendered, html=markup.embed(rendered.html, delivery))
         except TemplateError as exc:
             return Outcome(job, State.FAILED, error=str(exc))
         except Exception as exc:
@@ -310,6 +316,7 @@ def order_facts(order: Order) -> ctx.OrderFacts:
         fulfillment_status=order.fulfillment_status,
         shipping_zip=address.get("zip"),
         shipping_country=address.get("country_code"),
+        shipping_address=order.shipping_address,
         items=[
             ctx.ItemFacts(i.id, i.title, i.variant, i.quantity, i.unit_price, i.image_url)
             for i in order.line_items
