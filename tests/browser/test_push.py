@@ -172,7 +172,7 @@ def test_the_owner_turns_notifications_on_and_off_on_this_device(
 def test_the_card_is_for_the_owner_only(
     chromium: Any, pushing_demo: tuple[str, str, Path, Pushes]
 ) -> None:
-    base, output, _folder, _pushes = pushing_demo
+    _base, output, _folder, _pushes = pushing_demo
     link = re.search(r"(http\S+/orders/[^\s?]+)", output)
     assert link is not None
     context = chromium.new_context(locale="en-GB")
