@@ -325,3 +325,27 @@ async def test_the_page_can_be_added_to_a_home_screen(
     assert worker_script.status_code == 200
     assert worker_script.headers["content-type"].startswith("text/javascript")
     assert "showNotification" in worker_script.text and "notificationclick" in worker_script.text
+
+
+async def test_erasing_the_customer_forgets_the_devices(
+    api: ShopClient,
+    owner: httpx.AsyncClient,
+    pushes: PushService,
+    database: Database,
+) -> None:
+    from orderstatus.services import retention
+
+    order = await create_order(api.http)
+    path = path_of(order)
+    await login(owner, path, order["number"], "kari@example.com")
+    assert (await turn_on(owner, path, pushes, pushes.device("phone"))).status_code == 201
+    async with database.read() as session:
+        export = await retention.export_customer(
+            session, shop_id=api.shop_id, email="kari@example.com"
+        )
+    assert export["orders"][0]["push_devices"][0]["endpoint"] == pushes.endpoint("phone")
+    async with database.write() as session:
+        await retention.anonymise_order(session, order_id=order["id"], actor="test")
+    async with database.read() as session:
+        left = await session.scalar(select(func.count()).select_from(PushSubscription))
+    assert left == 0
