@@ -27,6 +27,7 @@ from orderstatus.domain.notifications import (
 from orderstatus.metrics import Backlog
 from orderstatus.notify import context as ctx
 from orderstatus.notify import email
+from orderstatus.notify.leases import recipient_words
 from orderstatus.notify.outbox import preferences
 from orderstatus.notify.rendering import shop_facts
 from orderstatus.notify.sandbox import sandbox
@@ -125,7 +126,8 @@ async def resend_notification(
             order_id=row.order_id,
             kind="notification_resent",
             actor=actor,
-            message=f"{_label(row)} to {row.recipient} queued to send again (was {was})",
+            message=f"{_label(row)} to {recipient_words(Channel(row.channel), row.recipient)}"
+            f" queued to send again (was {was})",
             data={"notification_id": row.id},
         )
     )
