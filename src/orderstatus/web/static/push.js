@@ -50,6 +50,8 @@
     if (apple && !navigator.standalone) { show("apple"); }
     return;
   }
+  // Shown at once as it will most likely stay; a device already on is known a moment later.
+  show(Notification.permission === "denied" ? "blocked" : "off");
   var ready = navigator.serviceWorker.register(card.getAttribute("data-sw"), { scope: "/orders/" })
     .then(function () { return navigator.serviceWorker.ready; });
 
