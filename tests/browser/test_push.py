@@ -156,15 +156,32 @@ def test_the_owner_turns_notifications_on_and_off_on_this_device(
     expect(opened.get_by_text("nora.berg@example.com")).to_be_visible()
     other.close()
 
-    # After a reload the page still knows this device is on; then it is turned off.
+    # After a reload the page still knows this device is on, and hands over nothing new.
     page.reload()
     off = page.get_by_role("button", name="Turn off notifications")
     expect(off).to_be_visible()
+    assert subscriptions(folder) == [(stub["endpoint"], "en")]
+    # The browser renewed its subscription: the next visit hands the new one over (the
+    # old one is forgotten when its push service answers 410).
+    renewed = pushes.service.device("renewed")
+    fresh = {
+        "endpoint": pushes.service.endpoint("renewed"),
+        "keys": {"p256dh": renewed.p256dh, "auth": renewed.auth},
+    }
+    page.evaluate("fresh => localStorage.setItem('test-push', JSON.stringify(fresh))", fresh)
+    page.reload()
+    expect(off).to_be_visible()
+    deadline = time.monotonic() + 10
+    while len(subscriptions(folder)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(subscriptions(folder)) == sorted(
+        [(stub["endpoint"], "en"), (fresh["endpoint"], "en")]
+    )
     off.click()
     expect(card.get_by_role("status")).to_have_text("Notifications are off for this device.")
     expect(turn_on).to_be_visible()
     expect(off).to_be_hidden()
-    assert subscriptions(folder) == []
+    assert subscriptions(folder) == [(stub["endpoint"], "en")]
     assert page.evaluate("localStorage.getItem('test-push')") is None
     context.close()
 

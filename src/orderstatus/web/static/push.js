@@ -59,10 +59,25 @@
     if (Notification.permission === "denied") { show("blocked"); return Promise.resolve(); }
     return ready.then(function (registration) { return registration.pushManager.getSubscription(); })
       .then(function (subscription) {
-        show(subscription && orders().indexOf(path) >= 0 ? "on" : "off");
+        var on = subscription && orders().indexOf(path) >= 0;
+        show(on ? "on" : "off");
+        // A browser may renew its subscription: the server then gets the new one.
+        if (on && sent() !== subscription.endpoint) { hand(subscription).catch(function () {}); }
       }, function () { show("off"); });
   }
   refresh();
+
+  function sent() {
+    try { return localStorage.getItem(storeKey + ":" + path); } catch (err) { return null; }
+  }
+  function hand(subscription) {
+    var json = subscription.toJSON();
+    return post(path, {
+      endpoint: json.endpoint, p256dh: (json.keys || {}).p256dh || "", auth: (json.keys || {}).auth || ""
+    }).then(function () {
+      try { localStorage.setItem(storeKey + ":" + path, json.endpoint); } catch (err) { /* private mode */ }
+    });
+  }
 
   card.querySelector("[data-push-on]").addEventListener("click", function () {
     said("");
@@ -72,12 +87,7 @@
           userVisibleOnly: true, applicationServerKey: key()
         });
       });
-    }).then(function (subscription) {
-      var json = subscription.toJSON();
-      return post(path, {
-        endpoint: json.endpoint, p256dh: (json.keys || {}).p256dh || "", auth: (json.keys || {}).auth || ""
-      });
-    }).then(function () {
+    }).then(hand).then(function () {
       remember(true);
       show("on");
       said(card.getAttribute("data-on-text"));
@@ -92,6 +102,7 @@
       .then(function (subscription) {
         var done = subscription ? post(path + "/off", { endpoint: subscription.endpoint }) : Promise.resolve();
         return done.then(function () {
+          try { localStorage.removeItem(storeKey + ":" + path); } catch (err) { /* private mode */ }
           if (remember(false).length === 0 && subscription) { return subscription.unsubscribe(); }
           return true;
         });
