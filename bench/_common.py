@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -454,6 +456,73 @@ async def seed_orders(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# --- wrk ---------------------------------------------------------------------------------
+
+_WRK_LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_WRK_RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
+_WRK_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)")
+_WRK_TIMEOUTS = re.compile(r"timeout (\d+)")
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True, slots=True)
+class WrkRun:
+    """What ``wrk`` measured, and the CPU the server and the rest of the machine used."""
+
+    name: str
+    rate: float
+    latency_ms: dict[str, float]
+    errors: str
+    timeouts: int
+    seconds: float
+    server_cpu: float
+    other_cpu: float
+
+    @property
+    def capacity(self) -> float:
+        """Answers per CPU second of the server: what one process does with a core of its
+        own, however busy the machine was."""
+        return self.rate * self.seconds / self.server_cpu if self.server_cpu else 0.0
+
+
+def need_wrk() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("this benchmark drives wrk: apt-get install wrk")
+
+
+async def wrk(
+    url: str,
+    headers: dict[str, str],
+    *,
+    clients: int,
+    seconds: float,
+    server_pid: int,
+    name: str,
+) -> WrkRun:
+    """``wrk`` with one thread and ``clients`` keep-alive connections on one URL. Its
+    latency percentiles (50, 75, 90, 99) leave out the requests it gave up on after its
+    2-s timeout; ``timeouts`` counts those."""
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--latency", url]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    start = CpuSample.take(server_pid)
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await proc.communicate()
+    end = CpuSample.take(server_pid)
+    text = out.decode()
+    rate = _WRK_RATE.search(text)
+    if proc.returncode != 0 or rate is None:
+        raise BenchError(f"wrk failed:\n{text}")
+    latency = {p: float(v) * _WRK_UNITS[u] for p, v, u in _WRK_LATENCY.findall(text)}
+    errors = "; ".join(m.group(0) for m in _WRK_ERRORS.finditer(text)) or "none"
+    timeouts = sum(int(t) for t in _WRK_TIMEOUTS.findall(text))
+    server = end.server - start.server
+    other = (end.host_busy - start.host_busy) - server
+    return WrkRun(name, float(rate.group(1)), latency, errors, timeouts, seconds, server, other)
 
 
 # --- figures and the command line --------------------------------------------------------

@@ -14,11 +14,8 @@ target of at least 5,000 requests/s per process.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import re
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -27,55 +24,10 @@ import _common as common
 
 TARGET = 5_000
 TAG = "static"
-_LATENCY = re.compile(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
-_RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
-_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)")
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    name: str
-    rate: float
-    latency_ms: dict[str, float]
-    errors: str
-    seconds: float
-    server_cpu: float
-    other_cpu: float
-
-    @property
-    def capacity(self) -> float:
-        """Answers per CPU second of the server: what one process does with a core of its
-        own, however busy the machine was."""
-        return self.rate * self.seconds / self.server_cpu if self.server_cpu else 0.0
-
-
-async def wrk(
-    url: str, headers: dict[str, str], args: argparse.Namespace, server_pid: int, name: str
-) -> Run:
-    command = ["wrk", "-t1", f"-c{args.clients}", f"-d{args.seconds}s", "--latency", url]
-    for key, value in headers.items():
-        command += ["-H", f"{key}: {value}"]
-    start = common.CpuSample.take(server_pid)
-    proc = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out, _ = await proc.communicate()
-    end = common.CpuSample.take(server_pid)
-    text = out.decode()
-    rate = _RATE.search(text)
-    if proc.returncode != 0 or rate is None:
-        raise common.BenchError(f"wrk failed:\n{text}")
-    latency = {p: float(v) * _UNITS[u] for p, v, u in _LATENCY.findall(text)}
-    errors = "; ".join(m.group(0) for m in _ERRORS.finditer(text)) or "none"
-    server = end.server - start.server
-    other = (end.host_busy - start.host_busy) - server
-    return Run(name, float(rate.group(1)), latency, errors, args.seconds, server, other)
 
 
 async def main(args: argparse.Namespace) -> None:
-    if shutil.which("wrk") is None:
-        raise SystemExit("this benchmark drives wrk: apt-get install wrk")
+    common.need_wrk()
     common.cancel_on_sigterm()
     from orderstatus.web.assets import app_assets
 
@@ -92,16 +44,12 @@ async def main(args: argparse.Namespace) -> None:
                     first = await http.get(full, headers={"Accept-Encoding": "br"})
                     etag = first.headers["ETag"]
                     assert first.headers["Content-Encoding"] == "br"
+                how = {"clients": args.clients, "seconds": args.seconds, "server_pid": server.pid}
+                brotli = {"Accept-Encoding": "gzip, br"}
                 runs = [
-                    await wrk(full, {"Accept-Encoding": "gzip, br"}, args, server.pid, "br"),
-                    await wrk(full, {}, args, server.pid, "identity"),
-                    await wrk(
-                        full,
-                        {"Accept-Encoding": "gzip, br", "If-None-Match": etag},
-                        args,
-                        server.pid,
-                        "304",
-                    ),
+                    await common.wrk(full, brotli, **how, name="br"),
+                    await common.wrk(full, {}, **how, name="identity"),
+                    await common.wrk(full, brotli | {"If-None-Match": etag}, **how, name="304"),
                 ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -60,3 +60,53 @@ async def test_a_token_that_is_not_there_is_not_kept() -> None:
     assert await cache.read("t", db.read) is None
     assert await cache.read("t", db.read) is None
     assert db.reads == 2
+
+
+async def test_a_key_due_for_a_look_answers_at_once_and_is_looked_up_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before it expires, a busy page's key is read again in the background: the crowd
+    is answered from memory meanwhile, and the next request gets what the read found."""
+    cache = KeyCache()
+    monkeypatch.setattr(KeyCache, "REFRESH_SECONDS", -1.0)  # due for a look at once
+    cache.put("t", KEY)
+    newer = PageKey(1, 1, 4, 1, "en", "en")
+    db = SlowDatabase(newer)
+    answers = await asyncio.gather(*(cache.read("t", db.read) for _ in range(20)))
+    assert answers == [KEY] * 20  # nobody waited for the read
+    assert db.reads == 1
+    db.release.set()
+    await asyncio.sleep(0.01)
+    assert cache.get("t") == newer
+
+
+async def test_a_change_heard_during_a_look_is_not_undone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = KeyCache()
+    monkeypatch.setattr(KeyCache, "REFRESH_SECONDS", -1.0)
+    cache.put("t", KEY)
+    db = SlowDatabase(KEY)  # read before the change was committed
+    assert await cache.read("t", db.read) == KEY
+    cache.changed(1, 5)
+    db.release.set()
+    await asyncio.sleep(0.01)
+    key = cache.get("t")
+    assert key is not None and key.order_version == 5
+
+
+async def test_a_failed_look_leaves_the_key_to_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = KeyCache()
+    monkeypatch.setattr(KeyCache, "REFRESH_SECONDS", -1.0)
+    cache.put("t", KEY)
+
+    async def broken() -> PageKey | None:
+        raise ConnectionError("database away")
+
+    assert await cache.read("t", broken) == KEY
+    await asyncio.sleep(0.01)
+    assert cache.get("t") == KEY  # still answering until it expires
+    monkeypatch.setattr(KeyCache, "TTL_SECONDS", -1.0)
+    cache.put("t", KEY)
+    with pytest.raises(ConnectionError):
+        await cache.read("t", broken)

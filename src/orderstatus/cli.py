@@ -23,6 +23,7 @@ from orderstatus.runtime import tune_collector
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
+from orderstatus.services.wallet import queue_pushes
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
@@ -223,6 +224,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         # Changes this process makes (carrier polls) reach open pages through the broker.
         broker = create_broker(settings.redis_url, namespace=settings.database_url)
         database.on_commit = broker.publish
+        if settings.wallet_enabled:
+            database.before_commit = queue_pushes
         poller = start_poller(database, stop)
         images = start_fetcher(database, settings, stop)
         retention = start_retention(database, settings, stop)

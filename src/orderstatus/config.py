@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -68,6 +71,17 @@ def vapid_raw_key(text: str) -> str:
     except ValueError:
         raise ValueError("is not a valid P-256 private key") from None
     return _b64url(raw)
+
+
+WALLET_SETTINGS = (
+    "wallet_order_type_id",
+    "wallet_cert",
+    "wallet_key",
+    "wallet_wwdr",
+    "apns_key",
+    "apns_key_id",
+    "apns_team_id",
+)
 
 
 class SettingsError(Exception):
@@ -131,6 +145,23 @@ class Settings(BaseModel):
     push_allow_private: bool = False
     """Accept push endpoints on plain http and private addresses (tests, a push service
     of one's own on a private network)."""
+    wallet_order_type_id: str | None = None
+    """Apple Wallet orders: the Order Type ID (``order.com.example.shop``); with the
+    certificate, its key, Apple's WWDR certificate and the APNs key below, or none."""
+    wallet_cert: Path | None = None
+    """The Order Type ID certificate (PEM or DER)."""
+    wallet_key: Path | None = None
+    """The certificate's private key (PEM, unencrypted)."""
+    wallet_wwdr: Path | None = None
+    """Apple's WWDR intermediate certificate that issued ``wallet_cert`` (PEM or DER)."""
+    wallet_merchant_id: str | None = None
+    """The Apple Merchant ID shown in Wallet; unset: the Order Type ID."""
+    apns_key: Path | None = None
+    """The APNs authentication key (``AuthKey_XXXXXXXXXX.p8``) that tells devices of changes."""
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_url: str = "https://api.push.apple.com"
+    """APNs' address; ``https://api.sandbox.push.apple.com`` for development devices."""
 
     @model_validator(mode="before")
     @classmethod
@@ -291,6 +322,36 @@ class Settings(BaseModel):
             return value
         raise ValueError("must be mailto:you@example.com or an https:// address")
 
+    @field_validator("apns_url")
+    @classmethod
+    def _apns_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("must be an https URL such as https://api.push.apple.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _wallet(self) -> Settings:
+        """Apple Wallet orders need every part or none: a half set-up would offer
+        orders that Wallet refuses, or never tells of their changes."""
+        parts = {name: getattr(self, name) for name in WALLET_SETTINGS}
+        given = [name for name, value in parts.items() if value]
+        if not given:
+            return self
+        missing = [name for name, value in parts.items() if not value]
+        if missing:
+            raise ValueError(
+                f"ORDERSTATUS_{missing[0].upper()} is needed with ORDERSTATUS_"
+                f"{given[0].upper()} (Apple Wallet orders need "
+                + ", ".join(f"ORDERSTATUS_{n.upper()}" for n in WALLET_SETTINGS)
+                + ")"
+            )
+        load_wallet_keys(self)
+        return self
+
+    @property
+    def wallet_enabled(self) -> bool:
+        return bool(self.wallet_order_type_id)
+
     @property
     def metrics_folder(self) -> Path:
         return self.metrics_dir or self.var_dir / "metrics"
@@ -318,10 +379,12 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             error = exc.errors()[0]
-            name = "ORDERSTATUS_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
             message = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "is not a setting (see the README for the list)"
+            if not error["loc"]:  # a rule across settings: its message names them
+                raise SettingsError(message) from None
+            name = "ORDERSTATUS_" + str(error["loc"][0]).upper()
             raise SettingsError(f"{name} {message}") from None
 
     @property
@@ -370,3 +433,79 @@ class Settings(BaseModel):
             path = self.database_url.split(":///", 1)[-1]
             if path and path != ":memory:" and not path.startswith("file:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletKeys:
+    """What signs Wallet order packages and authenticates the pushes that tell of changes."""
+
+    order_type_id: str
+    merchant_id: str
+    certificate: x509.Certificate
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    wwdr: x509.Certificate
+    apns_key: ec.EllipticCurvePrivateKey
+    apns_key_id: str
+    apns_team_id: str
+    apns_url: str
+
+
+def _read(name: str, path: Path | None) -> bytes:
+    try:
+        return Path(path or "").read_bytes()
+    except OSError as exc:
+        raise ValueError(
+            f"ORDERSTATUS_{name.upper()} cannot be read ({exc.strerror or exc})"
+        ) from None
+
+
+def _certificate(name: str, path: Path | None) -> x509.Certificate:
+    data = _read(name, path)
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise ValueError(
+            f"ORDERSTATUS_{name.upper()} is not a certificate (PEM or DER): {path}"
+        ) from None
+
+
+def _private_key(name: str, path: Path | None) -> Any:
+    data = _read(name, path)
+    try:
+        if b"-----BEGIN" in data:
+            return serialization.load_pem_private_key(data, password=None)
+        return serialization.load_der_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"ORDERSTATUS_{name.upper()} is not an unencrypted private key (PEM or DER): {path}"
+        ) from None
+
+
+@functools.cache
+def load_wallet_keys(settings: Settings) -> WalletKeys | None:
+    """The Wallet keys read and checked once; None when Wallet orders are not set up.
+    Raises ValueError with one line when a file is missing or is not what it should be."""
+    if not settings.wallet_order_type_id:
+        return None
+    certificate = _certificate("wallet_cert", settings.wallet_cert)
+    key = _private_key("wallet_key", settings.wallet_key)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("ORDERSTATUS_WALLET_KEY must be an RSA or EC key")
+    if key.public_key().public_numbers() != certificate.public_key().public_numbers():  # type: ignore[union-attr]
+        raise ValueError("ORDERSTATUS_WALLET_KEY is not the key of ORDERSTATUS_WALLET_CERT")
+    apns_key = _private_key("apns_key", settings.apns_key)
+    if not isinstance(apns_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("ORDERSTATUS_APNS_KEY must be the .p8 key APNs gave (EC P-256)")
+    return WalletKeys(
+        order_type_id=settings.wallet_order_type_id,
+        merchant_id=settings.wallet_merchant_id or settings.wallet_order_type_id,
+        certificate=certificate,
+        key=key,
+        wwdr=_certificate("wallet_wwdr", settings.wallet_wwdr),
+        apns_key=apns_key,
+        apns_key_id=settings.apns_key_id or "",
+        apns_team_id=settings.apns_team_id or "",
+        apns_url=settings.apns_url,
+    )

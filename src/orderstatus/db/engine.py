@@ -25,6 +25,9 @@ RECORDED_EVENTS = "recorded_events"
 
 OnCommit = Callable[[dict[int, int]], Awaitable[None]]
 """Told which orders a committed transaction changed: {order id: new page version}."""
+BeforeCommit = Callable[[AsyncSession, dict[int, int]], Awaitable[None]]
+"""Run in a transaction that changed orders, just before it commits: what it adds
+commits with the change, or not at all."""
 OnEnd = Callable[[set[str]], Awaitable[None]]
 """Told which live streams a committed transaction took access from (their tags)."""
 
@@ -73,6 +76,7 @@ class Database:
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(self._writer, expire_on_commit=False, autoflush=False)
         self.on_commit: OnCommit | None = None
+        self.before_commit: BeforeCommit | None = None
         self.on_end: OnEnd | None = None
 
     @asynccontextmanager
@@ -95,6 +99,8 @@ class Database:
         async with self._write() as session:
             async with session.begin():
                 yield session
+                if self.before_commit is not None and session.info.get(CHANGED_ORDERS):
+                    await self.before_commit(session, dict(session.info[CHANGED_ORDERS]))
             changed = session.info.pop(CHANGED_ORDERS, None)
             ended = session.info.pop(ENDED_STREAMS, None)
             recorded = session.info.pop(RECORDED_EVENTS, None)

@@ -431,3 +431,44 @@ class ProductImage(Base):
     next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WalletRegistration(Base):
+    """A device's Wallet that holds an order and asks to hear of its changes."""
+
+    __tablename__ = "wallet_registrations"
+    __table_args__ = (
+        UniqueConstraint("device_id", "order_id"),
+        Index("ix_wallet_registrations_order_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(255))
+    push_token: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WalletPush(Base):
+    """The outbox of Wallet pushes: written in the transaction that changed the order,
+    sent to APNs by the worker. One push wakes a device for all its changed orders, so a
+    token with a push still waiting gets no second one."""
+
+    __tablename__ = "wallet_pushes"
+    __table_args__ = (
+        Index("ix_wallet_pushes_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_wallet_pushes_push_token", "push_token"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    push_token: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

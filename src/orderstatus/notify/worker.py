@@ -38,7 +38,7 @@ from collections import Counter
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from orderstatus.config import Settings
+from orderstatus.config import Settings, load_wallet_keys
 from orderstatus.db.engine import Database
 from orderstatus.domain.notifications import State
 from orderstatus.notify import leases
@@ -46,6 +46,7 @@ from orderstatus.notify.email import sender_address
 from orderstatus.notify.jobs import Job, Outcome, WorkerConfig
 from orderstatus.notify.rendering import Composer, load
 from orderstatus.notify.transports import Transports
+from orderstatus.notify.wallet import WalletPusher
 
 __all__ = ["BackgroundWorker", "Worker", "WorkerConfig", "start_in_background"]
 
@@ -70,6 +71,12 @@ class Worker:
         self.composer = Composer(settings, sender)
         self.transports = Transports(settings, self.config, sender, tls_context=tls_context)
         self.stats: Counter[str] = Counter()
+        keys = load_wallet_keys(settings)
+        self.wallet = (
+            WalletPusher(database, keys, verify=tls_context or True) if keys is not None else None
+        )
+        """Apple Wallet pushes, their own outbox, delivered alongside (when set up).
+        ``tls_context``: whom outgoing TLS connections trust (SMTP's and APNs')."""
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -91,6 +98,7 @@ class Worker:
                 outcomes.put_nowait(await self.transports.deliver(job))
 
         recorder = asyncio.create_task(self._recorder(outcomes))
+        pushes = asyncio.create_task(self.wallet.run(stop)) if self.wallet else None
         senders = [asyncio.create_task(sender()) for _ in range(self.config.concurrency)]
         log.info("notification worker started (%s)", self.transports.describe())
         try:
@@ -125,6 +133,8 @@ class Worker:
             await asyncio.gather(*senders, return_exceptions=True)
             outcomes.put_nowait(None)
             await recorder
+            if pushes is not None:
+                await pushes
             await self.close()
             log.info("notification worker stopped: %s", self.summary())
 
@@ -145,6 +155,8 @@ class Worker:
             await asyncio.sleep(min(max(wait, 0.01), 1.0))
         done = Counter(self.stats)
         done.subtract(before)
+        if self.wallet is not None:
+            done.update({f"wallet_{k}": v for k, v in (await self.wallet.drain()).items()})
         return +done
 
     async def run_once(self) -> int:
@@ -159,6 +171,8 @@ class Worker:
     async def close(self) -> None:
         """Close the connections; they open again if the worker is used again."""
         await self.transports.close()
+        if self.wallet is not None:
+            await self.wallet.apns.close()
 
     def summary(self) -> str:
         states = ("sent", "held", "failed", "retry", "skipped", "released")

@@ -25,8 +25,9 @@ log = logging.getLogger("orderstatus.access")
 
 REDACTED = "[redacted]"
 
-_TOKEN_PREFIXES = {"orders": 2, "shared": 2}
-"""First path segment → the segment after it that is a secret (``/orders/{token}/…``)."""
+_TOKEN_PREFIXES = {"orders": 2, "shared": 2, "wallet": 4}
+"""First path segment → the segment after it that is a secret (``/orders/{token}/…``;
+``/wallet/v1/devices/{device}/…``: Wallet's device identifier answers for the device)."""
 _PUBLIC_DEPTH = {"webhooks": 3, "connect": 3}
 """First path segment → how many segments are names (``/webhooks/{source}/{shop}``);
 anything after them may be a secret a sender put in the URL."""

@@ -19,6 +19,7 @@ from orderstatus.services.batching import EventBatcher
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
+from orderstatus.services.wallet import queue_pushes
 from orderstatus.web import admin, docs, errors, favicon
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
@@ -34,6 +35,7 @@ from orderstatus.web.pages import Pages
 from orderstatus.web.shutdown import on_stop_signal
 from orderstatus.web.storefront.shop import router as shop_router
 from orderstatus.web.storefront.status import router as status_router
+from orderstatus.web.storefront.wallet import router as wallet_router
 from orderstatus.web.webhooks import WebhookIntake, WebhookLane, document
 
 
@@ -53,6 +55,8 @@ def create_app(
     gazetteer = Gazetteer.shared()
     broker = create_broker(settings.redis_url, namespace=settings.database_url)
     db.on_commit = broker.publish
+    if settings.wallet_enabled:
+        db.before_commit = queue_pushes
     db.on_end = broker.end
 
     @asynccontextmanager
@@ -108,6 +112,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(monitoring_router)
     app.include_router(status_router)
+    app.include_router(wallet_router)
     app.include_router(shop_router)
     app.include_router(live_router)
     app.include_router(docs.router)

@@ -109,10 +109,13 @@ class KeyCache:
     run by hand, a worker without Redis)."""
 
     TTL_SECONDS = 2.0
+    REFRESH_SECONDS = 1.0
+    """An entry this old is looked up again in the background, while it still answers."""
 
     def __init__(self, size: int = 16384) -> None:
         self.size = size
-        self._keys: dict[str, tuple[PageKey, float]] = {}
+        self._keys: dict[str, tuple[PageKey, float, float]] = {}
+        """token → (key, when to look again, when it expires) in monotonic seconds"""
         self._tokens: dict[int, set[str]] = {}
         self._reading: dict[str, asyncio.Future[PageKey | None]] = {}
 
@@ -120,41 +123,68 @@ class KeyCache:
         self, token: str, read: Callable[[], Awaitable[PageKey | None]]
     ) -> PageKey | None:
         """The key from memory while fresh, else from ``read``: once at a time per token,
-        however many requests wait for it. (When a busy page's entry expired, every
-        request for it in that moment queried the database, one behind the other: the
-        long tail of a busy page's latency.) An expired entry is never answered from: it
-        is how a change no broker told this process about shows within seconds."""
-        key = self.get(token)
-        if key is not None:
-            return key
-        reading = self._reading.get(token)
-        if reading is None:
-            reading = asyncio.ensure_future(read())
-            self._reading[token] = reading
-            reading.add_done_callback(lambda _: self._reading.pop(token, None))
-        key = await asyncio.shield(reading)
-        if key is not None:
+        however many requests wait for it.
+
+        A busy page's key is looked up again before it expires, in the background, so
+        that no request waits for the database while the page is being asked for. (When
+        every request in the moment of expiry waited for one read, and that read waited
+        for its turn on a loop busy with all of them, those requests made the page's
+        latency tail.) An expired entry is never answered from: a change no broker told
+        this process about shows within ``TTL_SECONDS``."""
+        now = time.monotonic()
+        entry = self._keys.get(token)
+        if entry is not None and now < entry[2]:
+            if now >= entry[1] and token not in self._reading:
+                self._start(token, read)
+            return entry[0]
+        reading = self._reading.get(token) or self._start(token, read)
+        return await asyncio.shield(reading)
+
+    def _start(
+        self, token: str, read: Callable[[], Awaitable[PageKey | None]]
+    ) -> asyncio.Future[PageKey | None]:
+        reading = asyncio.ensure_future(read())
+        self._reading[token] = reading
+        reading.add_done_callback(lambda done: self._read(token, done))
+        return reading
+
+    def _read(self, token: str, done: asyncio.Future[PageKey | None]) -> None:
+        self._reading.pop(token, None)
+        if done.cancelled() or done.exception() is not None:
+            return  # the entry expires as it would have; a waiting request gets the error
+        key = done.result()
+        if key is None:
+            self._keys.pop(token, None)
+        else:
             self.put(token, key)
-        return key
 
     def get(self, token: str) -> PageKey | None:
         entry = self._keys.get(token)
-        if entry is None or entry[1] < time.monotonic():
+        if entry is None or entry[2] <= time.monotonic():
             return None
         return entry[0]
 
     def put(self, token: str, key: PageKey) -> None:
+        known = self._keys.get(token)
+        if known is not None and known[0].order_version > key.order_version:
+            # A change heard from the broker while this key was being read.
+            key = dataclasses.replace(key, order_version=known[0].order_version)
         if len(self._keys) >= self.size:
             self._keys.clear()
             self._tokens.clear()
-        self._keys[token] = (key, time.monotonic() + self.TTL_SECONDS)
+        now = time.monotonic()
+        self._keys[token] = (key, now + self.REFRESH_SECONDS, now + self.TTL_SECONDS)
         self._tokens.setdefault(key.order_id, set()).add(token)
 
     def changed(self, order_id: int, version: int) -> None:
         for token in self._tokens.get(order_id, ()):
             entry = self._keys.get(token)
             if entry is not None and entry[0].order_version < version:
-                self._keys[token] = (dataclasses.replace(entry[0], order_version=version), entry[1])
+                self._keys[token] = (
+                    dataclasses.replace(entry[0], order_version=version),
+                    entry[1],
+                    entry[2],
+                )
 
     def forget(self, order_id: int) -> None:
         """A change this cache cannot follow (a share link revoked): look again."""
@@ -198,6 +228,7 @@ class Pages:
             map_basemap=app_assets().url("basemap/world.json"),
             map_attribution=self.settings.map_attribution,
             push_key=self.push_key,
+            wallet_orders=self.settings.wallet_enabled,
             **context,
         )
         return FormPage.cut(html, mark)

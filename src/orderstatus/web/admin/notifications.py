@@ -14,7 +14,7 @@ from orderstatus.domain.inputs import whole_number
 from orderstatus.domain.notifications import Kind
 from orderstatus.i18n import N_
 from orderstatus.notify.templates import LANGUAGES, TemplateSource
-from orderstatus.services import notifications
+from orderstatus.services import notifications, wallet
 from orderstatus.web.admin.common import gettext, not_found, text
 from orderstatus.web.admin.forms import Admin, AdminDep
 from orderstatus.web.deps import Id
@@ -54,6 +54,9 @@ async def overview(admin: AdminDep) -> Response:
         channels = await notifications.channel_overview(
             session, shop_id=admin.shop_id, settings=admin.pages.settings
         )
+        wallet_channel = await wallet.counts(
+            session, shop_id=admin.shop_id, configured=admin.pages.settings.wallet_enabled
+        )
     return admin.render(
         "notifications.html",
         section="notifications",
@@ -64,6 +67,7 @@ async def overview(admin: AdminDep) -> Response:
         settings=settings,
         held=held,
         channels=channels,
+        wallet=wallet_channel,
     )
 
 

@@ -128,7 +128,7 @@ def _link_opens(pages: Pages, token: str, link_key: str) -> bool:
     return link_opens(pages.secret_key, token, link_key, datetime.now(UTC))
 
 
-def _viewer(request: Request, pages: Pages, key: PageKey) -> Viewer:
+def owner_or_public(request: Request, pages: Pages, key: PageKey) -> Viewer:
     owner = pages.signer.is_owner(request.cookies.get(OWNER_COOKIE), key.order_id)
     return Viewer.OWNER if owner else Viewer.PUBLIC
 
@@ -150,7 +150,7 @@ async def status_page(
             opened, pages.signer, order_id=key.order_id, token=token, secure=pages.secure_cookies
         )
         return opened
-    viewer = _viewer(request, pages, key)
+    viewer = owner_or_public(request, pages, key)
     if await is_staff_preview(request, database, key.shop_id):
         # The admin's "View order status page": the owner's view, marked, and nothing
         # set that would make this browser the customer.
@@ -241,7 +241,7 @@ async def _owner_action(
     key = await key_for_token(pages, database, token)
     if key is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
-    if _viewer(request, pages, key) is not Viewer.OWNER:
+    if owner_or_public(request, pages, key) is not Viewer.OWNER:
         return pages.error(
             request,
             403,
