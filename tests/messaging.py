@@ -344,10 +344,14 @@ class PushService:
     received: list[Pushed] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     answer: dict[str, int] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None
+    """Serve https as ``localhost`` with this context (else plain http on 127.0.0.1)."""
     _runner: web.AppRunner | None = None
 
     @property
     def origin(self) -> str:
+        if self.tls is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     def device(self, name: str) -> Device:
@@ -405,7 +409,8 @@ class PushService:
         app.router.add_post("/push/{device}", self._push)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        host = "localhost" if self.tls is not None else "127.0.0.1"
+        await web.TCPSite(self._runner, host, self.port, ssl_context=self.tls).start()
         return self
 
     async def stop(self) -> None:

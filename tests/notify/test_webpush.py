@@ -5,17 +5,21 @@ make them (PyJWT; http-ece's decryption with the device's key)."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
 
 import http_ece
 import jwt
 import pytest
+import trustme
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from orderstatus.config import vapid_raw_key
 from orderstatus.domain.errors import Invalid
 from orderstatus.domain.push import check_endpoint
+from orderstatus.notify.email import DeliveryError
 from orderstatus.notify.webpush import (
+    PushSender,
     Subscription,
     Vapid,
     b64url_decode,
@@ -24,7 +28,7 @@ from orderstatus.notify.webpush import (
     public_key_of,
     valid_keys,
 )
-from tests.messaging import Device
+from tests.messaging import Device, PushService
 
 RAW = vapid_raw_key("ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY")
 
@@ -90,3 +94,56 @@ def test_the_subject_is_the_https_site_else_the_sender() -> None:
     assert default_subject("http://127.0.0.1:8000", "no-reply@localhost") == (
         "mailto:no-reply@localhost"
     )
+
+
+@pytest.fixture
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context for ``localhost`` and a client context that trusts it."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+async def test_a_push_service_on_a_private_address_is_never_called(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """The endpoint names a host that resolves to this machine: refused for good before
+    any connection, whatever the subscription said."""
+    service = await PushService(tls=tls[0]).start()
+    sender = PushSender(Vapid(RAW, "mailto:ops@status.example"), verify=tls[1])
+    try:
+        device = service.device("phone")
+        subscription = Subscription(service.endpoint("phone"), device.p256dh, device.auth)
+        with pytest.raises(DeliveryError, match="private, loopback") as refused:
+            await sender.send(subscription, b"{}")
+        assert refused.value.permanent
+    finally:
+        await sender.close()
+        await service.stop()
+    assert service.received == [] and service.refused == []
+
+
+async def test_the_push_goes_to_the_address_that_was_checked(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    """Connected by the address looked up, with the name for TLS and Host: the push
+    service's certificate and its VAPID audience still match."""
+    service = await PushService(tls=tls[0]).start()
+    sender = PushSender(
+        Vapid(RAW, "mailto:ops@status.example"), verify=tls[1], public=lambda address: True
+    )
+    try:
+        device = service.device("phone")
+        subscription = Subscription(service.endpoint("phone"), device.p256dh, device.auth)
+        answer = await sender.send(subscription, b'{"title": "Sendt"}')
+        await sender.send(subscription, b'{"title": "Levert"}')
+    finally:
+        await sender.close()
+        await service.stop()
+    assert service.refused == []
+    assert [p.message["title"] for p in service.received] == ["Sendt", "Levert"]
+    assert service.received[0].headers["Host"] == f"localhost:{service.port}"
+    assert answer["push_id"].startswith(service.origin)

@@ -53,6 +53,8 @@ class Transports:
                 settings.vapid_subject or default_subject(settings.base_url, sender),
             ),
             timeout=self.config.send_timeout,
+            allow_private=settings.push_allow_private,
+            verify=tls_context or True,
         )
         self._connections: asyncio.Queue[SmtpConnection] = asyncio.Queue()
         if self.smtp is not None:

@@ -9,8 +9,13 @@ A push service that answers 404 or 410 has forgotten the subscription for good:
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ipaddress
+import socket
+import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +39,13 @@ MAX_PAYLOAD = 3800
 _GONE = frozenset({404, 410})
 _RETRYABLE = frozenset({401, 403, 408, 409, 425, 429})
 """As for SMS: "not now" or "our key is wrong" (fixing it delivers what waited)."""
+RESOLVED_SECONDS = 60.0
+"""How long a push service's address is used before its name is looked up again."""
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public(address: IpAddress) -> bool:
+    return address.is_global
 
 
 class SubscriptionGone(DeliveryError):
@@ -127,18 +139,80 @@ def valid_keys(p256dh: str, auth: str) -> bool:
 
 
 class PushSender:
-    """One HTTP client for every push service (kept-alive connections per host)."""
+    """One HTTP client for every push service (kept-alive connections per host).
 
-    def __init__(self, vapid: Vapid, *, timeout: float = SEND_TIMEOUT) -> None:
+    A customer's browser names the endpoint, so the worker connects only to a public
+    address: the host name is looked up here, refused when any of its addresses is
+    private, loopback or link-local, and the request goes to the address found (with
+    the name as TLS server name and Host), so a name cannot point elsewhere between the
+    check and the connection. ``allow_private`` (a push service of one's own) skips it.
+    """
+
+    def __init__(
+        self,
+        vapid: Vapid,
+        *,
+        timeout: float = SEND_TIMEOUT,
+        allow_private: bool = False,
+        verify: ssl.SSLContext | bool = True,
+        public: Callable[[IpAddress], bool] = is_public,
+    ) -> None:
         self.vapid = vapid
         self.timeout = timeout
+        self.allow_private = allow_private
+        self.verify = verify
+        self._public = public
         self._client: httpx.AsyncClient | None = None
+        self._addresses: dict[tuple[str, int], tuple[str, float]] = {}
 
     @property
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout, follow_redirects=False, verify=self.verify
+            )
         return self._client
+
+    async def _address(self, host: str, port: int) -> str:
+        """The public address to reach ``host`` at (looked up at most once a minute)."""
+        now = time.monotonic()
+        known = self._addresses.get((host, port))
+        if known is not None and known[1] > now:
+            return known[0]
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except (socket.gaierror, UnicodeError):
+            raise DeliveryError("push: the push service's name does not resolve") from None
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        if not addresses:
+            raise DeliveryError("push: the push service's name does not resolve")
+        if not all(self._public(address) for address in addresses):
+            raise DeliveryError(
+                "push: the push service is on a private, loopback or link-local address",
+                permanent=True,
+            )
+        if len(self._addresses) > 256:
+            self._addresses.clear()
+        self._addresses[(host, port)] = (str(addresses[0]), now + RESOLVED_SECONDS)
+        return str(addresses[0])
+
+    async def _post(self, endpoint: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        if self.allow_private:
+            return await self._http.post(endpoint, content=body, headers=headers)
+        target = httpx.URL(endpoint)
+        if target.scheme != "https" or not target.host:
+            raise DeliveryError("push: the endpoint is not an https address", permanent=True)
+        address = await self._address(target.host, target.port or 443)
+        request = self._http.build_request(
+            "POST",
+            target.copy_with(host=address),
+            content=body,
+            headers={**headers, "Host": target.netloc.decode("ascii")},
+            extensions={"sni_hostname": target.host},
+        )
+        return await self._http.send(request)
 
     async def send(
         self, subscription: Subscription, payload: bytes, *, urgency: str = "normal"
@@ -155,8 +229,8 @@ class PushSender:
             "Authorization": self.vapid.authorization(subscription.endpoint),
         }
         try:
-            response = await self._http.post(subscription.endpoint, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            response = await self._post(subscription.endpoint, body, headers)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise DeliveryError(f"push: {type(exc).__name__}: {exc}"[:500]) from None
         if response.is_success:
             location = response.headers.get("location")
