@@ -1,6 +1,6 @@
 """Real servers for notification tests: an SMTP server (aiosmtpd), an SMS provider's
-HTTP Messages endpoint and a merchant's webhook receiver (aiohttp), all on 127.0.0.1 in
-the test's own event loop.
+HTTP Messages endpoint, a merchant's webhook receiver and a Web Push service (aiohttp),
+all on 127.0.0.1 in the test's own event loop.
 
 They count what they receive, so a test can say "each message exactly once" at the
 place that matters: the receiving server.
@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import os
 import re
 import ssl
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -21,8 +24,12 @@ from email.errors import HeaderDefect, MessageDefect, NonASCIILocalPartDefect
 from email.message import EmailMessage
 from typing import Any
 
+import http_ece
+import jwt
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.live import free_port
 
@@ -333,3 +340,130 @@ async def wait_for(check: Callable[[], bool], *, limit: float = 30.0, what: str 
         if loop.time() > deadline:
             raise AssertionError(f"gave up waiting for {what or check}")
         await asyncio.sleep(0.02)
+
+
+@dataclass
+class Device:
+    """A browser's push subscription whose private half the test holds: what the push
+    service receives for it can be decrypted (RFC 8291)."""
+
+    name: str
+    key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    auth_secret: bytes = field(default_factory=lambda: os.urandom(16))
+
+    @property
+    def p256dh(self) -> str:
+        point = self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return _b64url(point)
+
+    @property
+    def auth(self) -> str:
+        return _b64url(self.auth_secret)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Pushed:
+    device: str
+    message: dict[str, Any]
+    """The decrypted payload, as JSON."""
+    headers: dict[str, str]
+    claims: dict[str, Any]
+    """The VAPID token's claims, after its signature was checked."""
+    server_key: str
+    """The application server key the token was signed with (``k=``)."""
+
+
+@dataclass
+class PushService:
+    """A push service (RFC 8030) on 127.0.0.1: it takes a message for a device only with
+    a VAPID token (RFC 8292) signed by the key in the same header for this service's
+    origin, and decrypts it with the device's private key, as a browser would.
+    ``answer`` makes it say something else for a device (410: unsubscribed)."""
+
+    port: int = field(default_factory=free_port)
+    devices: dict[str, Device] = field(default_factory=dict)
+    received: list[Pushed] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    answer: dict[str, int] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None
+    """Serve https as ``localhost`` with this context (else plain http on 127.0.0.1)."""
+    _runner: web.AppRunner | None = None
+
+    @property
+    def origin(self) -> str:
+        if self.tls is not None:
+            return f"https://localhost:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
+
+    def device(self, name: str) -> Device:
+        self.devices[name] = Device(name)
+        return self.devices[name]
+
+    def endpoint(self, name: str) -> str:
+        return f"{self.origin}/push/{name}"
+
+    def refuse(self, why: str, status: int = 401) -> web.Response:
+        self.refused.append(why)
+        return web.json_response({"reason": why}, status=status)
+
+    async def _push(self, request: web.Request) -> web.Response:
+        name = request.match_info["device"]
+        device = self.devices.get(name)
+        if device is None:
+            return self.refuse("no such subscription", 404)
+        if name in self.answer:
+            return web.json_response({"reason": "told to"}, status=self.answer[name])
+        scheme, _, params = request.headers.get("Authorization", "").partition(" ")
+        fields = dict(p.strip().split("=", 1) for p in params.split(",") if "=" in p)
+        if scheme.lower() != "vapid" or "t" not in fields or "k" not in fields:
+            return self.refuse("no VAPID authorization")
+        public = ec.EllipticCurvePublicKey.from_encoded_point(
+            ec.SECP256R1(), _b64url_decode(fields["k"])
+        )
+        try:
+            claims = jwt.decode(fields["t"], key=public, algorithms=["ES256"], audience=self.origin)
+        except jwt.PyJWTError as exc:
+            return self.refuse(f"bad token: {exc}", 403)
+        if not 0 < claims["exp"] - time.time() <= 86400:
+            return self.refuse("token expiry beyond 24 hours", 403)
+        if not str(claims.get("sub", "")).startswith(("mailto:", "https://")):
+            return self.refuse("no contact in sub", 403)
+        if request.headers.get("Content-Encoding") != "aes128gcm" or "TTL" not in request.headers:
+            return self.refuse("not aes128gcm or no TTL", 400)
+        body = await request.read()
+        if len(body) > 4096:
+            return self.refuse("payload too large", 413)
+        plain = http_ece.decrypt(
+            body, private_key=device.key, auth_secret=device.auth_secret, version="aes128gcm"
+        )
+        self.received.append(
+            Pushed(name, json.loads(plain), dict(request.headers), claims, fields["k"])
+        )
+        location = f"{self.origin}/m/{len(self.received)}"
+        return web.Response(status=201, headers={"Location": location})
+
+    def to(self, name: str) -> list[dict[str, Any]]:
+        return [p.message for p in self.received if p.device == name]
+
+    async def start(self) -> PushService:
+        app = web.Application()
+        app.router.add_post("/push/{device}", self._push)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        host = "localhost" if self.tls is not None else "127.0.0.1"
+        await web.TCPSite(self._runner, host, self.port, ssl_context=self.tls).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -75,3 +75,44 @@ def test_trusted_proxies_are_addresses_and_networks_none_by_default() -> None:
 def test_personal_data_is_kept_unless_a_retention_period_is_set() -> None:
     assert Settings.from_env({}).retain_pii_days is None
     assert Settings.from_env({"ORDERSTATUS_RETAIN_PII_DAYS": "90"}).retain_pii_days == 90
+
+
+def test_without_a_vapid_key_one_is_made_once_and_kept(tmp_path: object) -> None:
+    from pathlib import Path
+
+    var = Path(str(tmp_path)) / "var"
+    settings = Settings.from_env({"ORDERSTATUS_VAR_DIR": str(var)})
+    key = settings.resolved_vapid_key()
+    assert settings.resolved_vapid_key() == key
+    assert (var / "vapid_private_key").stat().st_mode & 0o777 == 0o600
+    assert Settings.from_env({"ORDERSTATUS_VAR_DIR": str(var)}).resolved_vapid_key() == key
+
+
+def test_a_vapid_key_is_taken_as_web_push_tools_print_it_or_as_pem() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    from_pem = Settings.from_env({"ORDERSTATUS_VAPID_PRIVATE_KEY": pem})
+    raw = from_pem.resolved_vapid_key()
+    assert Settings.from_env({"ORDERSTATUS_VAPID_PRIVATE_KEY": raw}).resolved_vapid_key() == raw
+    assert raw not in repr(from_pem) and "vapid_private_key" not in repr(from_pem)
+    other = ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for bad, says in (
+        ("not-a-key", "must be a P-256 private key"),
+        (other.decode(), "must be a P-256"),
+    ):
+        with pytest.raises(SettingsError, match=f"ORDERSTATUS_VAPID_PRIVATE_KEY {says}"):
+            Settings.from_env({"ORDERSTATUS_VAPID_PRIVATE_KEY": bad})
+    with pytest.raises(SettingsError, match="ORDERSTATUS_VAPID_SUBJECT must be mailto:"):
+        Settings.from_env({"ORDERSTATUS_VAPID_SUBJECT": "ops@example.com"})
+    assert Settings.from_env({"ORDERSTATUS_VAPID_SUBJECT": "mailto:ops@example.com"}).vapid_subject

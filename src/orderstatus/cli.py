@@ -82,7 +82,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     if workers > 1:
         if settings.is_sqlite:
             raise CommandError("SQLite allows one writer process: use --workers 1 or PostgreSQL")
-        # Each worker process builds its own app from the same environment.
+        # Each worker process builds its own app from the same environment; the keys
+        # kept in the var folder are made now, before they could race to make them.
+        settings.resolved_secret_key()
+        settings.resolved_vapid_key()
         uvicorn.run(
             "orderstatus.web.app:app_factory",
             factory=True,
@@ -395,9 +398,10 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> None:
     media = settings.var_dir / "media"
     if media.is_dir():
         shutil.copytree(media, target / "media")
-    secret = settings.var_dir / "secret_key"
-    if secret.is_file():
-        shutil.copy2(secret, target / "secret_key")
+    for name in ("secret_key", "vapid_private_key"):
+        kept = settings.var_dir / name
+        if kept.is_file():
+            shutil.copy2(kept, target / name)
     print(f"backup written to {target}", file=sys.stderr)
 
 

@@ -6,6 +6,8 @@ environment anywhere else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import ipaddress
 import os
@@ -38,6 +40,37 @@ SMS_SENDER_NAME_MAX = 11
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def vapid_raw_key(text: str) -> str:
+    """A VAPID private key (a P-256 key) as its 32 bytes in unpadded base64url, the form
+    web push tools print; given as that or as PEM. ValueError when it is neither."""
+    text = text.strip()
+    if "-----BEGIN" in text:
+        try:
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+        except (ValueError, TypeError):
+            raise ValueError("is not a PEM private key") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise ValueError("must be a P-256 (prime256v1) key")
+        return _b64url(key.private_numbers().private_value.to_bytes(32, "big"))
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(
+            "must be a P-256 private key: 32 bytes in base64url (as web push tools print it) or PEM"
+        )
+    try:
+        ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
+    except ValueError:
+        raise ValueError("is not a valid P-256 private key") from None
+    return _b64url(raw)
 
 
 WALLET_SETTINGS = (
@@ -105,6 +138,15 @@ class Settings(BaseModel):
     metrics_dir: Path | None = None
     """Where the processes of this host keep their numbers; empty: ``var_dir/metrics``."""
     log_format: Literal["text", "json"] = "text"
+    vapid_private_key: str | None = Field(default=None, repr=False)
+    """The key web pushes are signed with (RFC 8292); unset: one made at first start and
+    kept in the var folder, like the secret key."""
+    vapid_subject: str | None = None
+    """How push services can reach the operator: ``mailto:…`` or ``https://…``; unset:
+    the public address when it is https, else ``mailto:`` the sender address."""
+    push_allow_private: bool = False
+    """Accept push endpoints on plain http and private addresses (tests, a push service
+    of one's own on a private network)."""
     wallet_order_type_id: str | None = None
     """Apple Wallet orders: the Order Type ID (``order.com.example.shop``); with the
     certificate, its key, Apple's WWDR certificate and the APNs key below, or none."""
@@ -265,6 +307,23 @@ class Settings(BaseModel):
                 raise ValueError("must be text or json")
         return value
 
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: str | None) -> str | None:
+        return vapid_raw_key(value) if value and value.strip() else None
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is None:
+            return None
+        if value.startswith("mailto:") and "@" in value:
+            return value
+        if value.startswith("https://") and urlsplit(value).hostname:
+            return value
+        raise ValueError("must be mailto:you@example.com or an https:// address")
+
     @field_validator("apns_url")
     @classmethod
     def _apns_url(cls, value: str) -> str:
@@ -347,6 +406,28 @@ class Settings(BaseModel):
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
         return key
+
+    def resolved_vapid_key(self) -> str:
+        """The configured VAPID key, or one made at first start and kept in the var
+        folder (readable by the owner only), so a single box just works. Several
+        processes share it as they share the secret key: the same var folder, or the
+        setting."""
+        if self.vapid_private_key:
+            return self.vapid_private_key
+        path = self.var_dir / "vapid_private_key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            key = ec.generate_private_key(ec.SECP256R1())
+            raw = _b64url(key.private_numbers().private_value.to_bytes(32, "big"))
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it meanwhile
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(raw + "\n")
+                return raw
+        return vapid_raw_key(path.read_text())
 
     def prepare_storage(self) -> None:
         """Create the folder of a SQLite file so a fresh checkout starts without setup."""

@@ -220,3 +220,25 @@ def test_letters_outside_gsm7_are_written_plainly_when_they_would_cost_a_segment
 )
 def test_recipients_are_e164(number: str, ok: bool) -> None:
     assert is_e164(number) is ok
+
+
+@given(
+    st.sampled_from(list(Kind)),
+    contacts,
+    preferences,
+    st.lists(st.integers(1, 99).map(str), unique=True, max_size=3),
+)
+def test_every_kind_also_goes_to_each_device_unless_turned_off(
+    kind: Kind, who: Contacts, prefs: Preferences, devices: list[str]
+) -> None:
+    with_devices = Contacts(who.email, who.phone, who.update_email, tuple(devices))
+    messages = plan(kind, with_devices, prefs)
+    pushes = [m for m in messages if m.channel is Channel.PUSH]
+    others = [m for m in messages if m.channel is not Channel.PUSH]
+    assert others == list(plan(kind, who, prefs)), "devices change no other channel"
+    if kind in prefs.kinds_off:
+        assert pushes == []
+    else:
+        assert pushes == [Planned(kind, Channel.PUSH, d) for d in devices]
+    keys = {idempotency_key(1, 2, m.kind, m.channel, m.recipient) for m in messages}
+    assert len(keys) == len(messages), "one outbox row per device"

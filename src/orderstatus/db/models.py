@@ -421,6 +421,27 @@ class Notification(Base):
     a worker that outlived its lease cannot overwrite what the next one did."""
 
 
+class PushSubscription(Base):
+    """A device the customer turned notifications on for on the order's page: where its
+    push service takes messages (``endpoint``) and the keys to encrypt them for it
+    (RFC 8291). Outbox rows on the push channel name it by id; a push service that
+    answers 404 or 410 has forgotten it, and so do we."""
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (UniqueConstraint("order_id", "endpoint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk(), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    endpoint: Mapped[str] = mapped_column(String(1024))
+    p256dh: Mapped[str] = mapped_column(String(128))
+    """The device's P-256 public key, base64url."""
+    auth: Mapped[str] = mapped_column(String(64))
+    """The device's authentication secret, base64url."""
+    locale: Mapped[str | None] = mapped_column(String(35))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class NotificationTemplate(Base):
     """A merchant's own wording of one notification kind in one language (the defaults
     ship with the package, notify/default_templates)."""

@@ -32,6 +32,9 @@ class Kind(enum.StrEnum):
 class Channel(enum.StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    PUSH = "push"
+    """Web Push to a device the customer turned on on the status page; the recipient is
+    the device's subscription id."""
 
 
 class State(enum.StrEnum):
@@ -75,6 +78,8 @@ class Contacts:
     email: str | None
     phone: str | None
     update_email: str | None = None
+    devices: tuple[str, ...] = ()
+    """Devices the customer asked to be notified on (their push subscription ids)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,10 @@ def plan(kind: Kind, contacts: Contacts, preferences: Preferences) -> tuple[Plan
     confirmation by SMS and nothing else, unless the customer opted in on the page to
     get updates at an e-mail address. Both: e-mail, plus the SMS confirmation only if
     the merchant asked for it.
+
+    Every kind also goes as a push to each device the customer turned notifications on
+    for on the page: like the e-mail opt-in, asking is the customer's own choice, so a
+    phone-only customer's device hears of the shipments too.
     """
     if kind in preferences.kinds_off:
         return ()
@@ -110,9 +119,12 @@ def plan(kind: Kind, contacts: Contacts, preferences: Preferences) -> tuple[Plan
                 messages.append(Planned(kind, Channel.SMS, contacts.phone))
         elif contacts.phone:
             messages.append(Planned(kind, Channel.SMS, contacts.phone))
-        return tuple(messages)
-    address = contacts.email or contacts.update_email
-    return (Planned(kind, Channel.EMAIL, address),) if address else ()
+    else:
+        address = contacts.email or contacts.update_email
+        if address:
+            messages.append(Planned(kind, Channel.EMAIL, address))
+    messages += [Planned(kind, Channel.PUSH, device) for device in contacts.devices]
+    return tuple(messages)
 
 
 _UPDATES = frozenset(
@@ -152,12 +164,22 @@ def delivered_before_known(
     return status in FINAL and occurred_at <= known_since
 
 
-def idempotency_key(order_id: int, fulfillment_id: int | None, kind: Kind, channel: Channel) -> str:
-    """One message per (order, shipment, kind, channel): the outbox's unique key.
+def idempotency_key(
+    order_id: int,
+    fulfillment_id: int | None,
+    kind: Kind,
+    channel: Channel,
+    recipient: str = "",
+) -> str:
+    """One message per (order, shipment, kind, channel), and per device for a push: the
+    outbox's unique key.
 
     It is made of dot-atom characters only, so it can stand in an e-mail Message-ID.
     """
-    return f"o{order_id}.f{fulfillment_id or 0}.{kind.value}.{channel.value}"
+    key = f"o{order_id}.f{fulfillment_id or 0}.{kind.value}.{channel.value}"
+    if channel is Channel.PUSH:
+        key += f".d{recipient}"
+    return key
 
 
 def parse_kinds(values: Iterable[str]) -> frozenset[Kind]:

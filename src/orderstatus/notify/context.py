@@ -91,6 +91,8 @@ class OrderFacts:
     items: list[ItemFacts]
     phone: str | None = None
     """In E.164; shown in the international format."""
+    shipping_address: dict[str, Any] | None = None
+    """For the inbox markup of shipping e-mails (see notify.markup)."""
 
 
 @lru_cache(maxsize=4096)
@@ -242,6 +244,40 @@ def build(
         "shipment": shipment_data,
         "fulfillment": shipment_data,
         "items": shipment_data["items"] if shipment_data else order_items,
+    }
+
+
+def for_push(values: dict[str, Any]) -> dict[str, Any]:
+    """What a push may say, picked from a message's context: the shop, the order's
+    number and the shipment's news. A notification shows on a lock screen, so no name,
+    contact, address, price or tracking number goes in, whatever a template asks for
+    (a push template that names one fails to render instead)."""
+    shipment = values.get("shipment")
+    event = shipment.get("event") if shipment else None
+    return {
+        "kind": values["kind"],
+        "locale": values["locale"],
+        "shop": {"name": values["shop"]["name"], "short_name": values["shop"]["short_name"]},
+        "order": {"name": values["order"]["name"], "number": values["order"]["number"]},
+        "shipment": (
+            {
+                "status": shipment["status"],
+                "carrier": shipment["carrier"],
+                "estimated_delivery": shipment["estimated_delivery"],
+                "event": (
+                    {
+                        "status": event["status"],
+                        "message": event["message"],
+                        "place": event["place"],
+                        "time": event["time"],
+                    }
+                    if event
+                    else None
+                ),
+            }
+            if shipment
+            else None
+        ),
     }
 
 

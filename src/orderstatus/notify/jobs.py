@@ -10,6 +10,7 @@ from typing import Any
 
 from orderstatus.domain.notifications import Channel, Kind, State
 from orderstatus.notify.templates import RenderedSms
+from orderstatus.notify.webpush import Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,10 @@ class Job:
     """What made the message (the shipment's status then, and the event), kept by the outbox."""
     email: bytes | None = None
     sms: RenderedSms | None = None
+    push: bytes | None = None
+    """The push message before encryption (JSON)."""
+    device: Subscription | None = None
+    """Where the push goes."""
     summary: dict[str, Any] = field(default_factory=dict)
     """What the row keeps after sending (subject, Message-ID)."""
     mailbox: dict[str, Any] = field(default_factory=dict)
@@ -87,3 +92,5 @@ class Outcome:
     retry_at: datetime | None = None
     tried: bool = True
     """False when the row goes back untouched (released at shutdown, lease too short)."""
+    device_gone: bool = False
+    """The push service forgot the device: its subscription is deleted with the record."""

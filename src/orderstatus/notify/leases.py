@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from orderstatus import metrics
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Activity, Notification
+from orderstatus.db.models import Activity, Notification, PushSubscription
 from orderstatus.domain.inputs import display_phone
 from orderstatus.domain.notifications import KIND_LABELS, Channel, Kind, State
 from orderstatus.domain.webhooks import Topic
@@ -26,7 +26,7 @@ from orderstatus.notify.webhooks import WebhookEvent, publish
 
 log = logging.getLogger("orderstatus.notify")
 
-CHANNEL_WORDS = {Channel.EMAIL: "e-mail", Channel.SMS: "SMS"}
+CHANNEL_WORDS = {Channel.EMAIL: "e-mail", Channel.SMS: "SMS", Channel.PUSH: "push"}
 CAUSE_KEYS = frozenset({"status", "event_id"})
 """What the outbox keeps in a row's payload before it is sent (outbox.enqueue)."""
 
@@ -161,6 +161,7 @@ async def record(database: Database, outcomes: Sequence[Outcome], stats: Counter
         changes: list[dict[str, Any]] = []
         activities: list[dict[str, Any]] = []
         recorded: list[Outcome] = []
+        gone: list[int] = []
         for outcome in outcomes:
             job = outcome.job
             if holding.get(job.id) != job.token:
@@ -180,6 +181,8 @@ async def record(database: Database, outcomes: Sequence[Outcome], stats: Counter
             )
             stats[outcome_name(outcome)] += 1
             recorded.append(outcome)
+            if outcome.device_gone and job.recipient.isdigit():
+                gone.append(int(job.recipient))
             note = activity_message(outcome)
             if note is not None:
                 activities.append(
@@ -232,6 +235,8 @@ async def record(database: Database, outcomes: Sequence[Outcome], stats: Counter
                 if o.state is State.FAILED
             ],
         )
+        if gone:
+            await session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
     for outcome in recorded:
         log_delivery(outcome)
 
@@ -258,11 +263,20 @@ def log_delivery(outcome: Outcome) -> None:
     )
 
 
+def recipient_words(channel: Channel, recipient: str) -> str:
+    """Who a message went to, as staff read it: an address, a phone number, a device."""
+    if channel is Channel.SMS:
+        return display_phone(recipient)
+    if channel is Channel.PUSH:
+        return f"device {recipient}"
+    return recipient
+
+
 def activity_message(outcome: Outcome) -> str | None:
     """The line the order's timeline shows for an outcome staff should know about."""
     job = outcome.job
     what = f"{KIND_LABELS[job.kind]} {CHANNEL_WORDS[job.channel]}"
-    to = display_phone(job.recipient) if job.channel is Channel.SMS else job.recipient
+    to = recipient_words(job.channel, job.recipient)
     if outcome.state is State.SENT:
         return f"{what} sent to {to}"
     if outcome.state is State.FAILED:

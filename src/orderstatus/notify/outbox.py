@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from orderstatus.db.models import Fulfillment, Notification, Order, Shop
+from orderstatus.db.models import Fulfillment, Notification, Order, PushSubscription, Shop
 from orderstatus.db.statements import dialect_of, in_list, insert, per_dialect
 from orderstatus.domain.notifications import (
     SHIPMENT_KINDS,
@@ -73,7 +73,9 @@ def _rows(
             "kind": m.kind.value,
             "channel": m.channel.value,
             "recipient": m.recipient,
-            "idempotency_key": idempotency_key(order_id, fulfillment_id, m.kind, m.channel),
+            "idempotency_key": idempotency_key(
+                order_id, fulfillment_id, m.kind, m.channel, m.recipient
+            ),
             "state": State.PENDING.value,
             "attempts": 0,
             "next_attempt_at": now,
@@ -110,8 +112,25 @@ async def enqueue(
     return await _insert_rows(session, rows)
 
 
+async def devices_of(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """The devices that asked for pushes about each order (their subscription ids)."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    rows = await session.execute(
+        select(PushSubscription.order_id, PushSubscription.id)
+        .where(PushSubscription.order_id.in_(ids))
+        .order_by(PushSubscription.id)
+    )
+    for order_id, device_id in rows:
+        found.setdefault(order_id, []).append(str(device_id))
+    return {order_id: tuple(devices) for order_id, devices in found.items()}
+
+
 async def order_placed(session: AsyncSession, *, shop: Shop, order: Order) -> int:
-    """The order confirmation, by the channels the customer's contacts call for."""
+    """The order confirmation, by the channels the customer's contacts call for (a new
+    order has no devices yet: they are added on its page)."""
     messages = plan(
         Kind.ORDER_CONFIRMATION,
         Contacts(order.email, order.phone, order.update_email),
@@ -139,9 +158,10 @@ async def fulfillment_created(
     """The shipping confirmation, unless the merchant chose not to tell the customer."""
     if not fulfillment.notify_customer:
         return 0
+    devices = (await devices_of(session, [order.id])).get(order.id, ())
     messages = plan(
         Kind.SHIPPING_CONFIRMATION,
-        Contacts(order.email, order.phone, order.update_email),
+        Contacts(order.email, order.phone, order.update_email, devices),
         await _shop_preferences(session, order.shop_id),
     )
     return await enqueue(
@@ -210,6 +230,7 @@ async def _shipment_messages(session: AsyncSession, wanted: Sequence[_ShipmentMe
             {"ids": sorted({w.fulfillment_id for w in wanted})},
         )
     }
+    devices = await devices_of(session, (row.order_id for row in found.values()))
     rows: list[dict[str, Any]] = []
     already_delivered: list[int] = []
     now = datetime.now(UTC)
@@ -228,7 +249,7 @@ async def _shipment_messages(session: AsyncSession, wanted: Sequence[_ShipmentMe
             continue
         messages = plan(
             w.kind,
-            Contacts(row.email, row.phone, row.update_email),
+            Contacts(row.email, row.phone, row.update_email, devices.get(row.order_id, ())),
             preferences(row.notification_kinds_off, row.sms_confirmation_with_email),
         )
         rows += _rows(w.shop_id, row.order_id, w.fulfillment_id, messages, w.cause, now)

@@ -5,6 +5,7 @@ package's (in place) and built into an e-mail or an SMS."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,11 +21,13 @@ from orderstatus.db.models import (
     Fulfillment,
     NotificationTemplate,
     Order,
+    PushSubscription,
     Shop,
     TrackingEvent,
 )
-from orderstatus.domain.notifications import Channel, Kind, State
+from orderstatus.domain.notifications import SHIPMENT_KINDS, Channel, Kind, State
 from orderstatus.notify import context as ctx
+from orderstatus.notify import markup
 from orderstatus.notify.email import build_message, message_bytes, message_id
 from orderstatus.notify.jobs import Job, Outcome
 from orderstatus.notify.sandbox import sandbox
@@ -32,9 +35,11 @@ from orderstatus.notify.templates import (
     Renderer,
     TemplateError,
     TemplateSource,
+    default_push,
     default_source,
     language_of,
 )
+from orderstatus.notify.webpush import Subscription
 
 log = logging.getLogger("orderstatus.notify")
 
@@ -48,10 +53,23 @@ class Loaded:
     shipments: dict[int, ctx.ShipmentFacts]
     events: dict[int, ctx.EventFacts]
     templates: dict[tuple[int, str, str], TemplateSource]
+    devices: dict[int, Device]
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A push subscription as the worker needs it."""
+
+    order_id: int
+    subscription: Subscription
+    locale: str | None
 
 
 async def load(database: Database, jobs: Sequence[Job]) -> Loaded:
     order_ids = {j.order_id for j in jobs}
+    device_ids = {
+        int(j.recipient) for j in jobs if j.channel is Channel.PUSH and j.recipient.isdigit()
+    }
     shop_ids = {j.shop_id for j in jobs}
     shipment_ids = {j.fulfillment_id for j in jobs if j.fulfillment_id is not None}
     async with database.read() as session:
@@ -84,6 +102,13 @@ async def load(database: Database, jobs: Sequence[Job]) -> Loaded:
             causes = (
                 await session.scalars(select(TrackingEvent).where(TrackingEvent.id.in_(event_ids)))
             ).all()
+        devices: Sequence[PushSubscription] = []
+        if device_ids:
+            devices = (
+                await session.scalars(
+                    select(PushSubscription).where(PushSubscription.id.in_(device_ids))
+                )
+            ).all()
         templates = (
             await session.scalars(
                 select(NotificationTemplate).where(
@@ -100,6 +125,10 @@ async def load(database: Database, jobs: Sequence[Job]) -> Loaded:
         templates={
             (t.shop_id, t.kind, t.locale): TemplateSource(t.subject, t.text, t.html, t.sms)
             for t in templates
+        },
+        devices={
+            d.id: Device(d.order_id, Subscription(d.endpoint, d.p256dh, d.auth), d.locale)
+            for d in devices
         },
     )
 
@@ -139,6 +168,8 @@ class Composer:
                 status=str(job.cause["status"]),
                 latest_event=event or shipment.latest_event,
             )
+        if job.channel is Channel.PUSH:
+            return self._prepare_push(job, loaded, order, shop, shipment)
         language = language_of(order.locale, shop.default_locale)
         own = loaded.templates.get((job.shop_id, job.kind.value, language))
         source = own or default_source(job.kind, language)
@@ -173,6 +204,11 @@ class Composer:
                 if own
                 else self.renderer.email(source, values)
             )
+            if shipment is not None and job.kind in SHIPMENT_KINDS:
+                delivery = markup.parcel_delivery(
+                    order=order, shop=shop, shipment=shipment, values=values
+                )
+                rendered = replace(rendered, html=markup.embed(rendered.html, delivery))
         except TemplateError as exc:
             return Outcome(job, State.FAILED, error=str(exc))
         except Exception as exc:
@@ -202,6 +238,59 @@ class Composer:
         }
         return None
 
+    def _prepare_push(
+        self,
+        job: Job,
+        loaded: Loaded,
+        order: ctx.OrderFacts,
+        shop: ctx.ShopFacts,
+        shipment: ctx.ShipmentFacts | None,
+    ) -> Outcome | None:
+        """A push: title, short body, the shop's icon and the page's pre-authenticated
+        link, in the language the device asked in, from our own wording only."""
+        device = loaded.devices.get(int(job.recipient)) if job.recipient.isdigit() else None
+        if device is None or device.order_id != job.order_id:
+            return Outcome(job, State.SKIPPED, error="the device turned these notifications off")
+        language = language_of(device.locale or order.locale, shop.default_locale)
+        base_url = self.settings.base_url
+        try:
+            values = ctx.build(
+                kind=job.kind,
+                language=language,
+                order=order,
+                shop=shop,
+                shipment=shipment,
+                base_url=base_url,
+                rights=self._rights(),
+            )
+            rendered = self.renderer.push(default_push(job.kind, language), ctx.for_push(values))
+        except Exception as exc:
+            log.exception("cannot render notification %d", job.id)
+            return Outcome(job, State.FAILED, error=f"cannot render: {type(exc).__name__}: {exc}")
+        message = push_message(
+            title=rendered.title,
+            body=rendered.body,
+            icon=f"{base_url}/media/{shop.logo_path}" if shop.logo_path else None,
+            url=values["status_url"],
+            tag=f"order-{order.number}-{job.fulfillment_id or 0}",
+            language=language,
+        )
+        job.push = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        job.device = device.subscription
+        job.summary = {"title": rendered.title, "body": rendered.body}
+        return None
+
+
+def push_message(
+    *, title: str, body: str, icon: str | None, url: str, tag: str, language: str
+) -> dict[str, str]:
+    """What the service worker shows (static/push-sw.js): the notification and where a
+    click goes. The icon is the shop's logo, else the browser shows the site's own."""
+    message = {"title": title, "body": body, "url": url, "tag": tag, "lang": language}
+    if icon:
+        message["icon"] = icon
+    return message
+
 
 # -- facts from rows (plain values the renderer can hold after the session closes) ----
 
@@ -227,6 +316,7 @@ def order_facts(order: Order) -> ctx.OrderFacts:
         fulfillment_status=order.fulfillment_status,
         shipping_zip=address.get("zip"),
         shipping_country=address.get("country_code"),
+        shipping_address=order.shipping_address,
         items=[
             ctx.ItemFacts(i.id, i.title, i.variant, i.quantity, i.unit_price, i.image_url)
             for i in order.line_items

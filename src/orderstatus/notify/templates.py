@@ -75,6 +75,17 @@ class RenderedEmail:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderedPush:
+    title: str
+    body: str
+
+
+MAX_PUSH_TITLE = 80
+MAX_PUSH_BODY = 240
+"""A notification shows a line or two; push services take 4 KiB in all."""
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedSms:
     body: str
     encoding: str
@@ -105,6 +116,23 @@ def default_source(kind: Kind, language: str) -> TemplateSource:
     subject, text, html = parts["subject"], parts["text"], parts["html"]
     assert subject is not None and text is not None and html is not None, folder
     return TemplateSource(subject=subject, text=text, html=html, sms=parts["sms"])
+
+
+@cache
+def default_push(kind: Kind, language: str) -> TemplateSource:
+    """The package's push wording of a kind: the e-mail's subject as the title and its
+    own short body. A push is ours, not the merchant's: it says only what a lock screen
+    may show (see :func:`orderstatus.notify.context.for_push`)."""
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    folder = resources.files(_PACKAGE) / _FOLDER / language / kind.value
+    subject = (folder / _FILES["subject"]).read_text(encoding="utf-8")
+    body = (folder / "push.txt").read_text(encoding="utf-8")
+    return TemplateSource(subject=subject, text=body, html="")
+
+
+def _cut(text: str, size: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1].rstrip() + "…"
 
 
 class OverBudget(Exception):
@@ -236,6 +264,15 @@ class Renderer:
         text = _tidy_text(self._render("text", source.text, context, html=False))
         html = self._render("html", source.html, context, html=True)
         return RenderedEmail(subject=subject, text=text, html=html)
+
+    def push(self, source: TemplateSource, context: dict[str, Any]) -> RenderedPush:
+        """A push from :func:`default_push`'s parts: title and body, each one line."""
+        i18n.activate(context.get("locale", DEFAULT_LANGUAGE))
+        title = _cut(self._render("subject", source.subject, context, html=False), MAX_PUSH_TITLE)
+        body = _cut(self._render("text", source.text, context, html=False), MAX_PUSH_BODY)
+        if not title:
+            raise TemplateError("subject", "renders to nothing")
+        return RenderedPush(title=title, body=body)
 
     def sms(self, source: TemplateSource, context: dict[str, Any]) -> RenderedSms:
         if not source.sms:

@@ -15,6 +15,7 @@ from orderstatus.domain.notifications import Channel, State
 from orderstatus.notify.email import DeliveryError, SmtpConfig, SmtpConnection
 from orderstatus.notify.jobs import Job, Outcome, WorkerConfig, backoff
 from orderstatus.notify.sms import SmsConfig, SmsSender
+from orderstatus.notify.webpush import PushSender, SubscriptionGone, Vapid, default_subject
 
 RECORD_ROOM = 2
 """A send starts only with this many send timeouts of lease left: one for the send, one
@@ -23,8 +24,9 @@ log = logging.getLogger("orderstatus.notify")
 
 
 class Transports:
-    """An SMTP connection per message in flight, and the SMS API; either may be missing
-    (its messages are then kept in the mailbox)."""
+    """An SMTP connection per message in flight, the SMS API and the push services; the
+    first two may be missing (their messages are then kept in the mailbox). Push needs
+    nothing but our VAPID key, which is always there."""
 
     def __init__(
         self,
@@ -45,6 +47,15 @@ class Transports:
             if settings.sms_url and settings.sms_from
             else None
         )
+        self.push = PushSender(
+            Vapid(
+                settings.resolved_vapid_key(),
+                settings.vapid_subject or default_subject(settings.base_url, sender),
+            ),
+            timeout=self.config.send_timeout,
+            allow_private=settings.push_allow_private,
+            verify=tls_context or True,
+        )
         self._connections: asyncio.Queue[SmtpConnection] = asyncio.Queue()
         if self.smtp is not None:
             for _ in range(self.config.concurrency):
@@ -57,9 +68,11 @@ class Transports:
     def describe(self) -> str:
         email = f"SMTP {self.smtp.host}:{self.smtp.port}" if self.smtp else "no SMTP: kept"
         sms = "SMS API" if self.sms else "no SMS API: kept"
-        return f"{email}; {sms}"
+        return f"{email}; {sms}; web push"
 
     def configured(self, channel: Channel) -> bool:
+        if channel is Channel.PUSH:
+            return True
         return (self.smtp if channel is Channel.EMAIL else self.sms) is not None
 
     async def close(self) -> None:
@@ -70,6 +83,7 @@ class Transports:
             self._connections.put_nowait(connection)
         if self.sms is not None:
             await self.sms.close()
+        await self.push.close()
 
     async def deliver(self, job: Job) -> Outcome:
         """Send the job; what became of it."""
@@ -85,12 +99,18 @@ class Transports:
                         to=job.recipient, body=job.sms.body, idempotency_key=job.key
                     )
                     return Outcome(job, State.SENT, payload={**job.cause, **job.summary, **answer})
+                if job.channel is Channel.PUSH:
+                    assert job.device is not None and job.push is not None
+                    answer = await self.push.send(job.device, job.push)
+                    return Outcome(job, State.SENT, payload={**job.cause, **job.summary, **answer})
                 assert job.email is not None
                 connection = await self._connections.get()
                 try:
                     await connection.send(job.email, sender=self.sender, recipient=job.recipient)
                 finally:
                     self._connections.put_nowait(connection)
+        except SubscriptionGone as exc:
+            return Outcome(job, State.FAILED, error=str(exc), device_gone=True)
         except DeliveryError as exc:
             return self._failure(job, str(exc), permanent=exc.permanent)
         except TimeoutError:

@@ -12,6 +12,7 @@ from email.utils import make_msgid
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderstatus.config import Settings
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Activity, Notification, NotificationTemplate, Shop
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
@@ -26,6 +27,7 @@ from orderstatus.domain.notifications import (
 from orderstatus.metrics import Backlog
 from orderstatus.notify import context as ctx
 from orderstatus.notify import email
+from orderstatus.notify.leases import recipient_words
 from orderstatus.notify.outbox import preferences
 from orderstatus.notify.rendering import shop_facts
 from orderstatus.notify.sandbox import sandbox
@@ -38,6 +40,7 @@ from orderstatus.notify.templates import (
     default_source,
 )
 from orderstatus.services.admin_records import HeldRow, held_row
+from orderstatus.services.push import ChannelCounts, channel_counts
 
 MAILBOX_PAGE = 50
 BACKLOG_TIMEOUT_MS = 2000
@@ -123,7 +126,8 @@ async def resend_notification(
             order_id=row.order_id,
             kind="notification_resent",
             actor=actor,
-            message=f"{_label(row)} to {row.recipient} queued to send again (was {was})",
+            message=f"{_label(row)} to {recipient_words(Channel(row.channel), row.recipient)}"
+            f" queued to send again (was {was})",
             data={"notification_id": row.id},
         )
     )
@@ -411,5 +415,49 @@ async def reset_template(
 
 
 def _label(row: Notification) -> str:
-    word = "e-mail" if row.channel == Channel.EMAIL.value else "SMS"
+    word = {Channel.EMAIL.value: "e-mail", Channel.SMS.value: "SMS"}.get(row.channel, "push")
     return f"{KIND_LABELS[Kind(row.kind)]} {word}"
+
+
+# -- channels -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """One way messages reach customers, as the admin's notification settings show it."""
+
+    channel: str
+    configured: bool
+    """Messages go out (else they are kept in the mailbox)."""
+    via: str | None
+    """What it goes through: the SMTP host, the SMS sender, where the push key is from
+    ("settings" or "var")."""
+    counts: ChannelCounts
+
+
+async def channel_overview(
+    session: AsyncSession, *, shop_id: int, settings: Settings
+) -> list[ChannelStatus]:
+    """E-mail, SMS and push: whether each is set up, and how the shop's messages fared."""
+    counts = await channel_counts(session, shop_id=shop_id)
+    smtp = email.SmtpConfig.from_url(settings.smtp_url) if settings.smtp_url else None
+    return [
+        ChannelStatus(
+            Channel.EMAIL.value,
+            smtp is not None,
+            f"{smtp.host}:{smtp.port}" if smtp else None,
+            counts[Channel.EMAIL.value],
+        ),
+        ChannelStatus(
+            Channel.SMS.value,
+            bool(settings.sms_url and settings.sms_from),
+            settings.sms_from,
+            counts[Channel.SMS.value],
+        ),
+        ChannelStatus(
+            Channel.PUSH.value,
+            True,
+            "settings" if settings.vapid_private_key else "var",
+            counts[Channel.PUSH.value],
+        ),
+    ]

@@ -28,6 +28,7 @@ from orderstatus.db.models import (
     Notification,
     Order,
     PageMessage,
+    PushSubscription,
     TrackingEvent,
 )
 from orderstatus.domain.errors import Invalid, NotFound
@@ -131,6 +132,7 @@ async def anonymise_order(
         if message.last_error:
             message.last_error = personal.scrub(message.last_error)
     await session.execute(delete(PageMessage).where(PageMessage.order_id == order_id))
+    await session.execute(delete(PushSubscription).where(PushSubscription.order_id == order_id))
     history = (await session.scalars(select(Activity).where(Activity.order_id == order_id))).all()
     for entry in history:
         entry.message = personal.scrub_history(entry.kind, entry.message)
@@ -353,6 +355,13 @@ async def export_customer(
         notes = (
             await session.scalars(select(PageMessage).where(PageMessage.order_id == order_id))
         ).all()
+        devices = (
+            await session.scalars(
+                select(PushSubscription)
+                .where(PushSubscription.order_id == order_id)
+                .order_by(PushSubscription.id)
+            )
+        ).all()
         orders.append(
             {
                 "number": order.number,
@@ -426,6 +435,10 @@ async def export_customer(
                     for m in messages
                 ],
                 "page_notes": [n.body_markdown for n in notes],
+                "push_devices": [
+                    {"endpoint": d.endpoint, "created_at": d.created_at.isoformat()}
+                    for d in devices
+                ],
             }
         )
     return {"email": key.email, "phone": key.phone, "orders": orders}

@@ -493,3 +493,31 @@ async def opt_in_email(session: AsyncSession, *, order_id: int, email: str) -> s
         )
     )
     return address
+
+
+@dataclass(frozen=True, slots=True)
+class AppManifest:
+    """What the page's web app manifest says: nothing the public view does not show."""
+
+    order_name: str
+    shop_name: str
+    accent_color: str
+    logo_url: str | None
+
+
+async def app_manifest(session: AsyncSession, *, order_id: int) -> AppManifest | None:
+    row = (
+        await session.execute(
+            select(Order.number, Shop.name, Shop.accent_color, Shop.logo_path)
+            .join(Shop, Shop.id == Order.shop_id)
+            .where(Order.id == order_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return AppManifest(
+        order_name=f"#{row.number}",
+        shop_name=row.name,
+        accent_color=row.accent_color,
+        logo_url=f"/media/{row.logo_path}" if row.logo_path else None,
+    )

@@ -18,6 +18,7 @@ from jinja2 import Environment
 from orderstatus import i18n
 from orderstatus.config import Settings
 from orderstatus.domain.view import ShopData
+from orderstatus.notify.webpush import public_key_of
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web.assets import app_assets
 from orderstatus.web.ratelimit import RateLimiter
@@ -197,6 +198,8 @@ class Pages:
         self.env: Environment = create_environment()
         self.secret_key = settings.resolved_secret_key()
         self.signer = Signer(self.secret_key)
+        self.push_key = public_key_of(settings.resolved_vapid_key())
+        """Our VAPID public key, which a device subscribes with."""
         self.guesses = RateLimiter(settings.redis_url)
         self.checkouts = RateLimiter(
             settings.redis_url, attempts=CHECKOUTS_PER_CLIENT, minutes=CHECKOUT_MINUTES
@@ -224,6 +227,7 @@ class Pages:
             map_tiles=self.settings.map_tile_url or "",
             map_basemap=app_assets().url("basemap/world.json"),
             map_attribution=self.settings.map_attribution,
+            push_key=self.push_key,
             wallet_orders=self.settings.wallet_enabled,
             **context,
         )

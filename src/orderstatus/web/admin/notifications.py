@@ -51,6 +51,9 @@ async def overview(admin: AdminDep) -> Response:
             for language in LANGUAGES
         }
         held = len(await notifications.held_messages(session, shop_id=admin.shop_id, limit=200))
+        channels = await notifications.channel_overview(
+            session, shop_id=admin.shop_id, settings=admin.pages.settings
+        )
         wallet_channel = await wallet.counts(
             session, shop_id=admin.shop_id, configured=admin.pages.settings.wallet_enabled
         )
@@ -63,6 +66,7 @@ async def overview(admin: AdminDep) -> Response:
         templates=templates,
         settings=settings,
         held=held,
+        channels=channels,
         wallet=wallet_channel,
     )
 

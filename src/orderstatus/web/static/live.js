@@ -55,6 +55,8 @@
     var wanted = Array.prototype.map.call(freshBox.childNodes, function (fresh) {
       var old = fresh.nodeType === 1 && fresh.id ? document.getElementById(fresh.id) : null;
       if (!old || old.parentNode !== box) { return fresh; }
+      // A part this page's own script keeps up (notifications on this device) stays.
+      if (old.hasAttribute("data-live-keep")) { return old; }
       if (old.hasAttribute("data-parts") && fresh.hasAttribute("data-parts")) {
         syncAttributes(old, fresh);
         sync(old, fresh);

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from orderstatus import i18n
 from orderstatus.db.engine import Database
@@ -14,7 +14,7 @@ from orderstatus.domain.errors import Invalid, NotFound
 from orderstatus.domain.links import LINK_PARAM, link_opens
 from orderstatus.domain.view import Viewer, build_view
 from orderstatus.i18n import N_
-from orderstatus.services import status_pages
+from orderstatus.services import push, status_pages
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web.admin.session import is_staff_preview
 from orderstatus.web.clients import client_host
@@ -334,6 +334,98 @@ async def opt_in(
             typed={"email": email},
         )
     return RedirectResponse(f"{order_path(token)}#details", status_code=303)
+
+
+@router.post("/orders/{token}/push")
+async def push_on(
+    token: str,
+    request: Request,
+    pages: PagesDep,
+    database: DatabaseDep,
+    endpoint: Annotated[str, Form()] = "",
+    p256dh: Annotated[str, Form()] = "",
+    auth: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """ "Notify me on this device": the page's script hands over the browser's push
+    subscription (a JSON answer: the script asked)."""
+    key = await _owner_action(token, request, pages, database, csrf_token)
+    if not isinstance(key, PageKey):
+        return key
+    locale = pages.locale(request, order=key.locale, shop=key.shop_locale)
+    try:
+        async with database.write() as session:
+            device = await push.subscribe(
+                session,
+                order_id=key.order_id,
+                endpoint=endpoint,
+                p256dh=p256dh,
+                auth=auth,
+                locale=locale,
+                allow_private=pages.settings.push_allow_private,
+            )
+    except Invalid as exc:
+        return JSONResponse(
+            {"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code
+        )
+    return JSONResponse({"device": device}, status_code=201)
+
+
+@router.post("/orders/{token}/push/off")
+async def push_off(
+    token: str,
+    request: Request,
+    pages: PagesDep,
+    database: DatabaseDep,
+    endpoint: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Turn this device's notifications for the order off again."""
+    key = await _owner_action(token, request, pages, database, csrf_token)
+    if not isinstance(key, PageKey):
+        return key
+    async with database.write() as session:
+        known = await push.unsubscribe(session, order_id=key.order_id, endpoint=endpoint)
+    return JSONResponse({"removed": known})
+
+
+@router.get("/orders/{token}/manifest.webmanifest")
+async def manifest(
+    token: str, request: Request, pages: PagesDep, database: DatabaseDep
+) -> Response:
+    """The page as an app on a home screen (iOS shows web pushes only to such apps): it
+    opens this order's page."""
+    key = await key_for_token(pages, database, token)
+    if key is None:
+        return JSONResponse({"error": {"code": "not_found", "message": "no such page"}}, 404)
+    async with database.read() as session:
+        app = await status_pages.app_manifest(session, order_id=key.order_id)
+    if app is None:
+        return JSONResponse({"error": {"code": "not_found", "message": "no such page"}}, 404)
+    locale = pages.locale(request, order=key.locale, shop=key.shop_locale)
+    i18n.activate(locale)
+    path = order_path(token)
+    body = {
+        "name": f"{i18n.gettext('Order %(name)s') % {'name': app.order_name}} · {app.shop_name}",
+        "short_name": app.shop_name[:12],
+        "id": path,
+        "start_url": path,
+        "scope": path,
+        "display": "standalone",
+        "lang": locale,
+        "theme_color": app.accent_color,
+        "background_color": "#ffffff",
+        "icons": [
+            {"src": app.logo_url, "sizes": "any"}
+            if app.logo_url
+            else {"src": "/favicon.ico", "sizes": "any", "type": "image/svg+xml"}
+        ],
+    }
+    return JSONResponse(
+        body,
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"},
+    )
 
 
 @router.get("/shared/{share_token}", response_class=HTMLResponse)
