@@ -23,6 +23,7 @@ from orderstatus.runtime import tune_collector
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
+from orderstatus.services.stalls import start_stall_watch
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
 """Live pages hold their connection open: on shutdown, give requests this long, then
@@ -223,6 +224,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         poller = start_poller(database, stop)
         images = start_fetcher(database, settings, stop)
         retention = start_retention(database, settings, stop)
+        stalls = start_stall_watch(database, stop)
         worker = Worker(database, settings, config)
         await worker.run(stop)
         if poller is not None:
@@ -230,6 +232,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         await images
         if retention is not None:
             await retention
+        await stalls
         await broker.stop()
         return worker.summary()
 

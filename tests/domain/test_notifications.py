@@ -20,6 +20,7 @@ from orderstatus.domain.notifications import (
     idempotency_key,
     is_e164,
     kind_for_change,
+    kinds_off,
     parse_kinds,
     plan,
     sms_length,
@@ -113,8 +114,8 @@ def test_no_text_but_the_confirmation_and_nothing_turned_off(
         ("in_transit", "carrier_picked_up", None),
         ("delayed", "in_transit", None),
         ("attempted_delivery", "out_for_delivery", Kind.OUT_FOR_DELIVERY),
-        ("in_transit", "no_recent_updates", None),
-        ("delayed", "no_recent_updates", None),
+        ("in_transit", "no_recent_updates", Kind.NO_RECENT_UPDATES),
+        ("delayed", "no_recent_updates", Kind.NO_RECENT_UPDATES),
         ("no_recent_updates", "in_transit", None),
         ("no_recent_updates", "out_for_delivery", Kind.OUT_FOR_DELIVERY),
     ],
@@ -220,3 +221,17 @@ def test_letters_outside_gsm7_are_written_plainly_when_they_would_cost_a_segment
 )
 def test_recipients_are_e164(number: str, ok: bool) -> None:
     assert is_e164(number) is ok
+
+
+def test_no_recent_updates_is_off_until_the_merchant_turns_it_on() -> None:
+    stored_off: frozenset[Kind] = frozenset({Kind.DELIVERED})
+    assert kinds_off(stored_off, ()) == {Kind.DELIVERED, Kind.NO_RECENT_UPDATES}
+    assert kinds_off(stored_off, {Kind.NO_RECENT_UPDATES}) == {Kind.DELIVERED}
+    # A kind that is on by default cannot be "turned on" into an opt-in.
+    assert kinds_off((), {Kind.DELIVERED}) == {Kind.NO_RECENT_UPDATES}
+    contacts = Contacts(EMAIL, None)
+    quiet = Kind.NO_RECENT_UPDATES
+    assert plan(quiet, contacts, Preferences(kinds_off=kinds_off((), ()))) == ()
+    assert plan(quiet, contacts, Preferences(kinds_off=kinds_off((), {quiet}))) == (
+        Planned(quiet, Channel.EMAIL, EMAIL),
+    )

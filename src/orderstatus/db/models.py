@@ -68,6 +68,10 @@ class Shop(Base):
         JSON, default=list, server_default="[]"
     )
     """Notification kinds (domain.notifications.Kind) the merchant turned off."""
+    notification_kinds_on: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
+    """Kinds that are off until the merchant turns them on (domain.notifications.OPT_IN)."""
     sms_confirmation_with_email: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
@@ -128,6 +132,7 @@ class Order(Base):
         UniqueConstraint("shop_id", "number"),
         Index("ix_orders_shop_id_id", "shop_id", "id"),
         Index("ix_orders_shop_id_email", "shop_id", "email"),
+        Index("ix_orders_shop_id_delivery_status", "shop_id", "delivery_status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,6 +205,7 @@ class Fulfillment(Base):
     __tablename__ = "fulfillments"
     __table_args__ = (
         Index("ix_fulfillments_shop_id_tracking_number", "shop_id", "tracking_number"),
+        Index("ix_fulfillments_status_last_event_at", "status", "last_event_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

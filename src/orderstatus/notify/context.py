@@ -281,6 +281,7 @@ def sample(kind: Kind, language: str, *, shop: ShopFacts, base_url: str) -> dict
         Kind.OUT_FOR_DELIVERY: "out_for_delivery",
         Kind.DELIVERED: "delivered",
         Kind.READY_FOR_PICKUP: "ready_for_pickup",
+        Kind.NO_RECENT_UPDATES: "no_recent_updates",
     }[kind]
     shipment = ShipmentFacts(
         id=0,

@@ -19,6 +19,7 @@ from orderstatus.services.batching import EventBatcher
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
+from orderstatus.services.stalls import start_stall_watch
 from orderstatus.web import admin, docs, errors, favicon
 from orderstatus.web.accesslog import AccessLog
 from orderstatus.web.api.routes import router as api_router
@@ -66,6 +67,7 @@ def create_app(
         poller = start_poller(db, stop_polling) if run_worker else None
         images = start_fetcher(db, settings, stop_polling) if run_worker else None
         retention = start_retention(db, settings, stop_polling) if run_worker else None
+        stalls = start_stall_watch(db, stop_polling) if run_worker else None
         yield
         restore_signals()
         stop_polling.set()
@@ -75,6 +77,8 @@ def create_app(
             await images
         if retention is not None:
             await retention
+        if stalls is not None:
+            await stalls
         if worker is not None:
             await worker.stop()
         loading.cancel()
