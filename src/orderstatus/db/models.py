@@ -267,6 +267,24 @@ class WebhookSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class LaneTransit(Base):
+    """How long a carrier's deliveries on one lane took (domain.delivery.TransitStats):
+    the 10th and 90th percentile of transit days over its recent deliveries, refreshed
+    by the worker. ``area`` is a postcode area, or "*" for the whole destination
+    country. Figures of the deployment's deliveries, no shop's own: they name no one."""
+
+    __tablename__ = "lane_transit"
+
+    carrier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(2), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(2), primary_key=True)
+    area: Mapped[str] = mapped_column(String(8), primary_key=True)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    deliveries: Mapped[int] = mapped_column(Integer)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CarrierAccount(Base):
     """A shop's credentials for one carrier's tracking API, which the poller uses.
 

@@ -42,6 +42,7 @@ from orderstatus.domain.delivery import (
 )
 from orderstatus.domain.inputs import TrackingEventInput
 from orderstatus.domain.statuses import EventStatus
+from orderstatus.services.predictions import refresh_lanes
 from orderstatus.services.tracking import EventItem, RecordedEvent, record_events
 
 log = logging.getLogger("orderstatus.stalls")
@@ -203,7 +204,8 @@ async def run_stall_watch(
     learn_every: float = LEARN_EVERY,
 ) -> None:
     """Pass every ``interval`` seconds until ``stop`` is set, learning again every
-    ``learn_every`` seconds."""
+    ``learn_every`` seconds (the allowed silences, and the lanes' transit times that
+    predicted deliveries come from)."""
     rules: SilenceRules | None = None
     learned_at = 0.0
     loop = asyncio.get_running_loop()
@@ -212,6 +214,7 @@ async def run_stall_watch(
         try:
             if rules is None or loop.time() - learned_at >= learn_every:
                 rules = await learn_silences(database)
+                await refresh_lanes(database)
                 learned_at = loop.time()
             report = await stall_pass(database, rules)
             full = report.found >= PASS_LIMIT

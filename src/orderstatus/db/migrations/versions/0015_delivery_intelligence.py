@@ -1,4 +1,5 @@
-"""Delivery intelligence: stalled shipments found by index, opt-in notification kinds
+"""Delivery intelligence: stalled shipments found by index, opt-in notification kinds,
+transit times per lane
 
 Revision ID: 0015
 Revises: 0010
@@ -17,6 +18,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "lane_transit",
+        sa.Column("carrier_code", sa.String(length=64), nullable=False),
+        sa.Column("origin", sa.String(length=2), nullable=False),
+        sa.Column("destination", sa.String(length=2), nullable=False),
+        sa.Column("area", sa.String(length=8), nullable=False),
+        sa.Column("low", sa.Float(), nullable=False),
+        sa.Column("high", sa.Float(), nullable=False),
+        sa.Column("deliveries", sa.Integer(), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "carrier_code", "origin", "destination", "area", name=op.f("pk_lane_transit")
+        ),
+    )
     with op.batch_alter_table("shops") as batch:
         batch.add_column(
             sa.Column("notification_kinds_on", sa.JSON(), server_default="[]", nullable=False)
@@ -36,6 +51,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("lane_transit")
     op.drop_index("ix_orders_shop_id_delivery_status", table_name="orders")
     op.drop_index("ix_fulfillments_status_last_event_at", table_name="fulfillments")
     with op.batch_alter_table("shops") as batch:
