@@ -16,12 +16,14 @@ from orderstatus.domain.delivery import (
     SILENCE_CEILING,
     SILENCE_FLOOR,
     Lane,
+    Prediction,
     SilenceRules,
     Stage,
     add_business_days,
     allowed_silence,
     business_days_between,
     counts_business_days,
+    from_today,
     is_stalled,
     lane_stats,
     later_than_usual,
@@ -148,3 +150,12 @@ def test_a_later_carrier_date_is_later_than_usual() -> None:
     assert predicted.latest == date(2026, 12, 11)
     assert later_than_usual(date(2026, 12, 14), predicted)
     assert not later_than_usual(date(2026, 12, 11), predicted)
+
+
+def test_only_the_days_still_ahead_are_predicted() -> None:
+    predicted = Prediction(date(2026, 12, 3), date(2026, 12, 8))
+    assert from_today(predicted, date(2026, 12, 1)) == predicted
+    assert from_today(predicted, date(2026, 12, 7)) == Prediction(
+        date(2026, 12, 7), date(2026, 12, 8)
+    )
+    assert from_today(predicted, date(2026, 12, 9)) is None

@@ -240,6 +240,14 @@ def predict(shipped: date, stats: TransitStats, *, business: bool) -> Prediction
     return Prediction(shipped + timedelta(days=low), shipped + timedelta(days=high))
 
 
+def from_today(prediction: Prediction, today: date) -> Prediction | None:
+    """The part of a range still ahead: none once its last day has passed (the parcel is
+    then later than usual, and a guess would only mislead)."""
+    if prediction.latest < today:
+        return None
+    return Prediction(max(prediction.earliest, today), prediction.latest)
+
+
 def later_than_usual(carrier_estimate: date, prediction: Prediction) -> bool:
     """The carrier's own date is past what our history says is the latest usual day."""
     return carrier_estimate > prediction.latest

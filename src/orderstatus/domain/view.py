@@ -351,7 +351,7 @@ def _shipment(
         positions=list(reversed(positioned)),
         moving=progress.status in MOVING,
         delivered_at=progress.reached_at.get(Step.DELIVERED) if done else None,
-        predicted=usual if now is None else None,
+        predicted=usual if now is None and progress.step is Step.IN_TRANSIT else None,
         later_than_usual=usual.latest
         if staff and usual is not None and now is not None and later_than_usual(now.date(), usual)
         else None,

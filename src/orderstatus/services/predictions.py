@@ -25,6 +25,7 @@ from orderstatus.domain.delivery import (
     Prediction,
     TransitStats,
     counts_business_days,
+    from_today,
     group_transit_days,
     lane_stats,
     postcode_area,
@@ -158,15 +159,20 @@ async def known_lanes(
 
 
 def usual_delivery(
-    lane: Lane | None, shipped: datetime, known: Mapping[Lane, TransitStats]
+    lane: Lane | None,
+    shipped: datetime,
+    known: Mapping[Lane, TransitStats],
+    today: date | None = None,
 ) -> Prediction | None:
-    """Our range for a shipment on ``lane`` handed over at ``shipped``, or None."""
+    """Our range for a shipment on ``lane`` handed over at ``shipped``, from ``today``
+    on, or None."""
     if lane is None:
         return None
     stats = lane_stats(lane, known)
     if stats is None:
         return None
-    return predict(shipped.date(), stats, business=counts_business_days(lane.carrier))
+    usual = predict(shipped.date(), stats, business=counts_business_days(lane.carrier))
+    return from_today(usual, today or datetime.now(UTC).date())
 
 
 def noon(day: date) -> datetime:
