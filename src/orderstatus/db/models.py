@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -434,3 +435,35 @@ class ProductImage(Base):
     next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PageCount(Base):
+    """How often an order's page was opened on a day, and how often through a link in
+    one of our messages: counted per order and day only, with no cookie, address or
+    anything else about who opened it. ``kind``: view, click_email, click_sms, click."""
+
+    __tablename__ = "page_counts"
+    __table_args__ = (Index("ix_page_counts_shop_id_day", "shop_id", "day"),)
+
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DailyStat(Base):
+    """One figure of a shop's day, for the Insights page: refreshed by the worker from
+    the orders, shipments, events, messages and page counts, so the page sums a few
+    hundred rows whatever the number of orders. ``key`` splits a metric (a channel, a
+    kind of exception, "carrier|country|days" of a delivery); "" when it does not."""
+
+    __tablename__ = "daily_stats"
+
+    shop_id: Mapped[int] = mapped_column(shop_fk(), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)

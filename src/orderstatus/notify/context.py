@@ -109,6 +109,8 @@ class LinkRights:
     secret_key: str | None
     days: int
     sent_at: datetime
+    via: str | None = None
+    """The kind of message the links are in (domain.links.VIA), so a click is counted."""
 
 
 def status_url(base_url: str, status_token: str, rights: LinkRights | None = None) -> str:
@@ -120,6 +122,7 @@ def status_url(base_url: str, status_token: str, rights: LinkRights | None = Non
         status_token,
         secret_key=rights.secret_key,
         expires_at=expiry(rights.sent_at, rights.days),
+        via=rights.via,
     )
 
 

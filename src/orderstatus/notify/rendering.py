@@ -116,10 +116,11 @@ class Composer:
         self.sandbox = sandbox
         """The shop's own templates, rendered apart with a time budget."""
 
-    def _rights(self) -> ctx.LinkRights:
+    def _rights(self, channel: Channel) -> ctx.LinkRights:
         """Links in messages rendered now open the owner's view from now on for the
-        configured days."""
-        return ctx.LinkRights(self._secret_key, self.settings.link_days, datetime.now(UTC))
+        configured days, and say which kind of message they came in."""
+        via = "s" if channel is Channel.SMS else "e"
+        return ctx.LinkRights(self._secret_key, self.settings.link_days, datetime.now(UTC), via)
 
     async def prepare(self, job: Job, loaded: Loaded) -> Outcome | None:
         """Render the job in place; an outcome when it must not be sent."""
@@ -150,7 +151,7 @@ class Composer:
                 shop=shop,
                 shipment=shipment,
                 base_url=self.settings.base_url,
-                rights=self._rights(),
+                rights=self._rights(job.channel),
             )
             if job.channel is Channel.SMS:
                 job.sms = (

@@ -18,6 +18,7 @@ from jinja2 import Environment
 from orderstatus import i18n
 from orderstatus.config import Settings
 from orderstatus.domain.view import ShopData
+from orderstatus.services.insights import PageCounter
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web.assets import app_assets
 from orderstatus.web.ratelimit import RateLimiter
@@ -173,6 +174,8 @@ class Pages:
         )
         self.cache = PageCache()
         self.keys = KeyCache()
+        self.counter = PageCounter()
+        """Page views and message clicks, written every few seconds (services.insights)."""
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
         self.headers = security_headers(settings.map_tile_url)
 

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from orderstatus.web import media
-from orderstatus.web.admin import auth, notifications, orders, page, settings, shipping
+from orderstatus.web.admin import auth, insights, notifications, orders, page, settings, shipping
 from orderstatus.web.admin.forms import FormExpired, expired
 from orderstatus.web.admin.page import LOGO_BODY_LIMIT, LOGO_PATH
 from orderstatus.web.admin.session import SignInRequired, sign_in_url
@@ -23,7 +23,7 @@ async def _sign_in(_request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the admin's routes, the logo files, and the way to the sign-in page."""
-    for module in (auth, orders, shipping, page, notifications, settings, media):
+    for module in (auth, orders, shipping, page, notifications, insights, settings, media):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(FormExpired, expired)
