@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from orderstatus.domain.money import OrderTotals, precision
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.services.accounts import create_api_key, create_shop, create_staff
 from orderstatus.services.fulfillments import create_fulfillment
+from orderstatus.services.insights import add_page_counts, refresh_daily
 from orderstatus.services.orders import create_order
 from orderstatus.services.predictions import refresh_lanes
 from orderstatus.services.security import api_key_digest, derived_secret
@@ -476,6 +477,7 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
         # the lanes' usual transit times.
         await stall_pass(database, await learn_silences(database, now=now), now=now)
         await refresh_lanes(database, now=now)
+        await refresh_daily(database, now=now)
     shows = {spec["number"]: spec["shows"] for spec in _scenarios()}
     return DemoShop(
         shop_handle=DEMO_HANDLE,
@@ -596,7 +598,7 @@ async def _seed_history(session: Any, shop: Shop, now: datetime, base_url: str) 
     """Delivered orders of the last 75 days, through the same services, dated as they
     happened: picked up the day after the order, in transit the next day, delivered after
     1 to 5 business days (a few later than the carrier's first estimate). Their messages
-    went out; one in twenty failed."""
+    went out (one in twenty failed), and most customers looked at their page."""
     rng = random.Random(20261203)  # noqa: S311 (made-up history, the same every time)
     products = list(CATALOG)
     for index in range(HISTORY_ORDERS):
@@ -662,6 +664,16 @@ async def _seed_history(session: Any, shop: Shop, now: datetime, base_url: str) 
                 source="demo",
             )
             await _backdate(session, order.id, mark, at)
+        # The customer's visits: most open the page from the shipping e-mail (or text)
+        # before it arrives, a few only after.
+        visits: dict[tuple[int, int, date, str], int] = {}
+        if index % 10 < 7:
+            via = "click_sms" if phone_only else "click_email"
+            visits[(shop.id, order.id, shipped.date(), via)] = 1
+            visits[(shop.id, order.id, shipped.date(), "view")] = 1 + index % 3
+        if index % 4 == 0:
+            visits[(shop.id, order.id, arrives, "view")] = 1
+        await add_page_counts(session, visits)
         failed = index % 20 == 7
         await session.execute(
             update(Notification)
