@@ -41,7 +41,7 @@ from orderstatus.db.models import (
     PageCount,
     TrackingEvent,
 )
-from orderstatus.db.statements import dialect_of, per_dialect
+from orderstatus.db.statements import dialect_of, only_one, per_dialect
 from orderstatus.db.statements import insert as upsert
 from orderstatus.domain.insights import (
     CLICK_KEYS,
@@ -291,6 +291,8 @@ async def refresh_daily(
         if day >= first_day
     ]
     async with database.write() as session:
+        if not await only_one(session, "daily_stats"):
+            return 0  # another worker is writing the same figures
         await session.execute(delete(_STATS).where(_STATS.c.day >= first_day))
         for start in range(0, len(rows), 5000):
             await session.execute(insert(_STATS), rows[start : start + 5000])

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Fulfillment, LaneTransit, Order, TrackingEvent
+from orderstatus.db.statements import only_one
 from orderstatus.domain.delivery import (
     Lane,
     Prediction,
@@ -122,6 +123,8 @@ async def refresh_lanes(database: Database, *, now: datetime | None = None) -> i
                 }
             )
     async with database.write() as session:
+        if not await only_one(session, "lane_transit"):
+            return 0  # another worker is writing the same figures
         await session.execute(delete(_LANES))
         if rows:
             await session.execute(insert(_LANES), rows)
