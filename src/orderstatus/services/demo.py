@@ -414,7 +414,7 @@ def _scenarios() -> list[dict[str, Any]]:
             "number": "1015",
             "who": ("Tobias", "Vik"),
             "items": [("blanket", 1)],
-            "shows": "Stalled: the carrier silent for 4 days (found by the worker)",
+            "shows": "No recent updates, found by the stall watch",
             "city": "copenhagen",
             "placed_days": 6,
             "shipments": [
