@@ -112,6 +112,9 @@ async def test_silence_beyond_the_default_is_no_recent_updates(
     assert re.search(r"Needs attention\s*<span class=\"count\">2</span>", everything.text)
     attention = await staff.http.get("/admin/orders", params={"state": "needs_attention"})
     assert listed(attention.text) == [door["number"], quiet["number"]]
+    # Staff see on the order's timeline who said so.
+    detail = await staff.http.get(f"/admin/orders/{quiet['id']}")
+    assert "Stall watch: the carrier has been silent longer than usual" in detail.text
     # Shop-wide off by default: nobody was told.
     assert await stall_messages(database) == []
 
