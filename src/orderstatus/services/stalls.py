@@ -47,6 +47,7 @@ from orderstatus.services.tracking import EventItem, RecordedEvent, record_event
 
 log = logging.getLogger("orderstatus.stalls")
 
+OTHER_CARRIER = "other"
 STALL_SOURCE = "stall"
 """The source of the events a stall pass writes (never counted as a carrier's gap)."""
 HISTORY_DAYS = 90
@@ -145,6 +146,9 @@ def stalled_query(rules: SilenceRules, now: datetime, limit: int = PASS_LIMIT) -
             or_(*branches),
             _SHIPMENTS.c.cancelled_at.is_(None),
             _SHIPMENTS.c.tracking_number.is_not(None),
+            # The shop's own delivery ("Other") has no carrier to fall silent.
+            carrier.is_not(None),
+            carrier != OTHER_CARRIER,
         )
         .order_by(_SHIPMENTS.c.id)
         .limit(limit)

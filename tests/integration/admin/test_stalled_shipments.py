@@ -89,9 +89,17 @@ async def test_silence_beyond_the_default_is_no_recent_updates(
         email="liv@example.com",
     )
 
+    own = await create_order(api.http, email="own@example.com")
+    local = await fulfil(api.http, own, [(0, 1)], carrier="other", tracking_number="LOCAL-1")
+    await api.http.post(
+        f"/api/v1/fulfillments/{local['id']}/events",
+        json={"status": "in_transit", "occurred_at": ago(days=5)},
+    )
+
     report = await stall_pass(database, DEFAULTS)
 
     assert report.marked == 2
+    assert await status_of(database, int(local["id"])) == "in_transit"
     assert await status_of(database, quiet_id) == "no_recent_updates"
     assert await status_of(database, door_id) == "no_recent_updates"
     assert await status_of(database, fresh_id) == "in_transit"
