@@ -63,6 +63,8 @@ async def render_status(
         key.order_id,
         key.order_version,
         key.shop_version,
+        # Our predicted delivery counts from today: a page is rendered again each day.
+        datetime.now(UTC).date(),
         viewer,
         locale,
         base_path,
