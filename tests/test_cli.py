@@ -162,7 +162,7 @@ def test_demo_seeds_once_and_serves(tmp_path: Path) -> None:
         )
         assert "Staff login: staff@demo.example / " in output
         assert httpx.get(f"{base}/shop/demo/").status_code == 200
-        assert output.count(f"{base}/orders/") == 14
+        assert output.count(f"{base}/orders/") == 15
         assert (tmp_path / "var" / "orderstatus.db").exists()
         auth = {"Authorization": f"Bearer {key}"}
         orders = httpx.get(f"{base}/api/v1/orders", params={"limit": 100}, headers=auth).json()
@@ -199,7 +199,7 @@ def test_the_demo_prints_links_to_full_pages_and_the_live_order_before_the_serve
         output = log.read_text()
         lines = output.splitlines()
         links = dict(re.findall(r"(#10\d\d)\s.*?(http\S+/orders/\S+)", output))
-        assert len(links) == 14 and all("?key=" in link for link in links.values())
+        assert len(links) == 15 and all("?key=" in link for link in links.values())
         with httpx.Client() as browser:
             opened = browser.get(links["#1008"])
             assert opened.status_code == 303 and "?" not in opened.headers["location"]

@@ -20,9 +20,11 @@ from orderstatus.db.engine import Database
 from orderstatus.domain.errors import DomainError
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
+from orderstatus.services.insights import start_refresh
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
+from orderstatus.services.stalls import start_stall_watch
 from orderstatus.services.wallet import queue_pushes
 from orderstatus.services.writeback import start_writer
 
@@ -231,6 +233,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         images = start_fetcher(database, settings, stop)
         retention = start_retention(database, settings, stop)
         writer = start_writer(database, settings, stop)
+        stalls = start_stall_watch(database, stop)
+        insights = start_refresh(database, stop)
         worker = Worker(database, settings, config)
         await worker.run(stop)
         if poller is not None:
@@ -239,6 +243,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         await writer
         if retention is not None:
             await retention
+        await stalls
+        await insights
         await broker.stop()
         return worker.summary()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -176,6 +176,11 @@ def fmt_date(value: datetime, tz: str | None) -> str:
 def _fmt_date(value: datetime, tz: str | None, tag: str) -> str:
     pattern = _DATE.get(tag, _DATE[SOURCE_LOCALE])
     return format_date(value.astimezone(zone(tz)), pattern, locale=_babel_locale(tag))
+
+
+def fmt_day(value: date) -> str:
+    """A calendar day (no time, so no time zone) in the viewer's language."""
+    return _fmt_date(datetime.combine(value, time(12), tzinfo=UTC), "UTC", current())
 
 
 def fmt_time(value: datetime, tz: str | None) -> str:

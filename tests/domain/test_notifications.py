@@ -20,6 +20,7 @@ from orderstatus.domain.notifications import (
     idempotency_key,
     is_e164,
     kind_for_change,
+    kinds_off,
     parse_kinds,
     plan,
     sms_length,
@@ -113,8 +114,8 @@ def test_no_text_but_the_confirmation_and_nothing_turned_off(
         ("in_transit", "carrier_picked_up", None),
         ("delayed", "in_transit", None),
         ("attempted_delivery", "out_for_delivery", Kind.OUT_FOR_DELIVERY),
-        ("in_transit", "no_recent_updates", None),
-        ("delayed", "no_recent_updates", None),
+        ("in_transit", "no_recent_updates", Kind.NO_RECENT_UPDATES),
+        ("delayed", "no_recent_updates", Kind.NO_RECENT_UPDATES),
         ("no_recent_updates", "in_transit", None),
         ("no_recent_updates", "out_for_delivery", Kind.OUT_FOR_DELIVERY),
     ],
@@ -242,3 +243,17 @@ def test_every_kind_also_goes_to_each_device_unless_turned_off(
         assert pushes == [Planned(kind, Channel.PUSH, d) for d in devices]
     keys = {idempotency_key(1, 2, m.kind, m.channel, m.recipient) for m in messages}
     assert len(keys) == len(messages), "one outbox row per device"
+
+
+def test_no_recent_updates_is_off_until_the_merchant_turns_it_on() -> None:
+    stored_off: frozenset[Kind] = frozenset({Kind.DELIVERED})
+    assert kinds_off(stored_off, ()) == {Kind.DELIVERED, Kind.NO_RECENT_UPDATES}
+    assert kinds_off(stored_off, {Kind.NO_RECENT_UPDATES}) == {Kind.DELIVERED}
+    # A kind that is on by default cannot be "turned on" into an opt-in.
+    assert kinds_off((), {Kind.DELIVERED}) == {Kind.NO_RECENT_UPDATES}
+    contacts = Contacts(EMAIL, None)
+    quiet = Kind.NO_RECENT_UPDATES
+    assert plan(quiet, contacts, Preferences(kinds_off=kinds_off((), ()))) == ()
+    assert plan(quiet, contacts, Preferences(kinds_off=kinds_off((), {quiet}))) == (
+        Planned(quiet, Channel.EMAIL, EMAIL),
+    )

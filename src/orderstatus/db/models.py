@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -68,6 +69,10 @@ class Shop(Base):
         JSON, default=list, server_default="[]"
     )
     """Notification kinds (domain.notifications.Kind) the merchant turned off."""
+    notification_kinds_on: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
+    """Kinds that are off until the merchant turns them on (domain.notifications.OPT_IN)."""
     sms_confirmation_with_email: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
@@ -129,6 +134,7 @@ class Order(Base):
         Index("ix_orders_shop_id_id", "shop_id", "id"),
         Index("ix_orders_shop_id_email", "shop_id", "email"),
         UniqueConstraint("shop_id", "platform", "platform_order_id"),
+        Index("ix_orders_shop_id_delivery_status", "shop_id", "delivery_status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,6 +216,7 @@ class Fulfillment(Base):
     __tablename__ = "fulfillments"
     __table_args__ = (
         Index("ix_fulfillments_shop_id_tracking_number", "shop_id", "tracking_number"),
+        Index("ix_fulfillments_status_last_event_at", "status", "last_event_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -338,6 +345,24 @@ class ConnectionWriteBack(Base):
     next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LaneTransit(Base):
+    """How long a carrier's deliveries on one lane took (domain.delivery.TransitStats):
+    the 10th and 90th percentile of transit days over its recent deliveries, refreshed
+    by the worker. ``area`` is a postcode area, or "*" for the whole destination
+    country. Figures of the deployment's deliveries, no shop's own: they name no one."""
+
+    __tablename__ = "lane_transit"
+
+    carrier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(2), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(2), primary_key=True)
+    area: Mapped[str] = mapped_column(String(8), primary_key=True)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    deliveries: Mapped[int] = mapped_column(Integer)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CarrierAccount(Base):
@@ -510,6 +535,38 @@ class ProductImage(Base):
     next_try_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PageCount(Base):
+    """How often an order's page was opened on a day, and how often through a link in
+    one of our messages: counted per order and day only, with no cookie, address or
+    anything else about who opened it. ``kind``: view, click_email, click_sms, click."""
+
+    __tablename__ = "page_counts"
+    __table_args__ = (Index("ix_page_counts_shop_id_day", "shop_id", "day"),)
+
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(shop_fk())
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DailyStat(Base):
+    """One figure of a shop's day, for the Insights page: refreshed by the worker from
+    the orders, shipments, events, messages and page counts, so the page sums a few
+    hundred rows whatever the number of orders. ``key`` splits a metric (a channel, a
+    kind of exception, "carrier|country|days" of a delivery); "" when it does not."""
+
+    __tablename__ = "daily_stats"
+
+    shop_id: Mapped[int] = mapped_column(shop_fk(), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
 
 
 class WalletRegistration(Base):

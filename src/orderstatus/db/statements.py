@@ -8,10 +8,11 @@ keeps the expanding ``IN``. Inserts are the dialect's own, for ``ON CONFLICT``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam
+from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import ARRAY
@@ -40,3 +41,14 @@ def insert(table: Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
 
 def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+async def only_one(session: AsyncSession, name: str) -> bool:
+    """Whether this transaction is the only one doing ``name`` now (a PostgreSQL advisory
+    lock held until it ends; SQLite has one writer anyway). Workers that refresh the same
+    figures at once: one writes, the others skip."""
+    if dialect_of(session) != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    got = await session.scalar(select(func.pg_try_advisory_xact_lock(key)))
+    return bool(got)

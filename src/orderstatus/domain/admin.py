@@ -65,6 +65,7 @@ def staff_actor(email: str) -> str:
 class OrderFilter(enum.StrEnum):
     """The states a merchant filters the orders list by."""
 
+    NEEDS_ATTENTION = "needs_attention"
     UNFULFILLED = "unfulfilled"
     PARTIAL = "partial"
     ON_ITS_WAY = "on_its_way"
@@ -103,9 +104,13 @@ FILTER_DELIVERY: dict[OrderFilter, frozenset[EventStatus]] = {
         }
     ),
     OrderFilter.NO_RECENT_UPDATES: frozenset({EventStatus.NO_RECENT_UPDATES}),
+    OrderFilter.NEEDS_ATTENTION: frozenset(
+        {EventStatus.NO_RECENT_UPDATES, EventStatus.DELAYED, EventStatus.FAILURE}
+    ),
 }
 """Filters on the order's delivery status, which is its most urgent shipment's: an order
-with one parcel delivered and one on its way is "on its way"."""
+with one parcel delivered and one on its way is "on its way". "Needs attention": the
+carrier went quiet for longer than usual, or reported a delay or a failure."""
 
 
 def parse_filter(value: str | None) -> OrderFilter | None:

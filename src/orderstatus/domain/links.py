@@ -64,12 +64,25 @@ def expiry(sent_at: datetime, days: int) -> datetime | None:
     return sent_at + timedelta(days=days) if days > 0 else None
 
 
+VIA_PARAM = "via"
+"""Which kind of message a link came in (``e`` e-mail, ``s`` text): counted as a click."""
+VIA = {"e": "click_email", "s": "click_sms"}
+
+
 def page_link(
-    base_url: str, status_token: str, *, secret_key: str | None, expires_at: datetime | None
+    base_url: str,
+    status_token: str,
+    *,
+    secret_key: str | None,
+    expires_at: datetime | None,
+    via: str | None = None,
 ) -> str:
     """The page link a message carries: pre-authenticated when a secret and an expiry
-    are given, else the plain page."""
+    are given, else the plain page; ``via`` names the kind of message (see :data:`VIA`)."""
     url = f"{base_url}/orders/{status_token}"
-    if secret_key is None or expires_at is None:
-        return url
-    return f"{url}?{LINK_PARAM}={link_key(secret_key, status_token, expires_at)}"
+    params = []
+    if secret_key is not None and expires_at is not None:
+        params.append(f"{LINK_PARAM}={link_key(secret_key, status_token, expires_at)}")
+    if via is not None:
+        params.append(f"{VIA_PARAM}={via}")
+    return f"{url}?{'&'.join(params)}" if params else url

@@ -27,6 +27,8 @@ class Kind(enum.StrEnum):
     OUT_FOR_DELIVERY = "out_for_delivery"
     DELIVERED = "delivered"
     READY_FOR_PICKUP = "ready_for_pickup"
+    NO_RECENT_UPDATES = "no_recent_updates"
+    """The carrier has gone silent for longer than usual: "we are looking into it"."""
 
 
 class Channel(enum.StrEnum):
@@ -65,10 +67,19 @@ KIND_LABELS: dict[Kind, str] = {
     Kind.OUT_FOR_DELIVERY: "Out for delivery",
     Kind.DELIVERED: "Delivered",
     Kind.READY_FOR_PICKUP: "Ready for pickup",
+    Kind.NO_RECENT_UPDATES: "No recent updates",
 }
 """Staff-facing names (the admin timeline and settings)."""
 
 SHIPMENT_KINDS = frozenset(Kind) - {Kind.ORDER_CONFIRMATION}
+
+OPT_IN = frozenset({Kind.NO_RECENT_UPDATES})
+"""Kinds that stay off until the merchant turns them on."""
+
+
+def kinds_off(stored_off: Iterable[Kind], stored_on: Iterable[Kind]) -> frozenset[Kind]:
+    """The kinds that do not go out: those turned off, and the opt-in kinds not turned on."""
+    return frozenset(stored_off) - OPT_IN | (OPT_IN - frozenset(stored_on))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +162,8 @@ def kind_for_change(previous: EventStatus, new: EventStatus) -> Kind | None:
         return Kind.DELIVERED
     if new is EventStatus.READY_FOR_PICKUP:
         return Kind.READY_FOR_PICKUP
+    if new is EventStatus.NO_RECENT_UPDATES:
+        return Kind.NO_RECENT_UPDATES
     if new in _UPDATES:
         return Kind.SHIPPING_UPDATE
     return None

@@ -10,10 +10,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from orderstatus.domain.delivery import Prediction, later_than_usual
 from orderstatus.domain.money import OrderTotals
 from orderstatus.domain.statuses import (
     ALERTS,
@@ -89,6 +90,9 @@ class ShipmentData:
     """(line item id, quantity)"""
     events: Sequence[EventData]
     first_estimated_delivery: datetime | None = None
+    usual: Prediction | None = None
+    """When deliveries like this one usually arrive (same carrier and lane), from our own
+    history; None without enough of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +199,12 @@ class ShipmentView:
     moving: bool = False
     """On the move: its map is shown open (others' maps only on request)."""
     delivered_at: datetime | None = None
+    predicted: Prediction | None = None
+    """Our estimate, shown when the carrier gave none: it most likely arrives between
+    these days (marked as ours on the page)."""
+    later_than_usual: date | None = None
+    """Staff only: the day our history says deliveries like this one arrive by, when the
+    carrier's own date is later ("may arrive later than usual")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +246,8 @@ class OrderView:
     """When the last shipment arrived, once every one has (for "Delivered on …")."""
     cancelled_at: datetime | None = None
     """The shop cancelled the order (on its platform)."""
+    predicted: Prediction | None = None
+    """Our estimate for the order, when no carrier gave a date: the latest shipment's."""
 
     @property
     def is_public(self) -> bool:
@@ -281,6 +293,7 @@ def _shipment(
     number: int,
     items: dict[int, ItemData],
     private: bool,
+    staff: bool = False,
 ) -> ShipmentView:
     points = [StatusPoint(e.status, e.occurred_at) for e in shipment.events]
     progress = derive_progress(
@@ -321,6 +334,7 @@ def _shipment(
     done = progress.status in (EventStatus.DELIVERED, EventStatus.PICKED_UP)
     first, now = shipment.first_estimated_delivery, shipment.estimated_delivery
     slipped = first is not None and now is not None and now.date() > first.date() and not done
+    usual = shipment.usual if not done else None
     return ShipmentView(
         id=shipment.id,
         number=number,
@@ -340,6 +354,10 @@ def _shipment(
         positions=list(reversed(positioned)),
         moving=progress.status in MOVING,
         delivered_at=progress.reached_at.get(Step.DELIVERED) if done else None,
+        predicted=usual if now is None and progress.step is Step.IN_TRANSIT else None,
+        later_than_usual=usual.latest
+        if staff and usual is not None and now is not None and later_than_usual(now.date(), usual)
+        else None,
     )
 
 
@@ -360,7 +378,8 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
     private = viewer is not Viewer.PUBLIC
     items = {item.id: item for item in order.items}
     shipments = [
-        _shipment(order, s, n, items, private) for n, s in enumerate(order.shipments, start=1)
+        _shipment(order, s, n, items, private, viewer is Viewer.STAFF)
+        for n, s in enumerate(order.shipments, start=1)
     ]
     shipped: dict[int, int] = {}
     for s in order.shipments:
@@ -375,6 +394,11 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
         s.estimated_delivery
         for s in shipments
         if s.estimated_delivery and s.status not in (EventStatus.DELIVERED, EventStatus.PICKED_UP)
+    ]
+    ours = [
+        s.predicted
+        for s in shipments
+        if s.predicted and s.status not in (EventStatus.DELIVERED, EventStatus.PICKED_UP)
     ]
     owner = None
     if private:
@@ -399,6 +423,7 @@ def build_view(order: OrderData, shop: ShopData, viewer: Viewer, *, locale: str)
         created_at=order.created_at,
         headline=headline([s.status for s in shipments], unshipped_items=bool(unfulfilled)),
         estimated_delivery=max(pending) if pending else None,
+        predicted=max(ours, key=lambda p: (p.latest, p.earliest)) if ours and not pending else None,
         shipments=shipments,
         unfulfilled=unfulfilled,
         messages_top=_messages(order, "top", locale, private),

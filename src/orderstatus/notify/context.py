@@ -111,6 +111,8 @@ class LinkRights:
     secret_key: str | None
     days: int
     sent_at: datetime
+    via: str | None = None
+    """The kind of message the links are in (domain.links.VIA), so a click is counted."""
 
 
 def status_url(base_url: str, status_token: str, rights: LinkRights | None = None) -> str:
@@ -122,6 +124,7 @@ def status_url(base_url: str, status_token: str, rights: LinkRights | None = Non
         status_token,
         secret_key=rights.secret_key,
         expires_at=expiry(rights.sent_at, rights.days),
+        via=rights.via,
     )
 
 
@@ -317,6 +320,7 @@ def sample(kind: Kind, language: str, *, shop: ShopFacts, base_url: str) -> dict
         Kind.OUT_FOR_DELIVERY: "out_for_delivery",
         Kind.DELIVERED: "delivered",
         Kind.READY_FOR_PICKUP: "ready_for_pickup",
+        Kind.NO_RECENT_UPDATES: "no_recent_updates",
     }[kind]
     shipment = ShipmentFacts(
         id=0,

@@ -31,6 +31,7 @@ from orderstatus.domain.notifications import (
     kind_for_change,
     plan,
 )
+from orderstatus.domain.notifications import kinds_off as off_kinds
 from orderstatus.domain.statuses import EventStatus
 
 ALREADY_DELIVERED = "the shipment was already delivered when it reached us"
@@ -38,11 +39,19 @@ TRACKING_CHANGED = "tracking_changed"
 """The status a shipping update about a corrected tracking number tells of."""
 
 
-def preferences(kinds_off: Iterable[str] | None, sms_confirmation_with_email: bool) -> Preferences:
-    """The shop's stored choices; a kind name we no longer know is ignored."""
+def preferences(
+    kinds_off: Iterable[str] | None,
+    sms_confirmation_with_email: bool,
+    kinds_on: Iterable[str] | None = (),
+) -> Preferences:
+    """The shop's stored choices; a kind name we no longer know is ignored. ``kinds_on``
+    are the opt-in kinds the merchant turned on (domain.notifications.OPT_IN)."""
     known = {k.value for k in Kind}
     return Preferences(
-        kinds_off=frozenset(Kind(k) for k in (kinds_off or ()) if k in known),
+        kinds_off=off_kinds(
+            (Kind(k) for k in (kinds_off or ()) if k in known),
+            (Kind(k) for k in (kinds_on or ()) if k in known),
+        ),
         sms_confirmation_with_email=bool(sms_confirmation_with_email),
     )
 
@@ -134,7 +143,11 @@ async def order_placed(session: AsyncSession, *, shop: Shop, order: Order) -> in
     messages = plan(
         Kind.ORDER_CONFIRMATION,
         Contacts(order.email, order.phone, order.update_email),
-        preferences(shop.notification_kinds_off, shop.sms_confirmation_with_email),
+        preferences(
+            shop.notification_kinds_off,
+            shop.sms_confirmation_with_email,
+            shop.notification_kinds_on,
+        ),
     )
     return await enqueue(
         session, shop_id=shop.id, order_id=order.id, fulfillment_id=None, messages=messages
@@ -144,12 +157,16 @@ async def order_placed(session: AsyncSession, *, shop: Shop, order: Order) -> in
 async def _shop_preferences(session: AsyncSession, shop_id: int) -> Preferences:
     row = (
         await session.execute(
-            select(Shop.notification_kinds_off, Shop.sms_confirmation_with_email).where(
-                Shop.id == shop_id
-            )
+            select(
+                Shop.notification_kinds_off,
+                Shop.sms_confirmation_with_email,
+                Shop.notification_kinds_on,
+            ).where(Shop.id == shop_id)
         )
     ).one()
-    return preferences(row.notification_kinds_off, row.sms_confirmation_with_email)
+    return preferences(
+        row.notification_kinds_off, row.sms_confirmation_with_email, row.notification_kinds_on
+    )
 
 
 async def fulfillment_created(
@@ -209,6 +226,7 @@ def _contacts_statement(dialect: str) -> Executable:
             Order.update_email,
             Shop.notification_kinds_off,
             Shop.sms_confirmation_with_email,
+            Shop.notification_kinds_on,
         )
         .join(Order, Order.id == Fulfillment.order_id)
         .join(Shop, Shop.id == Fulfillment.shop_id)
@@ -250,7 +268,11 @@ async def _shipment_messages(session: AsyncSession, wanted: Sequence[_ShipmentMe
         messages = plan(
             w.kind,
             Contacts(row.email, row.phone, row.update_email, devices.get(row.order_id, ())),
-            preferences(row.notification_kinds_off, row.sms_confirmation_with_email),
+            preferences(
+                row.notification_kinds_off,
+                row.sms_confirmation_with_email,
+                row.notification_kinds_on,
+            ),
         )
         rows += _rows(w.shop_id, row.order_id, w.fulfillment_id, messages, w.cause, now)
     for fulfillment_id in already_delivered:

@@ -145,10 +145,12 @@ class Composer:
         self.sandbox = sandbox
         """The shop's own templates, rendered apart with a time budget."""
 
-    def _rights(self) -> ctx.LinkRights:
+    def _rights(self, channel: Channel) -> ctx.LinkRights:
         """Links in messages rendered now open the owner's view from now on for the
-        configured days."""
-        return ctx.LinkRights(self._secret_key, self.settings.link_days, datetime.now(UTC))
+        configured days, and say which kind of message they came in (a push's clicks
+        count as other links)."""
+        via = {Channel.SMS: "s", Channel.PUSH: "p"}.get(channel, "e")
+        return ctx.LinkRights(self._secret_key, self.settings.link_days, datetime.now(UTC), via)
 
     async def prepare(self, job: Job, loaded: Loaded) -> Outcome | None:
         """Render the job in place; an outcome when it must not be sent."""
@@ -181,7 +183,7 @@ class Composer:
                 shop=shop,
                 shipment=shipment,
                 base_url=self.settings.base_url,
-                rights=self._rights(),
+                rights=self._rights(job.channel),
             )
             if job.channel is Channel.SMS:
                 job.sms = (
@@ -261,7 +263,7 @@ class Composer:
                 shop=shop,
                 shipment=shipment,
                 base_url=base_url,
-                rights=self._rights(),
+                rights=self._rights(job.channel),
             )
             rendered = self.renderer.push(default_push(job.kind, language), ctx.for_push(values))
         except Exception as exc:

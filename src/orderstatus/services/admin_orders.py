@@ -130,6 +130,18 @@ async def search_orders(
     return OrdersPage([order_record(o) for o in rows], rows[-1].id if more and rows else None)
 
 
+async def count_orders(session: AsyncSession, *, shop_id: int, state: OrderFilter) -> int:
+    """How many of the shop's orders a delivery filter shows (on the index of the shop
+    and the delivery status)."""
+    statuses = [s.value for s in FILTER_DELIVERY[state]]
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(Order.shop_id == shop_id, Order.delivery_status.in_(statuses))
+    )
+    return int(count or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderDetail:
     """Everything the admin's order page shows."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -12,13 +13,17 @@ from sqlalchemy import func, select, update
 from orderstatus.carriers.simulator import live_order
 from orderstatus.db.engine import Database
 from orderstatus.db.models import Activity, ApiKey, Notification, Order, Shop, StaffUser
+from orderstatus.domain.delivery import add_business_days, counts_business_days
 from orderstatus.domain.inputs import FulfillmentInput, OrderInput, TrackingEventInput
 from orderstatus.domain.money import OrderTotals, precision
 from orderstatus.domain.statuses import EventStatus
 from orderstatus.services.accounts import create_api_key, create_shop, create_staff
 from orderstatus.services.fulfillments import create_fulfillment
+from orderstatus.services.insights import add_page_counts, refresh_daily
 from orderstatus.services.orders import create_order
+from orderstatus.services.predictions import refresh_lanes
 from orderstatus.services.security import api_key_digest, derived_secret
+from orderstatus.services.stalls import learn_silences, stall_pass
 from orderstatus.services.tracking import record_event
 from orderstatus.services.webhooks import set_webhook_secret
 
@@ -405,6 +410,26 @@ def _scenarios() -> list[dict[str, Any]]:
                 )
             ],
         },
+        {
+            "number": "1015",
+            "who": ("Tobias", "Vik"),
+            "items": [("blanket", 1)],
+            "shows": "No recent updates, found by the stall watch",
+            "city": "copenhagen",
+            "placed_days": 6,
+            "shipments": [
+                (
+                    None,
+                    postnord,
+                    "00370722150004528129",
+                    None,
+                    [
+                        (S.CARRIER_PICKED_UP, 120, "oslo", "Picked up by the carrier"),
+                        (S.IN_TRANSIT, 100, "gothenburg", "Arrived at the terminal"),
+                    ],
+                )
+            ],
+        },
     ]
 
 
@@ -413,6 +438,7 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
     api_key = demo_api_key(secret_key)
     password = demo_password(secret_key)
     now = datetime.now(UTC)
+    created = False
     async with database.write() as session:
         shop = await session.scalar(select(Shop).where(Shop.handle == DEMO_HANDLE))
         if shop is None:
@@ -422,6 +448,8 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
             shop.contact_email = "hello@demo.example"
             shop.taxes_included = True
             shop.timezone = "Europe/Oslo"
+            created = True
+            await _seed_history(session, shop, now, base_url)
             for index, spec in enumerate(_scenarios()):
                 await _seed_order(session, shop, spec, now, index, base_url)
         # The one shop where strangers are meant to place orders (off for real shops).
@@ -444,6 +472,12 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
                 .order_by(Order.id)
             )
         ).all()
+    if created:
+        # What the worker would find within minutes, found now: the stalled shipment,
+        # the lanes' usual transit times.
+        await stall_pass(database, await learn_silences(database, now=now), now=now)
+        await refresh_lanes(database, now=now)
+        await refresh_daily(database, now=now)
     shows = {spec["number"]: spec["shows"] for spec in _scenarios()}
     return DemoShop(
         shop_handle=DEMO_HANDLE,
@@ -451,7 +485,7 @@ async def seed(database: Database, *, secret_key: str, base_url: str) -> DemoSho
         staff_email=DEMO_STAFF_EMAIL,
         staff_password=password,
         webhook_secret=webhook_secret,
-        orders=[(f"#{n}", shows.get(n, ""), token) for n, token in rows],
+        orders=[(f"#{n}", shows[n], token) for n, token in rows if n in shows],
     )
 
 
@@ -485,7 +519,7 @@ async def _seed_order(
     # newest last), a shipment fulfilled a quarter of an hour before its label was bought,
     # then the carrier's updates. What was recorded along the way (the activity log, the
     # messages queued) is dated when it happened in that story, not when the demo started.
-    placed = now - timedelta(days=3, hours=len(_scenarios()) - index)
+    placed = now - timedelta(days=spec.get("placed_days", 3), hours=len(_scenarios()) - index)
     mark = await _high_water(session)
     order = await create_order(session=session, shop=shop, data=data, actor="demo")
     order.created_at = placed
@@ -531,6 +565,126 @@ async def _seed_order(
                 source="demo",
             )
             await _backdate(session, order.id, mark, now - timedelta(hours=hours_ago))
+
+
+HISTORY_ORDERS = 64
+"""Delivered orders of the last months: enough on Bring to Bergen (and to Norway) for the
+page to predict a delivery, and for the Insights page to have something to say."""
+
+# (carrier, city, how many of each HISTORY_LANES-long round)
+_HISTORY_LANES = (
+    ("bring", "bergen"),
+    ("bring", "oslo"),
+    ("bring", "bergen"),
+    ("postnord", "copenhagen"),
+    ("bring", "bergen"),
+    ("bring", "trondheim"),
+    ("ups", "louisville"),
+    ("bring", "bergen"),
+)
+_HISTORY_NAMES = (
+    ("Astrid", "Holm"),
+    ("Erik", "Lund"),
+    ("Sara", "Nilsen"),
+    ("Jakob", "Aas"),
+    ("Thea", "Berge"),
+    ("Filip", "Ruud"),
+    ("Julie", "Foss"),
+    ("Oskar", "Dale"),
+)
+
+
+async def _seed_history(session: Any, shop: Shop, now: datetime, base_url: str) -> None:
+    """Delivered orders of the last 75 days, through the same services, dated as they
+    happened: picked up the day after the order, in transit the next day, delivered after
+    1 to 5 business days (a few later than the carrier's first estimate). Their messages
+    went out (one in twenty failed), and most customers looked at their page."""
+    rng = random.Random(20261203)  # noqa: S311 (made-up history, the same every time)
+    products = list(CATALOG)
+    for index in range(HISTORY_ORDERS):
+        carrier, city = _HISTORY_LANES[index % len(_HISTORY_LANES)]
+        first, last = _HISTORY_NAMES[index % len(_HISTORY_NAMES)]
+        phone_only = index % 9 == 4
+        placed = now - timedelta(days=75) + timedelta(hours=index * 22 + rng.randint(0, 6))
+        data = _order(
+            f"{901 + index}",
+            first,
+            last,
+            [(products[index % len(products)], 1 + index % 2)],
+            email=None if phone_only else f"{first.lower()}.{index}@demo.example",
+            phone=f"+47 4100 {2000 + index:04d}" if phone_only else None,
+            city=city,
+            base_url=base_url,
+        )
+        mark = await _high_water(session)
+        order = await create_order(session=session, shop=shop, data=data, actor="demo")
+        order.created_at = placed
+        await session.flush()
+        await _backdate(session, order.id, mark, placed)
+        shipped = placed + timedelta(hours=20)
+        mark = await _high_water(session)
+        fulfillment = await create_fulfillment(
+            session=session,
+            shop_id=shop.id,
+            order_id=order.id,
+            data=FulfillmentInput.model_validate(
+                {"carrier": carrier, "tracking_number": f"H{index:06d}DEMO"}
+            ),
+            actor="demo",
+        )
+        fulfillment.created_at = shipped
+        await session.flush()
+        await _backdate(session, order.id, mark, shipped)
+        business = counts_business_days(carrier)
+        took = rng.choice((1, 2, 2, 2, 3, 3, 3, 3, 4, 5))
+        promised = rng.choice((3, 3, 4))
+        day = shipped.date()
+        arrives = add_business_days(day, took) if business else day + timedelta(days=took)
+        estimate = add_business_days(day, promised) if business else day + timedelta(promised)
+        delivered = datetime.combine(arrives, time(13, rng.randint(0, 59)), tzinfo=UTC)
+        steps = [
+            (S.CARRIER_PICKED_UP, shipped + timedelta(hours=2), "oslo", estimate),
+            (S.IN_TRANSIT, shipped + timedelta(hours=14), "oslo", None),
+            (S.DELIVERED, delivered, city, None),
+        ]
+        words = {S.CARRIER_PICKED_UP: "Picked up", S.IN_TRANSIT: "In transit"}
+        for status, at, place, expected in steps:
+            hours_ago = (now - at).total_seconds() / 3600
+            event = _event(status, hours_ago, place, words.get(status, "Delivered"), now)
+            if expected is not None:
+                event = event.model_copy(
+                    update={"estimated_delivery": datetime.combine(expected, time(18), UTC)}
+                )
+            mark = await _high_water(session)
+            await record_event(
+                session=session,
+                shop_id=shop.id,
+                fulfillment_id=fulfillment.id,
+                data=event,
+                source="demo",
+            )
+            await _backdate(session, order.id, mark, at)
+        # The customer's visits: most open the page from the shipping e-mail (or text)
+        # before it arrives, a few only after.
+        visits: dict[tuple[int, int, date, str], int] = {}
+        if index % 10 < 7:
+            via = "click_sms" if phone_only else "click_email"
+            visits[(shop.id, order.id, shipped.date(), via)] = 1
+            visits[(shop.id, order.id, shipped.date(), "view")] = 1 + index % 3
+        if index % 4 == 0:
+            visits[(shop.id, order.id, arrives, "view")] = 1
+        await add_page_counts(session, visits)
+        failed = index % 20 == 7
+        await session.execute(
+            update(Notification)
+            .where(Notification.order_id == order.id)
+            .values(
+                state="failed" if failed else "sent",
+                sent_at=None if failed else Notification.created_at,
+                attempts=1,
+                last_error="550 mailbox unavailable" if failed else None,
+            )
+        )
 
 
 FIRST_UPDATE_HOURS = 50

@@ -18,6 +18,7 @@ from orderstatus.db.models import Activity, Notification, NotificationTemplate, 
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.notifications import (
     KIND_LABELS,
+    OPT_IN,
     RESENDABLE,
     Channel,
     Kind,
@@ -184,7 +185,9 @@ async def get_notification_settings(session: AsyncSession, *, shop_id: int) -> N
     shop = await session.get(Shop, shop_id)
     if shop is None:
         raise NotFound("no such shop")
-    prefs = preferences(shop.notification_kinds_off, shop.sms_confirmation_with_email)
+    prefs = preferences(
+        shop.notification_kinds_off, shop.sms_confirmation_with_email, shop.notification_kinds_on
+    )
     return NotificationSettings(prefs.kinds_off, prefs.sms_confirmation_with_email)
 
 
@@ -205,7 +208,8 @@ async def update_notification_settings(
     shop = await session.get(Shop, shop_id, with_for_update=True)
     if shop is None:
         raise NotFound("no such shop")
-    shop.notification_kinds_off = sorted(k.value for k in off)
+    shop.notification_kinds_off = sorted(k.value for k in off - OPT_IN)
+    shop.notification_kinds_on = sorted(k.value for k in OPT_IN - off)
     shop.sms_confirmation_with_email = sms_confirmation_with_email
     names = ", ".join(KIND_LABELS[k] for k in Kind if k in off) or "none"
     session.add(

@@ -42,6 +42,7 @@ from orderstatus.domain.view import (
 )
 from orderstatus.realtime.hub import share_tag
 from orderstatus.services.orders import bump_order
+from orderstatus.services.predictions import known_lanes, lane_of, usual_delivery
 from orderstatus.services.security import new_token
 
 
@@ -194,6 +195,12 @@ class PageParts:
         self.items[order_id] = items
 
 
+def _first_country(events: list[EventData]) -> str | None:
+    """Where the carrier first scanned the parcel, if it said."""
+    placed = [e for e in events if e.country_code]
+    return min(placed, key=lambda e: (e.occurred_at, e.id)).country_code if placed else None
+
+
 async def load_page(
     session: AsyncSession | AsyncConnection,
     *,
@@ -254,6 +261,11 @@ async def load_page(
         items_of = shipped.setdefault(f.id, [])
         if f.line_item_id is not None:
             items_of.append((f.line_item_id, f.quantity))
+    lanes = {
+        f.id: lane_of(f.carrier_code, _first_country(events.get(f.id, [])), order.shipping_address)
+        for f in rows.values()
+    }
+    known = await known_lanes(session, [lane for lane in lanes.values() if lane is not None])
     shipments = []
     for f in rows.values():
         carrier = get_carrier(f.carrier_code)
@@ -276,6 +288,7 @@ async def load_page(
                 created_at=f.created_at,
                 items=shipped[f.id],
                 events=events.get(f.id, []),
+                usual=usual_delivery(lanes[f.id], f.created_at, known),
             )
         )
     messages = await session.execute(_PAGE_MESSAGES, which | {"shop_id": order.shop_id})

@@ -16,9 +16,11 @@ from orderstatus.notify.worker import start_in_background
 from orderstatus.realtime.broker import create_broker
 from orderstatus.runtime import tune_collector
 from orderstatus.services.batching import EventBatcher
+from orderstatus.services.insights import start_refresh
 from orderstatus.services.polling import start_poller
 from orderstatus.services.product_images import start_fetcher
 from orderstatus.services.retention import start_retention
+from orderstatus.services.stalls import start_stall_watch
 from orderstatus.services.wallet import queue_pushes
 from orderstatus.services.writeback import start_writer
 from orderstatus.web import admin, docs, errors, favicon
@@ -74,6 +76,9 @@ def create_app(
         images = start_fetcher(db, settings, stop_polling) if run_worker else None
         retention = start_retention(db, settings, stop_polling) if run_worker else None
         writer = start_writer(db, settings, stop_polling) if run_worker else None
+        stalls = start_stall_watch(db, stop_polling) if run_worker else None
+        insights = start_refresh(db, stop_polling) if run_worker else None
+        counts = asyncio.create_task(_app.state.pages.counter.run(db, stop_polling))
         yield
         restore_signals()
         stop_polling.set()
@@ -85,6 +90,11 @@ def create_app(
             await retention
         if writer is not None:
             await writer
+        if stalls is not None:
+            await stalls
+        if insights is not None:
+            await insights
+        await counts
         if worker is not None:
             await worker.stop()
         loading.cancel()

@@ -19,6 +19,7 @@ from orderstatus import i18n
 from orderstatus.config import Settings
 from orderstatus.domain.view import ShopData
 from orderstatus.notify.webpush import public_key_of
+from orderstatus.services.insights import PageCounter
 from orderstatus.services.status_pages import PageKey
 from orderstatus.web.assets import app_assets
 from orderstatus.web.ratelimit import RateLimiter
@@ -206,6 +207,8 @@ class Pages:
         )
         self.cache = PageCache()
         self.keys = KeyCache()
+        self.counter = PageCounter()
+        """Page views and message clicks, written every few seconds (services.insights)."""
         self.secure_cookies = urlsplit(settings.base_url).scheme == "https"
         self.headers = security_headers(settings.map_tile_url)
 

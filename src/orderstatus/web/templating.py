@@ -70,7 +70,7 @@ def _memoized(render: Callable[..., Markup], size: int) -> Callable[..., Markup]
 
 # Macros every status-page template uses, as globals: importing them with
 # ``{% from … import … %}`` would build the import again on every render.
-SHARED_MACROS = {"_labels.html": ("alert_text", "headline_text", "payment_label")}
+SHARED_MACROS = {"_labels.html": ("alert_text", "headline_text", "payment_label", "day_range")}
 MEMOIZED_MACROS = {"_parts.html": {"event": 20_000, "item": 4096}}
 """Macro: how many renders of it to keep."""
 
@@ -93,6 +93,7 @@ def create_environment() -> Environment:
     env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext)
     env.filters["datetime"] = i18n.fmt_datetime
     env.filters["date"] = i18n.fmt_date
+    env.filters["day"] = i18n.fmt_day
     env.filters["time"] = i18n.fmt_time
     env.filters["money"] = i18n.fmt_money
     env.filters["country"] = i18n.country_name

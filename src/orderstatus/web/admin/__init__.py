@@ -10,6 +10,7 @@ from orderstatus.web import media
 from orderstatus.web.admin import (
     auth,
     connections,
+    insights,
     notifications,
     orders,
     page,
@@ -40,6 +41,7 @@ def install(app: FastAPI) -> None:
         notifications,
         connections,
         webhooks,
+        insights,
         settings,
         media,
     ):

@@ -44,6 +44,9 @@ async def orders_list(admin: AdminDep) -> Response:
         page = await admin_orders.search_orders(
             session, shop_id=admin.shop_id, terms=terms, state=state, before=before
         )
+        attention = await admin_orders.count_orders(
+            session, shop_id=admin.shop_id, state=OrderFilter.NEEDS_ATTENTION
+        )
     return admin.render(
         "orders.html",
         section="orders",
@@ -53,6 +56,7 @@ async def orders_list(admin: AdminDep) -> Response:
         query=terms.text if terms else "",
         state=state.value if state else "",
         filters=list(OrderFilter),
+        counts={OrderFilter.NEEDS_ATTENTION.value: attention},
     )
 
 

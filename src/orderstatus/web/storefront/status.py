@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from orderstatus import i18n
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import Invalid, NotFound
-from orderstatus.domain.links import LINK_PARAM, link_opens
+from orderstatus.domain.links import LINK_PARAM, VIA, VIA_PARAM, link_opens
 from orderstatus.domain.view import Viewer, build_view
 from orderstatus.i18n import N_
 from orderstatus.services import push, status_pages
@@ -63,6 +63,8 @@ async def render_status(
         key.order_id,
         key.order_version,
         key.shop_version,
+        # Our predicted delivery counts from today: a page is rendered again each day.
+        datetime.now(UTC).date(),
         viewer,
         locale,
         base_path,
@@ -141,6 +143,10 @@ async def status_page(
     if key is None:
         return pages.error(request, 404, NOT_FOUND_TITLE, NOT_FOUND)
     link_key = request.query_params.get(LINK_PARAM)
+    via = request.query_params.get(VIA_PARAM)
+    if link_key is not None or via is not None:
+        # Someone came through a link in one of our messages (counted, nothing kept).
+        pages.counter.add(key.shop_id, key.order_id, VIA.get(via or "", "click"))
     if link_key is not None and _link_opens(pages, token, link_key):
         # A link from a message we sent: this browser becomes the owner, and the page
         # is shown at its plain address, so the key stays in no address bar, history or
@@ -156,6 +162,8 @@ async def status_page(
         # set that would make this browser the customer.
         viewer = Viewer.STAFF
     thanks = viewer is Viewer.OWNER and request.cookies.get(THANKS_COOKIE) == "1"
+    if viewer is not Viewer.STAFF:
+        pages.counter.add(key.shop_id, key.order_id, "view")
     response = await render_status(
         request,
         pages,
