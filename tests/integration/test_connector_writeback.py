@@ -25,6 +25,13 @@ from tests.connectors import samples
 PLATFORMS = ["woocommerce", "shopify", "saleor"]
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The fake shop is on 127.0.0.1: calling it is allowed in these tests (and refused
+    by default, as a test below shows)."""
+    return settings.model_copy(update={"webhooks_allow_private": True})
+
+
 @dataclass
 class FakeShop:
     """WooCommerce's, Shopify's and Saleor's endpoints on one local server."""
@@ -197,3 +204,20 @@ async def test_deliveries_are_kept_thirty_days(
     async with database.read() as session:
         topics = (await session.scalars(select(ConnectionDelivery.topic))).all()
     assert topics == ["order.updated"]
+
+
+async def test_a_shop_on_a_private_address_is_not_written_to(
+    api: ShopClient, database: Database, settings: Settings, fake: FakeShop
+) -> None:
+    await connect(database, fake, "woocommerce")
+    delivery = first("woocommerce", fake)
+    response = await api.http.post(
+        "/connect/woocommerce/acme", content=delivery.body, headers=delivery.headers
+    )
+    assert response.status_code == 200, response.text
+    strict = settings.model_copy(update={"webhooks_allow_private": False})
+    assert await writeback.write_due(database, strict) == 1
+    state_, _attempts, error = await state(database)
+    assert state_ == "failed"
+    assert error is not None and "private" in error
+    assert fake.seen == []

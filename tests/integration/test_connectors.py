@@ -4,6 +4,7 @@ signs them, in order, then shuffled and repeated, end in the same order page."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from orderstatus.config import Settings
 from orderstatus.connectors import jwks
 from orderstatus.db.engine import Database
 from orderstatus.db.models import ConnectionDelivery, Fulfillment, Notification, Order
@@ -27,6 +29,13 @@ from tests.connectors.samples import Delivery
 from tests.integration.helpers import row_counts
 
 PLATFORMS = ["woocommerce", "shopify", "saleor"]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The Saleor instances here are on 127.0.0.1: calling them is allowed in these tests
+    (and refused by default, as a test below shows)."""
+    return settings.model_copy(update={"webhooks_allow_private": True})
 
 
 @dataclass
@@ -486,3 +495,15 @@ async def test_the_same_delivery_at_once_is_applied_once(
     results = sorted(a.json()["result"] for a in answers)
     assert results == ["applied"] + ["duplicate"] * 5
     assert len(await snapshot(database, platform)) == 1
+
+
+async def test_a_saleor_instance_on_a_private_address_is_not_called(
+    instance: tuple[samples.SaleorInstance, str],
+) -> None:
+    """Its keys are fetched as every call to an address a merchant chose: public
+    addresses only unless the operator allows private ones."""
+    _key, url = instance
+    assert await jwks.JwksCache().get(url) is None
+    allowed = jwks.JwksCache(functools.partial(jwks.fetch, allow_private=True))
+    found = await allowed.get(url)
+    assert found is not None and found["keys"]

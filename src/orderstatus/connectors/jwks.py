@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+from orderstatus.notify import outbound_http
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,24 @@ TIMEOUT_SECONDS = 5.0
 MAX_BYTES = 256 * 1024
 
 
-async def fetch(url: str) -> bytes:
-    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-        response = await client.get(url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        if len(response.content) > MAX_BYTES:
-            raise ValueError("the JWKS is too large")
-        return response.content
+async def fetch(url: str, *, allow_private: bool = False) -> bytes:
+    """The key set at ``url``, fetched as every call to an address a merchant chose is
+    (:mod:`orderstatus.notify.outbound_http`)."""
+    async with outbound_http.new_client() as client:
+        answer = await outbound_http.send(
+            client,
+            "GET",
+            url,
+            headers={"Accept": "application/json"},
+            allow_private=allow_private,
+            time_limit=TIMEOUT_SECONDS,
+            max_answer_bytes=MAX_BYTES + 1,
+        )
+    if answer.status != 200:
+        raise ValueError(f"the JWKS answered {answer.status}")
+    if len(answer.body) > MAX_BYTES:
+        raise ValueError("the JWKS is too large")
+    return answer.body
 
 
 def jwks_url(instance_url: str) -> str:
@@ -61,7 +72,7 @@ class JwksCache:
             keys = (
                 found if isinstance(found, dict) and isinstance(found.get("keys"), list) else None
             )
-        except (httpx.HTTPError, ValueError, OSError) as exc:
+        except (outbound_http.Forbidden, outbound_http.Unreachable, ValueError, OSError) as exc:
             log.warning("could not fetch the JWKS of %s: %s", url, exc)
             keys = kept[1] if kept is not None else None
         self._kept[url] = (now, keys)

@@ -11,12 +11,13 @@ tests point it at local fakes of each endpoint).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+from orderstatus.notify import outbound_http
 
 META_KEY = "_orderstatus_page_url"
 """WooCommerce: the order meta key (hidden from the order screen, as underscored keys are)."""
@@ -54,20 +55,29 @@ class CannotWrite(Exception):
     """The connection lacks what the platform's API needs: not tried again."""
 
 
-async def send(request: Request) -> Answer:
-    """Make the request: a few seconds at most, no redirects, no proxies from the
-    environment."""
-    async with httpx.AsyncClient(
-        timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
-    ) as client:
-        response = await client.request(
-            request.method, request.url, headers=request.headers, json=request.json
-        )
+async def send(request: Request, *, allow_private: bool = False) -> Answer:
+    """Make the request as every call to an address a merchant chose is made
+    (:mod:`orderstatus.notify.outbound_http`): public addresses only unless allowed, a few
+    seconds at most, no redirects, no proxies from the environment. An address that may
+    not be called is :class:`CannotWrite`."""
+    async with outbound_http.new_client() as client:
         try:
-            body = response.json()
-        except ValueError:
-            body = None
-        return Answer(response.status_code, body)
+            answer = await outbound_http.send(
+                client,
+                request.method,
+                request.url,
+                content=json.dumps(request.json).encode(),
+                headers={**request.headers, "Content-Type": "application/json"},
+                allow_private=allow_private,
+                time_limit=TIMEOUT_SECONDS,
+            )
+        except outbound_http.Forbidden as exc:
+            raise CannotWrite(str(exc)) from None
+    try:
+        body = json.loads(answer.body)
+    except ValueError:
+        body = None
+    return Answer(answer.status, body)
 
 
 def request(

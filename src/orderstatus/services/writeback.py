@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from datetime import timedelta
@@ -131,9 +132,11 @@ def _later(attempts: int, error: str) -> dict[str, object]:
 
 
 async def write_due(
-    database: Database, settings: Settings, *, send: writeback.Send = writeback.send
+    database: Database, settings: Settings, *, send: writeback.Send | None = None
 ) -> int:
     """Write the links due now (one batch); how many were tried."""
+    if send is None:
+        send = functools.partial(writeback.send, allow_private=settings.webhooks_allow_private)
     claimed = await _claim(database, BATCH)
     await asyncio.gather(*(_one(database, settings, send, job) for job in claimed))
     return len(claimed)

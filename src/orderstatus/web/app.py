@@ -122,7 +122,7 @@ def create_app(
     app.state.gazetteer = gazetteer
     app.state.event_batcher = EventBatcher(db, gazetteer)
     app.state.webhooks = WebhookIntake(db, gazetteer)
-    app.state.connect = ConnectIntake(db)
+    app.state.connect = ConnectIntake(db, allow_private=settings.webhooks_allow_private)
     errors.install(app)
     # Matched in this order: the busiest routes first (the API; webhooks never get here).
     app.include_router(api_router)

@@ -7,6 +7,7 @@ verify with the connection's secret (401), parse and map with the platform's con
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from secrets import token_urlsafe
 from typing import Any
@@ -25,7 +26,7 @@ from orderstatus.connectors import (
     registry,
     saleor,
 )
-from orderstatus.connectors.jwks import JwksCache
+from orderstatus.connectors.jwks import JwksCache, fetch
 from orderstatus.db.engine import Database
 from orderstatus.domain.errors import DomainError
 from orderstatus.services import connections
@@ -47,9 +48,11 @@ class ConnectIntake:
     stored one again, as for carrier webhooks), the Saleor instances' keys, and the
     batcher that applies deliveries arriving together in one transaction."""
 
-    def __init__(self, database: Database, jwks: JwksCache | None = None) -> None:
+    def __init__(
+        self, database: Database, jwks: JwksCache | None = None, *, allow_private: bool = False
+    ) -> None:
         self.database = database
-        self.jwks = jwks or JwksCache()
+        self.jwks = jwks or JwksCache(functools.partial(fetch, allow_private=allow_private))
         self.targets: TtlCache[tuple[str, str], Target] = TtlCache(CACHE_SECONDS)
         self.decoy = Target(0, 0, token_urlsafe(32), None)
         self.batcher: WriteBatcher[ConnectorDelivery, Applied] = WriteBatcher(
