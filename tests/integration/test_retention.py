@@ -487,3 +487,27 @@ async def test_the_worker_sweeps_only_when_a_retention_period_is_set(
         await asyncio.wait_for(task, 10)
     async with database.read() as session:
         assert (await session.get_one(Order, order["id"])).customer_first_name == ""
+
+
+async def test_a_cancelled_order_is_anonymised_after_the_retention_period(
+    api: ShopClient, database: Database
+) -> None:
+    """A shop platform's cancellation finishes an order however far its shipments got."""
+    cancelled = await create_order(api.http, **personal_order(number="GONE1"))
+    still_open = await create_order(api.http, number="OPEN2")
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    async with database.write() as session:
+        await session.execute(
+            update(Order)
+            .where(Order.id == cancelled["id"])
+            .values(cancelled_at=long_ago, updated_at=long_ago)
+        )
+        await session.execute(
+            update(Order).where(Order.id == still_open["id"]).values(updated_at=long_ago)
+        )
+    assert await retention.sweep(database, days=30) == 1
+    async with database.read() as session:
+        gone = await session.get_one(Order, cancelled["id"])
+        kept = await session.get_one(Order, still_open["id"])
+    assert (gone.customer_first_name, gone.email) == ("", None)
+    assert kept.email is not None

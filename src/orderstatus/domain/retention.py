@@ -28,8 +28,8 @@ REMOVED = "[removed]"
 
 CLOSED_DELIVERY = frozenset(s.value for s in FINAL)
 """Order-level delivery statuses after which nothing more happens to the order: every
-shipment was delivered or picked up. (Orders have no cancelled state of their own yet:
-one would be added here.)"""
+shipment was delivered or picked up. (A cancelled order is finished too, whatever its
+shipments say.)"""
 
 ADDRESS_KEPT = ("country_code",)
 """Address fields an anonymised order keeps (the shop's figures by country)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.config import Settings
@@ -156,13 +156,19 @@ async def anonymise_order(
 async def due_for_anonymising(
     session: AsyncSession, *, days: int, now: datetime | None = None, limit: int = SWEEP_BATCH
 ) -> list[int]:
-    """Finished orders unchanged for ``days`` that still hold personal data."""
+    """Finished orders (delivered, or cancelled) unchanged for ``days`` that still hold
+    personal data."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     rows = await session.scalars(
         select(Order.id)
         .where(
-            Order.fulfillment_status == "fulfilled",
-            Order.delivery_status.in_(closed_statuses()),
+            or_(
+                and_(
+                    Order.fulfillment_status == "fulfilled",
+                    Order.delivery_status.in_(closed_statuses()),
+                ),
+                Order.cancelled_at.is_not(None),
+            ),
             Order.updated_at < cutoff,
             Order.customer_first_name != ANONYMISED_NAME,
         )
