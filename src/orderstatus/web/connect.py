@@ -14,8 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orderstatus.connectors import (
     Message,
@@ -32,10 +30,9 @@ from orderstatus.domain.errors import DomainError
 from orderstatus.services import connections
 from orderstatus.services.batching import WriteBatcher
 from orderstatus.services.connections import Applied, ConnectorDelivery, Target
-from orderstatus.web.accesslog import ROUTE
 from orderstatus.web.deps import TtlCache
 from orderstatus.web.errors import error_response
-from orderstatus.web.webhooks import read_body
+from orderstatus.web.webhooks import SignedLane
 
 CONNECTORS = registry()
 PATH = "/connect/{platform}/{handle}"
@@ -158,47 +155,11 @@ class ConnectIntake:
         return result, detail
 
 
-class ConnectLane:
-    """ASGI middleware that answers ``POST /connect/{platform}/{handle}`` itself."""
+class ConnectLane(SignedLane):
+    """Shop platforms' order webhooks at ``POST /connect/{platform}/{handle}``."""
 
-    def __init__(self, app: ASGIApp, intake: ConnectIntake) -> None:
-        self.app = app
-        self.intake = intake
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        parts = _path(scope)
-        if parts is None:
-            await self.app(scope, receive, send)
-            return
-        scope[ROUTE] = PATH
-        if scope["method"] != "POST":
-            response: Response = error_response(
-                405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
-            )
-        else:
-            try:
-                body = await read_body(receive)
-            except HTTPException as exc:
-                code = {408: "request_timeout", 413: "payload_too_large"}.get(
-                    exc.status_code, "bad_request"
-                )
-                response = error_response(exc.status_code, code, exc.detail, headers=exc.headers)
-            else:
-                headers = {
-                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-                }
-                signed = SignedRequest(body=body, headers=headers)
-                response = await self.intake.receive(parts[0], parts[1], signed)
-        await response(scope, receive, send)
-
-
-def _path(scope: Scope) -> tuple[str, str] | None:
-    if scope["type"] != "http" or not scope["path"].startswith(_PREFIX):
-        return None
-    parts = scope["path"][len(_PREFIX) :].split("/")
-    if len(parts) != 2 or not parts[0] or not parts[1]:
-        return None
-    return parts[0], parts[1]
+    prefix = _PREFIX
+    route = PATH
 
 
 def _error(description: str) -> dict[str, Any]:

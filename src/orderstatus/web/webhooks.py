@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from secrets import token_urlsafe
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -126,20 +126,28 @@ class WebhookIntake:
         return await webhooks.ingest_many(session, deliveries, self.gazetteer)
 
 
-class WebhookLane:
-    """ASGI middleware that answers ``POST /webhooks/{source}/{handle}`` itself and hands
-    every other request on. Install it inside the body size limit."""
+class Intake(Protocol):
+    async def receive(self, kind: str, handle: str, signed: SignedRequest, /) -> Response: ...
 
-    def __init__(self, app: ASGIApp, intake: WebhookIntake) -> None:
+
+class SignedLane:
+    """ASGI middleware that answers ``POST {prefix}{kind}/{handle}`` itself (a signed
+    delivery for ``intake``) and hands every other request on. Install it inside the
+    body size limit."""
+
+    prefix = ""
+    route = ""
+
+    def __init__(self, app: ASGIApp, intake: Intake) -> None:
         self.app = app
         self.intake = intake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        parts = _webhook_path(scope)
+        parts = self._parts(scope)
         if parts is None:
             await self.app(scope, receive, send)
             return
-        scope[ROUTE] = PATH
+        scope[ROUTE] = self.route
         if scope["method"] != "POST":
             response: Response = error_response(
                 405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"}
@@ -153,21 +161,29 @@ class WebhookLane:
                 )
                 response = error_response(exc.status_code, code, exc.detail, headers=exc.headers)
             else:
-                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+                headers = {
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+                }
                 query = dict(parse_qsl(scope["query_string"].decode("latin-1"), True))
                 signed = SignedRequest(body=body, headers=headers, query=query)
                 response = await self.intake.receive(parts[0], parts[1], signed)
         await response(scope, receive, send)
 
+    def _parts(self, scope: Scope) -> tuple[str, str] | None:
+        """(kind, handle) of a delivery, or None for any other request."""
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            return None
+        parts = scope["path"][len(self.prefix) :].split("/")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            return None
+        return parts[0], parts[1]
 
-def _webhook_path(scope: Scope) -> tuple[str, str] | None:
-    """(source, handle) of a webhook request, or None for any other request."""
-    if scope["type"] != "http" or not scope["path"].startswith(_PREFIX):
-        return None
-    parts = scope["path"][len(_PREFIX) :].split("/")
-    if len(parts) != 2 or not parts[0] or not parts[1]:
-        return None
-    return parts[0], parts[1]
+
+class WebhookLane(SignedLane):
+    """Carriers' tracking webhooks at ``POST /webhooks/{source}/{handle}``."""
+
+    prefix = _PREFIX
+    route = PATH
 
 
 async def read_body(receive: Receive) -> bytes:
