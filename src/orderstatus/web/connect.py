@@ -32,7 +32,7 @@ from orderstatus.services.batching import WriteBatcher
 from orderstatus.services.connections import Applied, ConnectorDelivery, Target
 from orderstatus.web.deps import TtlCache
 from orderstatus.web.errors import error_response
-from orderstatus.web.webhooks import SignedLane
+from orderstatus.web.webhooks import SignedLane, delivery_parameters, error_doc
 
 CONNECTORS = registry()
 PATH = "/connect/{platform}/{handle}"
@@ -162,13 +162,6 @@ class ConnectLane(SignedLane):
     route = PATH
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
-    }
-
-
 def document(app: FastAPI) -> None:
     """Add the route, which :class:`ConnectLane` serves, to the app's OpenAPI."""
     build: Callable[[], dict[str, Any]] = app.openapi
@@ -189,25 +182,7 @@ _OPERATION: dict[str, Any] = {
         '"Connect your shop"). The body and its signature are the platform\'s own. Bad '
         "signature: 401; malformed body: 400.",
         "operationId": "receive_platform_webhook",
-        "parameters": [
-            {
-                "name": "platform",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "enum": sorted(CONNECTORS)},
-            },
-            {
-                "name": "handle",
-                "in": "path",
-                "required": True,
-                "description": "The shop's handle",
-                "schema": {"type": "string"},
-            },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        },
+        **delivery_parameters("platform", CONNECTORS),
         "responses": {
             "200": {
                 "description": "Applied (or a repeat, an older version, a topic of no use)",
@@ -223,14 +198,14 @@ _OPERATION: dict[str, Any] = {
                     }
                 },
             },
-            "400": _error("The body is not what this platform sends; the message says why"),
-            "401": _error(
+            "400": error_doc("The body is not what this platform sends; the message says why"),
+            "401": error_doc(
                 "The signature is wrong; also the answer for an unknown shop or a shop "
                 "without this connection"
             ),
-            "404": _error("No such platform"),
-            "405": _error("Only POST"),
-            "413": _error("The body is larger than 1 MiB"),
+            "404": error_doc("No such platform"),
+            "405": error_doc("Only POST"),
+            "413": error_doc("The body is larger than 1 MiB"),
         },
     }
 }

@@ -7,7 +7,7 @@ request), and the OpenAPI description gets the route from :func:`document`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from secrets import token_urlsafe
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -198,10 +198,37 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_doc(description: str) -> dict[str, Any]:
+    """An error answer of a delivery route, for the OpenAPI description."""
     return {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+
+
+def delivery_parameters(kind: str, choices: Iterable[str]) -> dict[str, Any]:
+    """The path parameters and body of ``POST /…/{kind}/{handle}``, for the OpenAPI
+    description."""
+    return {
+        "parameters": [
+            {
+                "name": kind,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": sorted(choices)},
+            },
+            {
+                "name": "handle",
+                "in": "path",
+                "required": True,
+                "description": "The shop's handle",
+                "schema": {"type": "string"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
     }
 
 
@@ -226,25 +253,7 @@ _OPERATION: dict[str, Any] = {
         "here. The body and its signature are the source's own (see the README). Bad "
         "signature: 401; malformed body: 400; an unknown tracking number is acknowledged.",
         "operationId": "receive_webhook",
-        "parameters": [
-            {
-                "name": "source",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "enum": sorted(SOURCES)},
-            },
-            {
-                "name": "handle",
-                "in": "path",
-                "required": True,
-                "description": "The shop's handle",
-                "schema": {"type": "string"},
-            },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        },
+        **delivery_parameters("source", SOURCES),
         "responses": {
             "200": {
                 "description": "Recorded; unknown tracking numbers are acknowledged and listed",
@@ -252,14 +261,14 @@ _OPERATION: dict[str, Any] = {
                     "application/json": {"schema": TypeAdapter(IngestResult).json_schema()}
                 },
             },
-            "400": _error("The body is not what this source sends; the message says why"),
-            "401": _error(
+            "400": error_doc("The body is not what this source sends; the message says why"),
+            "401": error_doc(
                 "The signature is wrong; also the answer for an unknown shop or a shop "
                 "without a secret for this source"
             ),
-            "404": _error("No such source"),
-            "405": _error("Only POST"),
-            "413": _error("The body is larger than 1 MiB"),
+            "404": error_doc("No such source"),
+            "405": error_doc("Only POST"),
+            "413": error_doc("The body is larger than 1 MiB"),
         },
     }
 }
