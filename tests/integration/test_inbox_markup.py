@@ -70,13 +70,6 @@ def soon(minutes: float) -> str:
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server = await MailServer().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def worker(database: Database, settings: Settings, mail: MailServer) -> AsyncIterator[Worker]:
     w = Worker(database, settings.model_copy(update={"smtp_url": mail.url}), FAST)
     yield w

@@ -51,13 +51,6 @@ def kinds(received: list[Received]) -> Counter[tuple[int, str]]:
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server = await MailServer().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def sms() -> AsyncIterator[SmsEndpoint]:
     endpoint = await SmsEndpoint().start()
     yield endpoint

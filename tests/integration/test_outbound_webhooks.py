@@ -56,13 +56,6 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server = await MailServer().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def hook_settings(settings: Settings, mail: MailServer) -> Settings:
     return settings.model_copy(
         update={

@@ -57,13 +57,6 @@ async def pushes() -> AsyncIterator[PushService]:
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server = await MailServer().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 def push_settings(settings: Settings, mail: MailServer) -> Settings:
     return settings.model_copy(
         update={

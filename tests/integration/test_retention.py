@@ -181,13 +181,6 @@ async def figures(database: Database, shop_id: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailServer]:
-    server = await MailServer().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def worker(database: Database, settings: Settings, mail: MailServer) -> AsyncIterator[Worker]:
     """E-mail goes to a real SMTP server; texts (no SMS provider) stay in the mailbox."""
     w = Worker(
