@@ -34,6 +34,11 @@ def test_plain_database_urls_get_the_async_driver() -> None:
             "a month",
             "ORDERSTATUS_RETAIN_PII_DAYS must be a whole number of days",
         ),
+        (
+            "RETAIN_PII_DAYS",
+            "\u0663\u0660",
+            "ORDERSTATUS_RETAIN_PII_DAYS must be a whole number of days",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_clear_line(name: str, value: str, says: str) -> None:

@@ -281,7 +281,7 @@ class Settings(BaseModel):
         if value is None:
             return None
         text = str(value).strip()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise ValueError("must be a whole number of days, 1 or more (unset: keep)")
         return int(text)
 

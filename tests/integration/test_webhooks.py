@@ -143,6 +143,21 @@ async def test_an_old_custom_signature_cannot_be_replayed(
     assert "five minutes" in response.json()["error"]["message"]
 
 
+async def test_a_custom_signature_time_in_other_digits_is_401(
+    api: ShopClient, database: Database
+) -> None:
+    await secrets_for_all(database, api.shop_id)
+    body = samples.custom("1ZODD0001", samples.JOURNEY_HOME[:1])
+    before = await row_counts(database)
+    response = await api.http.post(
+        "/webhooks/custom/acme",
+        content=body,
+        headers={"X-Orderstatus-Signature": "t=\xb2\xb3,v1=00".encode("latin-1")},
+    )
+    assert response.status_code == 401, response.text
+    assert await row_counts(database) == before
+
+
 async def test_no_secret_unknown_shop_or_source(api: ShopClient) -> None:
     body = samples.easypost("1Z1", samples.JOURNEY_HOME[:1])
     assert (await post(api.http, "easypost", body)).status_code == 401

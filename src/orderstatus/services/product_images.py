@@ -131,7 +131,11 @@ async def _fetch(client: httpx.AsyncClient, url: str, allow_private: bool) -> by
             if response.status_code != 200:
                 raise Refused(f"answered {response.status_code}")
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_PRODUCT_IMAGE_BYTES:
+            if (
+                declared.isascii()
+                and declared.isdigit()
+                and int(declared) > MAX_PRODUCT_IMAGE_BYTES
+            ):
                 raise Refused("larger than 2 MiB")
             data = bytearray()
             async for chunk in response.aiter_bytes():

@@ -100,3 +100,31 @@ async def test_form_text_with_nul_is_refused(
     response = await staff.http.get("/admin/orders", params={"q": "Kari\x00"})
     assert response.status_code in (200, 400), response.text
     assert await row_counts(database) == before
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "9999-12-31", "to": "0001-01-01"},
+        {"from": "0001-01-01", "to": "9999-12-31"},
+        {"from": "2026-02-30", "to": "x\x00y"},
+        {"from": "\u0662\u0660\u0662\u0666-\u0660\u0661-\u0660\u0661", "to": TOO_BIG},
+        {"days": TOO_BIG},
+        {"days": "²"},
+        {"from": "", "to": ""},
+    ],
+)
+async def test_odd_insights_periods_get_a_page_or_a_clear_error(
+    staff: Staff, database: Database, params: dict[str, str]
+) -> None:
+    before = await row_counts(database)
+    for path in ("/admin/insights", "/admin/insights.csv"):
+        response = await staff.http.get(path, params=params)
+        assert response.status_code in (200, 400, 422), (path, params, response.status_code)
+    assert await row_counts(database) == before
+
+
+async def test_odd_order_filters_are_ignored(staff: Staff) -> None:
+    for state in ("needs_attention", "x\x00", "٣", "n" * 5000):
+        response = await staff.http.get("/admin/orders", params={"state": state})
+        assert response.status_code in (200, 400, 422), state

@@ -41,7 +41,7 @@ def verify(request: SignedRequest, secret: str, *, now: float | None = None) -> 
     parts = dict(
         p.strip().split("=", 1) for p in request.headers.get(HEADER, "").split(",") if "=" in p
     )
-    if "t" not in parts or "v1" not in parts or not parts["t"].isdigit():
+    if "t" not in parts or "v1" not in parts or not (parts["t"].isascii() and parts["t"].isdigit()):
         raise SignatureError(f"{HEADER} must look like t=<unix seconds>,v1=<hex>")
     timestamp = int(parts["t"])
     if abs((time.time() if now is None else now) - timestamp) > TOLERANCE_SECONDS:

@@ -36,7 +36,7 @@ def _period(admin: Admin) -> tuple[Period, int | None]:
     params = admin.request.query_params
     today = datetime.now(UTC).date()
     days = params.get("days", "")
-    if days.isdigit() and int(days) in PRESETS:
+    if days.isascii() and days.isdigit() and int(days) in PRESETS:
         return period(None, None, today, default_days=int(days)), int(days)
     start, end = _day(params.get("from")), _day(params.get("to"))
     chosen = period(start, end, today)
