@@ -23,7 +23,6 @@ from tests.integration.admin.conftest import Staff, add_staff, browser_for, sign
 from tests.integration.helpers import create_order, row_counts
 from tests.integration.test_notifications import (  # noqa: F401 - fixtures
     FAST,
-    mail,
     notify_settings,
     sms,
 )
@@ -250,7 +249,7 @@ async def worker(database: Database, notify_settings: Settings) -> AsyncIterator
 )
 async def test_the_confirmation_email_shows_the_same_totals(
     api: ShopClient,
-    mail: MailServer,  # noqa: F811
+    mail: MailServer,
     worker: Worker,
     totals: dict[str, Any],
     lines: list[str],
@@ -271,7 +270,7 @@ async def test_the_confirmation_email_shows_the_same_totals(
 
 async def test_the_norwegian_confirmation_says_mva_is_included(
     api: ShopClient,
-    mail: MailServer,  # noqa: F811
+    mail: MailServer,
     worker: Worker,
 ) -> None:
     await create_order(api.http, totals=INCLUDED, email="kari@example.com")

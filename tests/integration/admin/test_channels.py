@@ -13,7 +13,6 @@ from tests.integration.admin.conftest import Staff
 from tests.integration.helpers import create_order, fulfil
 from tests.integration.test_push import (  # noqa: F401 (fixtures)
     app_http,
-    mail,
     owner,
     push_settings,
     pushes,
