@@ -548,7 +548,7 @@ def positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def run(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed, as the server does, to keep client overhead low;
+    """Run on uvloop when it is installed, to keep the client's overhead low;
     exit with a one-line message on BenchError, 130 on Ctrl-C and 143 on SIGTERM."""
     try:
         try:

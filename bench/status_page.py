@@ -7,8 +7,8 @@ sees it (no cookies: the public view), and a static page of the owner page's siz
 the same app, one after the other in the same run against ONE server process.
 
 The server is the app as ``orderstatus serve`` builds it (``create_app`` on the settings
-from the environment, the same middleware, one uvicorn process with uvloop and httptools
-when installed) plus one extra route, ``GET /bench/static``, that answers a fixed
+from the environment, the same middleware, one uvicorn process on the same event loop, with
+httptools) plus one extra route, ``GET /bench/static``, that answers a fixed
 ``HTMLResponse``. It logs warnings only; ``--log-level info`` adds the access log that
 ``serve`` writes. It is started once to set up the order and measure the owner page, then
 again with the static page sized to match. Before measuring, the bench checks that the owner
@@ -71,6 +71,7 @@ import os
 import uvicorn
 from fastapi.responses import HTMLResponse
 
+from orderstatus.cli import SERVER_OPTIONS
 from orderstatus.config import Settings
 from orderstatus.web.app import create_app
 
@@ -90,6 +91,7 @@ def main() -> None:
         host="127.0.0.1",
         port=int(os.environ["{PORT_ENV}"]),
         log_level=os.environ["{LOG_LEVEL_ENV}"],
+        loop=SERVER_OPTIONS["loop"],
     )
 
 

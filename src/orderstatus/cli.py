@@ -44,6 +44,12 @@ SERVER_OPTIONS: dict[str, Any] = {
     "proxy_headers": False,
     # uvicorn's access log writes raw paths (status-page tokens, webhook secrets).
     "access_log": False,
+    # asyncio's own loop, not uvloop: libuv, under uvloop, takes in one new connection per
+    # turn of the loop, so on a busy process a new visitor's first request waited one turn
+    # for every connection that came before it (64 at once: up to a second, a p99 13-22x
+    # the median). asyncio's loop takes in all that wait; it answers as many pages per CPU
+    # second here (bench/page_tail.py).
+    "loop": "asyncio",
 }
 
 
