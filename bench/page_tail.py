@@ -9,7 +9,9 @@ the server and the rest of the machine used. The target: p99 under 10 times p50 
 wrk gave up on counts as a miss, since its latency is not in wrk's percentiles).
 
 Every answer comes from the page cache here; what this measures is how evenly one event
-loop shares itself among many clients while the entries behind that cache are refreshed.
+loop shares itself among many clients while the entries behind that cache are refreshed,
+and how soon a busy process takes in new connections: wrk opens its 64 at the start of each
+run, as browsers open new ones (the first request on each counts like any other).
 
     .venv/bin/python bench/page_tail.py                         # SQLite, then PostgreSQL
     .venv/bin/python bench/page_tail.py --backend sqlite --seconds 30 --clients 64
