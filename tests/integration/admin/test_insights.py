@@ -75,6 +75,13 @@ async def test_the_period_in_figures(api: ShopClient, staff: Staff, database: Da
         await session.execute(
             update(Notification).where(Notification.id == failing).values(state="failed")
         )
+        # One of them went to a device as a push.
+        pushed = await session.scalar(
+            select(Notification.id).order_by(Notification.id.desc()).limit(1)
+        )
+        await session.execute(
+            update(Notification).where(Notification.id == pushed).values(channel="push")
+        )
     # Two workers refreshing at once: one writes, neither fails.
     written = await asyncio.gather(refresh_daily(database), refresh_daily(database))
     assert max(written) > 0
@@ -90,10 +97,20 @@ async def test_the_period_in_figures(api: ShopClient, staff: Staff, database: Da
     assert "of 2 delivered orders" in html
     assert "<dt>Opened before delivery</dt><dd>50 %</dd>" in html
     # Days to delivery per carrier and country; exceptions as a chart and a table.
-    assert re.search(r"<th scope=\"row\">Bring</th><td>Norway</td><td class=\"num\">2</td>", html)
+    assert re.search(
+        r'<th scope="row">Bring</th><td data-label="To">Norway</td>'
+        r'<td class="num" data-label="Deliveries">2</td>',
+        html,
+    )
     assert '<svg class="chart"' in html and 'aria-hidden="true"' in html
-    assert '<th scope="row">Delayed</th><td class="num">1</td>' in html
-    assert re.search(r"E-mail</th><td class=\"num\">\d+</td><td class=\"num\">1</td>", html)
+    assert '<th scope="row">Delayed</th><td class="num" data-label="Shipments">1</td>' in html
+    # Messages per channel, each cell labelled for a phone's stacked rows.
+    assert re.search(
+        r'E-mail</th><td class="num" data-label="Sent">\d+</td>'
+        r'<td class="num" data-label="Failed">1</td>',
+        html,
+    )
+    assert re.search(r'Push</th><td class="num" data-label="Sent">1</td>', html)
     # Drawn on the server, from nowhere else.
     assert "<rect x=" in html
     assert all(u.startswith("https://testserver") for u in re.findall(r'src="(http[^"]+)"', html))
