@@ -251,6 +251,86 @@ async def test_after_24_hours_of_refusals_the_delivery_fails_and_can_be_sent_aga
     assert row.state == "sent"
 
 
+async def test_a_receiver_that_answers_410_gone_is_turned_off_until_turned_on(
+    api: ShopClient, receiver: WebhookReceiver, worker: Worker, database: Database
+) -> None:
+    hook = await subscribe(api, receiver.url(), ["order.created"])
+    other = await subscribe(api, receiver.url(path="/other"), ["order.created"])
+    receiver.answers = [410]
+    await create_order(api.http)
+    await create_order(api.http)  # waiting when the answer comes: fails with it, unsent
+    worker.webhooks.batch_size = 1  # one at a time (a batch in flight goes as it goes)
+    done = await worker.drain(retries=True)
+    # One try at the gone address; the other endpoint gets both orders.
+    assert [h.path for h in receiver.received].count("/hooks") == 1
+    assert [h.path for h in receiver.received].count("/other") == 2
+    assert webhooks(done) == Counter({"webhook_failed": 1, "webhook_sent": 2})
+    rows = [r for r in await deliveries(database) if r.endpoint_id == hook["id"]]
+    assert [(r.state, r.response_status) for r in rows] == [("failed", 410), ("failed", None)]
+    assert rows[0].last_error is not None and "410 Gone" in rows[0].last_error
+    assert rows[1].last_error == "the webhook was answered 410 Gone"
+
+    listed = {w["id"]: w for w in (await api.http.get("/api/v1/webhooks")).json()["webhooks"]}
+    assert listed[hook["id"]]["active"] is False
+    assert listed[hook["id"]]["disabled_reason"] == "answered 410 Gone"
+    assert listed[hook["id"]]["disabled_at"] is not None
+    assert listed[other["id"]]["active"] is True and listed[other["id"]]["disabled_at"] is None
+
+    # While it is off, nothing is queued for it.
+    await create_order(api.http)
+    assert webhooks(await worker.drain()) == Counter({"webhook_sent": 1})
+    assert [h.path for h in receiver.received].count("/hooks") == 1
+
+    # Turned on again: events from then on go; those it missed do not.
+    turned = await api.http.patch(f"/api/v1/webhooks/{hook['id']}", json={"active": True})
+    assert turned.status_code == 200, turned.text
+    assert (turned.json()["active"], turned.json()["disabled_reason"]) == (True, None)
+    await create_order(api.http)
+    assert webhooks(await worker.drain()) == Counter({"webhook_sent": 2})
+    assert [h.path for h in receiver.received].count("/hooks") == 2
+
+
+async def test_the_api_turns_a_webhook_off_and_on(
+    api: ShopClient,
+    other_api: ShopClient,
+    receiver: WebhookReceiver,
+    worker: Worker,
+    database: Database,
+) -> None:
+    hook = await subscribe(api, receiver.url(), ["order.created"])
+    await create_order(api.http)  # waiting for the worker when the webhook is turned off
+    path = f"/api/v1/webhooks/{hook['id']}"
+    off = await api.http.patch(path, json={"active": False})
+    assert off.status_code == 200, off.text
+    assert (off.json()["active"], off.json()["disabled_reason"]) == (
+        False,
+        "turned off by the API",
+    )
+    # Again: nothing changes (not even the time it was turned off).
+    assert (await api.http.patch(path, json={"active": False})).json() == off.json()
+    assert webhooks(await worker.drain()) == Counter()
+    assert receiver.received == []
+    [row] = await deliveries(database)
+    assert (row.state, row.last_error) == ("failed", "the webhook was turned off by the API")
+    # "Send again" while it is off sends nothing.
+    async with database.write() as session:
+        await outbound_webhooks.send_again(
+            session=session, shop_id=api.shop_id, delivery_id=row.id, actor="test"
+        )
+    assert webhooks(await worker.drain()) == Counter({"webhook_failed": 1})
+    [row] = await deliveries(database)
+    assert (row.state, row.last_error) == ("failed", "the webhook is turned off")
+    assert receiver.received == []
+    # Another shop's webhook is not found; a body that is not a change is refused.
+    assert (await other_api.http.patch(path, json={"active": True})).status_code == 404
+    for bad in ({}, {"active": "maybe"}, {"active": True, "url": "https://x.example"}):
+        refused = await api.http.patch(path, json=bad)
+        assert refused.status_code == 422, refused.text
+    assert (await api.http.patch(path, json={"active": True})).json()["active"] is True
+    await create_order(api.http)
+    assert webhooks(await worker.drain()) == Counter({"webhook_sent": 1})
+
+
 async def test_a_private_address_is_never_called_without_the_setting(
     api: ShopClient, receiver: WebhookReceiver, database: Database, settings: Settings
 ) -> None:

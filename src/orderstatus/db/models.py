@@ -612,7 +612,9 @@ class WalletPush(Base):
 
 class WebhookEndpoint(Base):
     """A merchant's outbound webhook: where to send which topics, and the secret the
-    deliveries are signed with (kept readable, as the inbound sources' secrets are)."""
+    deliveries are signed with (kept readable, as the inbound sources' secrets are).
+    ``disabled_at`` is set while it is turned off (the receiver answered 410 Gone, or
+    staff turned it off; ``disabled_reason`` says which): nothing is sent to it then."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -622,6 +624,8 @@ class WebhookEndpoint(Base):
     topics: Mapped[list[str]] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class WebhookDelivery(Base):

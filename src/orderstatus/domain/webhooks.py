@@ -24,6 +24,12 @@ RETRY_WINDOW = timedelta(hours=24)
 """A delivery the receiver keeps refusing is tried again, with back-off, for this long."""
 RESPONSE_EXCERPT = 500
 """Characters of a receiver's answer kept with the delivery (shown in the admin)."""
+GONE = 410
+"""A receiver that answers 410 Gone has removed the address: the webhook is turned off
+(its deliveries not yet sent fail) until it is turned on again, instead of being tried
+for a whole retry window for every event."""
+GONE_REASON = "answered 410 Gone"
+STAFF_REASON = "turned off by {actor}"
 
 
 class Topic(enum.StrEnum):
@@ -119,6 +125,17 @@ WebhookUrl = Annotated[
         }
     ),
 ]
+
+
+class WebhookChange(BaseModel):
+    """A change to an outbound webhook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    active: bool = Field(
+        description="false turns the webhook off (nothing is sent to it; deliveries waiting "
+        "for a try fail); true turns it on again (events from now on are sent)"
+    )
 
 
 class WebhookInput(BaseModel):

@@ -5,8 +5,9 @@ Each event has an id (``evt_…``) that stays the same on every try and for ever
 so a receiver drops repeats by it: delivery is at least once. A body is signed as our
 inbound ``custom`` source expects (``X-Orderstatus-Signature: t=…,v1=…``, the same
 function), at the time it is sent. An answer other than 2xx, or none within 5 s, is tried
-again with back-off for 24 hours; a forbidden address is never tried again. Calls go
-through :mod:`orderstatus.notify.outbound_http`.
+again with back-off for 24 hours; a forbidden address is never tried again. An answer
+410 Gone turns the webhook off (:func:`turn_off`): nothing more is sent to it until it is
+turned on again. Calls go through :mod:`orderstatus.notify.outbound_http`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,23 @@ from orderstatus import metrics
 from orderstatus.carriers.sources import custom
 from orderstatus.config import Settings
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Fulfillment, Order, Shop, WebhookDelivery, WebhookEndpoint
+from orderstatus.db.models import (
+    Activity,
+    Fulfillment,
+    Order,
+    Shop,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from orderstatus.db.statements import dialect_of, insert, per_dialect
-from orderstatus.domain.webhooks import RESPONSE_EXCERPT, RETRY_WINDOW, DeliveryState, Topic
+from orderstatus.domain.webhooks import (
+    GONE,
+    GONE_REASON,
+    RESPONSE_EXCERPT,
+    RETRY_WINDOW,
+    DeliveryState,
+    Topic,
+)
 from orderstatus.notify import outbound_http
 from orderstatus.notify.jobs import backoff
 
@@ -93,7 +108,10 @@ async def publish(session: AsyncSession, events: Sequence[WebhookEvent]) -> int:
         await session.execute(
             select(WebhookEndpoint.id, WebhookEndpoint.shop_id, WebhookEndpoint.topics, Shop.handle)
             .join(Shop, Shop.id == WebhookEndpoint.shop_id)
-            .where(WebhookEndpoint.shop_id.in_(sorted({e.shop_id for e in events})))
+            .where(
+                WebhookEndpoint.shop_id.in_(sorted({e.shop_id for e in events})),
+                WebhookEndpoint.disabled_at.is_(None),
+            )
         )
     ).all()
     wanted = [
@@ -221,6 +239,9 @@ class _Job:
     created_at: datetime
     url: str
     secret: str
+    shop_id: int
+    endpoint_id: int
+    endpoint_off: bool
     token: str
     """This claim's: only it may record the outcome."""
 
@@ -233,6 +254,46 @@ class _Outcome:
     status: int | None = None
     excerpt: str | None = None
     error: str | None = None
+    turns_off: bool = False
+    """The receiver answered 410 Gone: the webhook is turned off."""
+
+
+async def turn_off(
+    session: AsyncSession, *, shop_id: int, endpoint_id: int, reason: str, actor: str
+) -> bool:
+    """Turn a webhook off, in the caller's transaction: nothing is queued for it or sent
+    to it any more, and its deliveries waiting for a try fail now (those being sent end
+    as they end). False if it was off already (or is not the shop's)."""
+    now = datetime.now(UTC)
+    changed = await session.scalar(
+        update(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.shop_id == shop_id,
+            WebhookEndpoint.disabled_at.is_(None),
+        )
+        .values(disabled_at=now, disabled_reason=reason[:200])
+        .returning(WebhookEndpoint.id)
+    )
+    if changed is None:
+        return False
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.state == DeliveryState.PENDING.value,
+        )
+        .values(state=DeliveryState.FAILED.value, last_error=f"the webhook was {reason}")
+    )
+    session.add(
+        Activity(
+            shop_id=shop_id,
+            kind="webhook_turned_off",
+            actor=actor,
+            message=f"Webhook {endpoint_id} turned off: {reason}",
+        )
+    )
+    return True
 
 
 def _excerpt(body: bytes) -> str:
@@ -394,6 +455,9 @@ class WebhookSender:
                         WebhookDelivery.created_at,
                         WebhookEndpoint.url,
                         WebhookEndpoint.secret,
+                        WebhookDelivery.shop_id,
+                        WebhookDelivery.endpoint_id,
+                        WebhookEndpoint.disabled_at.is_not(None).label("endpoint_off"),
                     )
                     .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                     .where(WebhookDelivery.id.in_(ids))
@@ -403,6 +467,9 @@ class WebhookSender:
         return [_Job(**row._mapping, token=token) for row in rows]
 
     async def _deliver(self, job: _Job) -> _Outcome:
+        if job.endpoint_off:
+            # Queued before it was turned off, or sent again since.
+            return _Outcome(job, DeliveryState.FAILED, error="the webhook is turned off")
         if self._client is None:
             self._client = outbound_http.new_client(tls_context=self.tls_context)
         payload = encode(job.body)
@@ -428,6 +495,15 @@ class WebhookSender:
         excerpt = _excerpt(answer.body)
         if 200 <= answer.status < 300:
             return _Outcome(job, DeliveryState.SENT, status=answer.status, excerpt=excerpt)
+        if answer.status == GONE:
+            return _Outcome(
+                job,
+                DeliveryState.FAILED,
+                status=answer.status,
+                excerpt=excerpt,
+                error=f"{GONE_REASON}: the webhook is turned off",
+                turns_off=True,
+            )
         return self._retry(
             job, status=answer.status, excerpt=excerpt, error=f"answered {answer.status}"
         )
@@ -491,6 +567,15 @@ class WebhookSender:
                 ),
                 changes,
             )
+            gone = {(o.job.shop_id, o.job.endpoint_id) for o in outcomes if o.turns_off}
+            for shop_id, endpoint_id in sorted(gone):
+                await turn_off(
+                    session,
+                    shop_id=shop_id,
+                    endpoint_id=endpoint_id,
+                    reason=GONE_REASON,
+                    actor="system",
+                )
         for outcome in outcomes:
             result = "retry" if outcome.state is DeliveryState.PENDING else outcome.state.value
             self.stats[f"webhook_{result}"] += 1

@@ -1,5 +1,6 @@
-"""A shop's outbound webhooks: add (the secret is shown once), list, remove, and the
-recent deliveries with "Send again". The sending is in ``notify.webhooks``."""
+"""A shop's outbound webhooks: add (the secret is shown once), list, turn off and on,
+remove, and the recent deliveries with "Send again". The sending is in
+``notify.webhooks``, which also turns a webhook off when its receiver answers 410 Gone."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderstatus.db.models import Activity, WebhookDelivery, WebhookEndpoint
 from orderstatus.domain.errors import Conflict, Invalid, NotFound
 from orderstatus.domain.webhooks import (
+    GONE_REASON,
     MAX_ENDPOINTS_PER_SHOP,
+    STAFF_REASON,
     DeliveryState,
     Topic,
     check_url,
     parse_topics,
 )
-from orderstatus.notify.webhooks import new_secret
+from orderstatus.notify.webhooks import new_secret, turn_off
 
 RECENT_DELIVERIES = 50
 
@@ -30,6 +33,18 @@ class EndpointRecord:
     url: str
     topics: tuple[Topic, ...]
     created_at: datetime
+    disabled_at: datetime | None = None
+    """Set while the webhook is turned off: nothing is sent to it."""
+    disabled_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def gone(self) -> bool:
+        """Turned off because its receiver answered 410 Gone."""
+        return self.disabled_reason == GONE_REASON
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,8 @@ def _record(row: WebhookEndpoint) -> EndpointRecord:
         url=row.url,
         topics=tuple(Topic(t) for t in row.topics if t in known),
         created_at=row.created_at,
+        disabled_at=row.disabled_at,
+        disabled_reason=row.disabled_reason,
     )
 
 
@@ -116,6 +133,44 @@ async def list_endpoints(session: AsyncSession, *, shop_id: int) -> list[Endpoin
         .order_by(WebhookEndpoint.id)
     )
     return [_record(row) for row in rows]
+
+
+async def set_active(
+    *, session: AsyncSession, shop_id: int, endpoint_id: int, active: bool, actor: str
+) -> EndpointRecord:
+    """Turn a webhook on (events from now on are sent to it; those it missed are not) or
+    off (nothing more is sent; deliveries waiting for a try fail). Doing what is already
+    so changes nothing."""
+    if active:
+        turned_on = await session.scalar(
+            update(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.id == endpoint_id,
+                WebhookEndpoint.shop_id == shop_id,
+                WebhookEndpoint.disabled_at.is_not(None),
+            )
+            .values(disabled_at=None, disabled_reason=None)
+            .returning(WebhookEndpoint.id)
+        )
+        if turned_on is not None:
+            _audit(session, shop_id, actor, "webhook_turned_on", f"Webhook {endpoint_id} turned on")
+    else:
+        who = "the API" if actor == "api" else "staff"
+        await turn_off(
+            session,
+            shop_id=shop_id,
+            endpoint_id=endpoint_id,
+            reason=STAFF_REASON.format(actor=who),
+            actor=actor,
+        )
+    row = await session.scalar(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.shop_id == shop_id)
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("no such webhook")
+    return _record(row)
 
 
 async def remove_endpoint(

@@ -107,6 +107,45 @@ async def test_deliveries_show_the_answer_and_can_be_sent_again(
     assert [h.json()["id"] for h in receiver.received] == [delivery.event_id] * 2
 
 
+async def test_a_gone_webhook_shows_why_and_is_turned_on_and_off_again(
+    api: ShopClient,
+    staff: Staff,
+    other_staff: Staff,
+    receiver: WebhookReceiver,
+    worker: Worker,
+    database: Database,
+) -> None:
+    await staff.post("/admin/webhooks", {"url": receiver.url(), "topics": ["order.created"]})
+    receiver.answers = [410]
+    await create_order(api.http)
+    await worker.drain()
+    async with database.read() as session:
+        endpoint = await session.scalar(select(WebhookEndpoint))
+    assert endpoint is not None
+    page = re.sub(r"\s+", " ", (await staff.http.get("/admin/webhooks")).text)
+    assert "Turned off" in page and "It answered 410 Gone on" in page
+    assert "Nothing is sent to it." in page and "HTTP 410" in page
+    assert (
+        await other_staff.post(f"/admin/webhooks/{endpoint.id}/active", {"active": "on"})
+    ).status_code == 404
+
+    on = await staff.post(f"/admin/webhooks/{endpoint.id}/active", {"active": "on"})
+    assert on.status_code == 303
+    page = re.sub(r"\s+", " ", (await staff.http.get(on.headers["location"])).text)
+    assert "Webhook turned on: events from now on are sent to it." in page
+    assert "It answered 410 Gone" not in page
+    await create_order(api.http)
+    await worker.drain()
+    assert len(receiver.received) == 2
+
+    off = await staff.post(f"/admin/webhooks/{endpoint.id}/active", {"active": "off"})
+    page = re.sub(r"\s+", " ", (await staff.http.get(off.headers["location"])).text)
+    assert "Webhook turned off: nothing is sent to it." in page and "Turned off on" in page
+    await create_order(api.http)
+    await worker.drain()
+    assert len(receiver.received) == 2
+
+
 async def test_another_shops_webhooks_and_deliveries_are_not_found(
     api: ShopClient,
     staff: Staff,

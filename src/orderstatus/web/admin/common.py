@@ -46,6 +46,8 @@ DONE: dict[str, str] = {
     "template": N_("Template saved."),
     "template_reset": N_("Template reset to the default."),
     "webhook_removed": N_("Webhook removed."),
+    "webhook_on": N_("Webhook turned on: events from now on are sent to it."),
+    "webhook_off": N_("Webhook turned off: nothing is sent to it."),
     "webhook_resent": N_("The delivery will be sent again."),
     "webhook_busy": N_("That delivery is being sent already."),
 }

@@ -1,5 +1,5 @@
-"""Outbound webhooks: the shop's endpoints (added with the secret shown once, removed),
-and the recent deliveries with the receiver's answer and "Send again"."""
+"""Outbound webhooks: the shop's endpoints (added with the secret shown once, turned off
+and on, removed), and the recent deliveries with the receiver's answer and "Send again"."""
 
 from __future__ import annotations
 
@@ -105,6 +105,19 @@ async def delete_webhook(endpoint_id: Id, admin: AdminDep) -> Response:
     await admin.form(exists)
     await admin.save(outbound_webhooks.remove_endpoint, endpoint_id=endpoint_id)
     return admin.done("/admin/webhooks?done=webhook_removed")
+
+
+@router.post("/{endpoint_id}/active", response_class=HTMLResponse)
+async def turn_on_or_off(endpoint_id: Id, admin: AdminDep) -> Response:
+    async def exists(session: AsyncSession) -> None:
+        await outbound_webhooks.find_endpoint(
+            session, shop_id=admin.shop_id, endpoint_id=endpoint_id
+        )
+
+    form = await admin.form(exists)
+    active = text(form, "active") == "on"
+    await admin.save(outbound_webhooks.set_active, endpoint_id=endpoint_id, active=active)
+    return admin.done(f"/admin/webhooks?done={'webhook_on' if active else 'webhook_off'}")
 
 
 @router.post("/deliveries/{delivery_id}/send-again", response_class=HTMLResponse)

@@ -14,7 +14,7 @@ from orderstatus.domain.inputs import (
     TrackingEventInput,
 )
 from orderstatus.domain.statuses import OrderFilter
-from orderstatus.domain.webhooks import WebhookInput
+from orderstatus.domain.webhooks import WebhookChange, WebhookInput
 from orderstatus.services import order_records, outbound_webhooks
 from orderstatus.services.batching import EventBatcher
 from orderstatus.services.orders import MAX_PAGE
@@ -28,6 +28,7 @@ from orderstatus.web.api.schemas import (
     OrderStatusOut,
     RecordedEventOut,
     WebhookList,
+    WebhookOut,
     event_out,
     fulfillment_out,
     new_webhook_out,
@@ -178,6 +179,24 @@ async def list_webhooks(shop_id: ApiShopId, database: DatabaseDep) -> WebhookLis
     async with database.read() as session:
         endpoints = await outbound_webhooks.list_endpoints(session, shop_id=shop_id)
     return WebhookList(webhooks=[webhook_out(e) for e in endpoints])
+
+
+@router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
+async def change_webhook(
+    webhook_id: Id, data: WebhookChange, shop_id: ApiShopId, database: DatabaseDep
+) -> WebhookOut:
+    """Turn a webhook off or on again. A webhook whose receiver answers 410 Gone is
+    turned off by itself; turning it on sends the events from then on, not those it
+    missed."""
+    async with database.write() as session:
+        endpoint = await outbound_webhooks.set_active(
+            session=session,
+            shop_id=shop_id,
+            endpoint_id=webhook_id,
+            active=data.active,
+            actor="api",
+        )
+    return webhook_out(endpoint)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, response_class=Response)

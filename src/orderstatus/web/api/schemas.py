@@ -268,6 +268,12 @@ class WebhookOut(BaseModel):
     url: str
     topics: list[Topic]
     created_at: datetime
+    active: bool = Field(description="false while the webhook is turned off: nothing is sent to it")
+    disabled_at: datetime | None = Field(description="When it was turned off")
+    disabled_reason: str | None = Field(
+        description='Why: "answered 410 Gone" (its receiver said the address is gone), '
+        'or "turned off by staff" / "turned off by the API"'
+    )
 
 
 class NewWebhookOut(WebhookOut):
@@ -284,11 +290,12 @@ def webhook_out(endpoint: EndpointRecord) -> WebhookOut:
         url=endpoint.url,
         topics=list(endpoint.topics),
         created_at=endpoint.created_at,
+        active=endpoint.active,
+        disabled_at=endpoint.disabled_at,
+        disabled_reason=endpoint.disabled_reason,
     )
 
 
 def new_webhook_out(created: NewEndpoint) -> NewWebhookOut:
     e = created.endpoint
-    return NewWebhookOut(
-        id=e.id, url=e.url, topics=list(e.topics), created_at=e.created_at, secret=created.secret
-    )
+    return NewWebhookOut(**webhook_out(e).model_dump(), secret=created.secret)
