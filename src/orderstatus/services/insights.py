@@ -5,16 +5,19 @@ Two parts:
 - **Page counts.** Each status-page view, and each arrival through a link in one of our
   messages, adds one to a counter of (order, day, kind): nothing about who opened it is
   kept (no cookie, address or fingerprint). So as not to slow the page down, a web
-  process adds in memory (:class:`PageCounter`) and writes what it gathered every few
-  seconds in one statement (an upsert that adds); a process that dies loses at most those
-  seconds of counts.
+  process adds in memory (:class:`PageCounter`, by quarter hour) and writes what it
+  gathered every few seconds in one statement (an upsert that adds); a process that dies
+  loses at most those seconds of counts.
 - **Daily figures.** The worker sums orders, shipments, deliveries (days taken, on time
   against the carrier's first estimate), exceptions, messages sent and failed, views and
   clicks into ``daily_stats`` every few minutes, the last :data:`REFRESH_DAYS` days again
   each time (the whole history on the first run). The Insights page then sums a few
   hundred rows of one shop, whatever its number of orders.
 
-Days are UTC days.
+Days are the shop's own days, in its time zone (``shops.timezone``): an order placed at
+23:30 in Los Angeles counts on that day, not on the next one as it would in UTC. Times are
+summed by quarter hour of UTC and each quarter hour is given to its local day, since every
+zone's offset is a whole number of quarter hours.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, insert, select
+from sqlalchemy import ColumnElement, Integer, Table, and_, delete, func, insert, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.db.engine import Database
@@ -39,6 +44,7 @@ from orderstatus.db.models import (
     Notification,
     Order,
     PageCount,
+    Shop,
     TrackingEvent,
 )
 from orderstatus.db.statements import dialect_of, only_one, per_dialect
@@ -54,6 +60,7 @@ from orderstatus.domain.insights import (
     summarise,
 )
 from orderstatus.domain.statuses import FINAL
+from orderstatus.i18n import zone
 
 log = logging.getLogger("orderstatus.insights")
 
@@ -64,6 +71,26 @@ FIRST_REFRESH_DAYS = 400
 
 _COUNTS = cast(Table, PageCount.__table__)
 _STATS = cast(Table, DailyStat.__table__)
+QUARTER = 900
+"""Seconds: times are summed by quarter hour of UTC before they are given to a local day."""
+
+
+async def shop_zones(session: AsyncSession, shop_ids: Iterable[int] | None = None) -> Zones:
+    """The time zone of each shop (all of them, or those named)."""
+    query = select(Shop.id, Shop.timezone)
+    if shop_ids is not None:
+        query = query.where(Shop.id.in_(sorted(set(shop_ids))))
+    return {shop_id: zone(name) for shop_id, name in await session.execute(query)}
+
+
+def local_day(zones: Zones, shop_id: int, quarter: int) -> date:
+    """The shop's day of a quarter hour (UTC seconds since 1970 // :data:`QUARTER`)."""
+    when = datetime.fromtimestamp(quarter * QUARTER, UTC)
+    return when.astimezone(zones.get(shop_id, UTC)).date()
+
+
+def quarter_of(when: datetime) -> int:
+    return int(when.timestamp()) // QUARTER
 
 
 # ---- page counts ----
@@ -97,11 +124,11 @@ class PageCounter:
     """Page counts gathered in memory and written together (one per web process)."""
 
     def __init__(self) -> None:
-        self.pending: Counter[tuple[int, int, date, str]] = Counter()
+        self.pending: Counter[tuple[int, int, int, str]] = Counter()
+        """By (shop, order, quarter hour, kind): the shop's day is found when written."""
 
     def add(self, shop_id: int, order_id: int, kind: str, now: datetime | None = None) -> None:
-        day = (now or datetime.now(UTC)).date()
-        self.pending[(shop_id, order_id, day, kind)] += 1
+        self.pending[(shop_id, order_id, quarter_of(now or datetime.now(UTC)), kind)] += 1
 
     async def flush(self, database: Database) -> int:
         if not self.pending:
@@ -109,7 +136,11 @@ class PageCounter:
         taken, self.pending = self.pending, Counter()
         try:
             async with database.write() as session:
-                await add_page_counts(session, dict(taken))
+                zones = await shop_zones(session, (shop for shop, *_ in taken))
+                counts: Counter[tuple[int, int, date, str]] = Counter()
+                for (shop, order, quarter, kind), n in taken.items():
+                    counts[(shop, order, local_day(zones, shop, quarter), kind)] += n
+                await add_page_counts(session, dict(counts))
         except Exception:
             # Kept for the next flush (an order erased meanwhile is dropped then).
             self.pending.update(taken)
@@ -135,11 +166,11 @@ class PageCounter:
 # ---- daily figures ----
 
 
-def _day(column: Any, dialect: str) -> ColumnElement[Any]:
-    """The UTC day of a timestamp, in SQL."""
+def _quarter(column: Any, dialect: str) -> ColumnElement[Any]:
+    """The quarter hour of a timestamp (UTC seconds since 1970 // QUARTER), in SQL."""
     if dialect == "postgresql":
-        return func.date(func.timezone("UTC", column))
-    return func.date(column)
+        return func.floor(func.extract("epoch", column) / QUARTER)
+    return sql_cast(func.strftime("%s", column), Integer) // QUARTER
 
 
 def _as_date(value: Any) -> date:
@@ -151,28 +182,32 @@ def _as_date(value: Any) -> date:
 
 
 Figures = dict[tuple[int, date, str, str], int]
+Zones = dict[int, ZoneInfo]
 
 
 async def _counted(
     session: AsyncSession,
     figures: Figures,
+    zones: Zones,
     metric: Metric,
     column: Any,
     shop: Any,
     where: Iterable[ColumnElement[bool]],
     key: Any = None,
 ) -> None:
-    dialect = dialect_of(session)
-    day = _day(column, dialect)
-    columns = [shop, day] + ([key] if key is not None else [])
+    quarter = _quarter(column, dialect_of(session))
+    columns = [shop, quarter] + ([key] if key is not None else [])
     rows = await session.execute(select(*columns, func.count()).where(*where).group_by(*columns))
     for row in rows:
-        shop_id, when = row[0], row[1]
+        shop_id = row[0]
         label = str(row[2]) if key is not None else ""
-        figures[(shop_id, _as_date(when), metric.value, label)] += int(row[-1])
+        day = local_day(zones, shop_id, int(row[1]))
+        figures[(shop_id, day, metric.value, label)] += int(row[-1])
 
 
-async def _deliveries(session: AsyncSession, figures: Figures, since: datetime) -> None:
+async def _deliveries(
+    session: AsyncSession, figures: Figures, zones: Zones, since: datetime
+) -> None:
     """Days taken, on time or late, and whether the page had been opened by then."""
     rows = await session.execute(
         select(
@@ -195,7 +230,7 @@ async def _deliveries(session: AsyncSession, figures: Figures, since: datetime) 
     for shop, order, carrier, shipped, delivered, promised, address in rows:
         if delivered is None:
             continue
-        day = delivered.date()
+        day = delivered.astimezone(zones.get(shop, UTC)).date()
         country = str((address or {}).get("country_code") or "?").upper()[:2]
         name = carrier or "other"
         days = max((delivered - shipped).days, 0)
@@ -234,11 +269,15 @@ async def refresh_daily(
         if await session.scalar(select(_STATS.c.shop_id).limit(1)) is None:
             days = max(days, FIRST_REFRESH_DAYS)
         first_day = now.date() - timedelta(days=days - 1)
-        since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC)
+        # A day from ``first_day`` on begins up to 14 hours before it does in UTC
+        # (UTC+14): all of it is summed again, and nothing earlier is kept.
+        since = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
+        zones = await shop_zones(session)
         figures: Figures = defaultdict(int)
         await _counted(
             session,
             figures,
+            zones,
             Metric.ORDERS,
             Order.created_at,
             Order.shop_id,
@@ -247,6 +286,7 @@ async def refresh_daily(
         await _counted(
             session,
             figures,
+            zones,
             Metric.SHIPMENTS,
             Fulfillment.created_at,
             Fulfillment.shop_id,
@@ -255,6 +295,7 @@ async def refresh_daily(
         await _counted(
             session,
             figures,
+            zones,
             Metric.EXCEPTIONS,
             TrackingEvent.occurred_at,
             TrackingEvent.shop_id,
@@ -268,13 +309,14 @@ async def refresh_daily(
             await _counted(
                 session,
                 figures,
+                zones,
                 metric,
                 Notification.created_at,
                 Notification.shop_id,
                 [Notification.created_at >= since, Notification.state == state],
                 key=Notification.channel,
             )
-        await _deliveries(session, figures, since)
+        await _deliveries(session, figures, zones, since)
         for shop, day, kind, total in await session.execute(
             select(PageCount.shop_id, PageCount.day, PageCount.kind, func.sum(PageCount.count))
             .where(PageCount.day >= first_day)

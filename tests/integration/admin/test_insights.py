@@ -7,15 +7,16 @@ import asyncio
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import inspect, select, update
 
 from orderstatus.db.engine import Database
-from orderstatus.db.models import Notification, PageCount
+from orderstatus.db.models import Notification, Order, PageCount, Shop
+from orderstatus.domain.insights import Period
 from orderstatus.domain.links import page_link
-from orderstatus.services.insights import refresh_daily
+from orderstatus.services.insights import load_summary, refresh_daily
 from tests.conftest import ShopClient
 from tests.integration.admin.conftest import Staff, browser_for
 from tests.integration.helpers import create_order, fulfil
@@ -123,6 +124,60 @@ async def test_the_period_in_figures(api: ShopClient, staff: Staff, database: Da
     assert len(rows) == 1 and rows[0]["day"] == today
     assert rows[0]["orders"] == "3" and rows[0]["page_views"] == "4"
     assert rows[0]["clicks_email"] == "1" and rows[0]["clicks_sms"] == "1"
+
+
+async def test_days_are_each_shops_own_days(
+    api: ShopClient, other_api: ShopClient, staff: Staff, database: Database
+) -> None:
+    """Los Angeles is 7 hours behind UTC in June; Kolkata 5½ hours ahead."""
+    shops = [
+        # 22:30 on 9 June and 09:00 on 10 June in Los Angeles
+        (
+            api,
+            "America/Los_Angeles",
+            [datetime(2026, 6, 10, 5, 30, tzinfo=UTC), datetime(2026, 6, 10, 16, tzinfo=UTC)],
+        ),
+        # 23:50 on 9 June and 00:10 on 10 June in Kolkata
+        (
+            other_api,
+            "Asia/Kolkata",
+            [datetime(2026, 6, 9, 18, 20, tzinfo=UTC), datetime(2026, 6, 9, 18, 40, tzinfo=UTC)],
+        ),
+    ]
+    for client, zone, times in shops:
+        async with database.write() as session:
+            await session.execute(
+                update(Shop).where(Shop.id == client.shop_id).values(timezone=zone)
+            )
+        for when in times:
+            order = await create_order(client.http)
+            async with database.write() as session:
+                await session.execute(
+                    update(Order).where(Order.id == order["id"]).values(created_at=when)
+                )
+            counter(client).add(client.shop_id, order["id"], "view", now=when)
+        assert await counter(client).flush(database) == 2
+    await refresh_daily(database, now=datetime(2026, 6, 12, tzinfo=UTC))
+
+    june = Period(date(2026, 6, 8), date(2026, 6, 11))
+    for client, zone, _times in shops:
+        async with database.read() as session:
+            summary = await load_summary(session, shop_id=client.shop_id, span=june)
+        assert [(d.day.day, d.orders, d.views) for d in summary.days] == [
+            (8, 0, 0),
+            (9, 1, 1),
+            (10, 1, 1),
+            (11, 0, 0),
+        ], zone
+    # The admin's CSV says the same, by the shop's days.
+    exported = await staff.http.get(
+        "/admin/insights.csv", params={"from": "2026-06-09", "to": "2026-06-10"}
+    )
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["day"], r["orders"], r["page_views"]) for r in rows] == [
+        ("2026-06-09", "1", "1"),
+        ("2026-06-10", "1", "1"),
+    ]
 
 
 async def test_page_counts_keep_nothing_about_the_visitor(

@@ -3,14 +3,14 @@ with charts drawn on the server and a CSV of the same figures."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from orderstatus.carriers.registry import get_carrier
 from orderstatus.domain.insights import Period, column_chart, period, row_chart
-from orderstatus.i18n import N_
+from orderstatus.i18n import N_, zone
 from orderstatus.services import insights
 from orderstatus.web.admin.common import gettext
 from orderstatus.web.admin.forms import Admin, AdminDep
@@ -34,7 +34,7 @@ def _day(value: str | None) -> date | None:
 
 def _period(admin: Admin) -> tuple[Period, int | None]:
     params = admin.request.query_params
-    today = datetime.now(UTC).date()
+    today = datetime.now(zone(admin.staff.shop_timezone)).date()
     days = params.get("days", "")
     if days.isascii() and days.isdigit() and int(days) in PRESETS:
         return period(None, None, today, default_days=int(days)), int(days)
