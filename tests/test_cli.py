@@ -26,9 +26,22 @@ def test_set_up_a_shop_from_the_command_line(tmp_path: Path) -> None:
     assert run("migrate", env=env).returncode == 0
     assert run("migrate", env=env).returncode == 0  # again: nothing to do
     made = run(
-        "create-shop", "--handle", "myshop", "--name", "My Shop", "--currency", "nok", env=env
+        "create-shop",
+        "--handle",
+        "myshop",
+        "--name",
+        "My Shop",
+        "--currency",
+        "nok",
+        "--timezone",
+        "America/Los_Angeles",
+        env=env,
     )
     assert made.returncode == 0, made.stderr
+    with sqlite3.connect(tmp_path / "shop.db") as db:
+        assert db.execute("select currency, timezone from shops").fetchall() == [
+            ("NOK", "America/Los_Angeles")
+        ]
     key = run("create-api-key", "--shop", "myshop", env=env)
     assert key.returncode == 0, key.stderr
     assert key.stdout.count("\n") == 1 and key.stdout.startswith("os_")
@@ -70,6 +83,10 @@ def test_connect_a_platform_from_the_command_line(tmp_path: Path) -> None:
         (("create-api-key", "--shop", "nope"), "no shop 'nope'"),
         (("create-shop", "--handle", "Bad Handle!", "--currency", "NOK"), "a shop handle is"),
         (("create-shop", "--handle", "ok", "--currency", "XYZW"), "unknown currency"),
+        (
+            ("create-shop", "--handle", "ok", "--currency", "NOK", "--timezone", "Mars/Olympus"),
+            "unknown time zone 'Mars/Olympus'",
+        ),
     ],
 )
 def test_command_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], says: str) -> None:

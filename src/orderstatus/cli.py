@@ -270,6 +270,7 @@ def cmd_create_shop(settings: Settings, args: argparse.Namespace) -> None:
                 name=args.name or args.handle,
                 currency=args.currency,
                 locale=args.locale,
+                timezone=args.timezone,
             )
 
     asyncio.run(_with_database(settings, work))
@@ -458,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     shop.add_argument("--name", help="the name customers see")
     shop.add_argument("--currency", required=True, help="ISO 4217 code, e.g. NOK")
     shop.add_argument("--locale", default="en", help="default language, e.g. en or nb")
+    shop.add_argument(
+        "--timezone", default="UTC", help="IANA time zone of the shop, e.g. Europe/Oslo"
+    )
     shop.set_defaults(handler=cmd_create_shop)
 
     staff = commands.add_parser("create-staff", help="add a staff account to a shop")

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
@@ -142,6 +142,40 @@ def _babel_locale(tag: str) -> Locale:
         return Locale.parse(tag, sep="-")
     except (ValueError, UnknownLocaleError):
         return Locale.parse(SOURCE_LOCALE)
+
+
+ZONE_AREAS = (
+    "Africa/",
+    "America/",
+    "Antarctica/",
+    "Arctic/",
+    "Asia/",
+    "Atlantic/",
+    "Australia/",
+    "Europe/",
+    "Indian/",
+    "Pacific/",
+)
+
+
+@lru_cache(maxsize=1)
+def known_zones() -> frozenset[str]:
+    """Every IANA time zone name this machine knows (old aliases such as US/Pacific too)."""
+    return frozenset(available_timezones() - {"localtime", "Factory", "posixrules"})
+
+
+@lru_cache(maxsize=1)
+def zone_choices() -> tuple[str, ...]:
+    """The time zones a shop chooses from: UTC and the places (Europe/Oslo, ...)."""
+    return ("UTC", *sorted(z for z in known_zones() if z.startswith(ZONE_AREAS)))
+
+
+def check_zone(name: str) -> str:
+    """A time zone name as given, if known; ValueError otherwise."""
+    name = name.strip()
+    if name not in known_zones():
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as Europe/Oslo")
+    return name
 
 
 @lru_cache(maxsize=256)

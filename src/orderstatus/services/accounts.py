@@ -12,6 +12,7 @@ from orderstatus.db.models import ApiKey, Shop, StaffUser
 from orderstatus.domain.errors import Conflict, Invalid, Unauthorized
 from orderstatus.domain.inputs import normalize_email, normalize_locale
 from orderstatus.domain.money import normalize_currency
+from orderstatus.i18n import check_zone
 from orderstatus.services.security import (
     api_key_digest,
     api_key_prefix,
@@ -34,7 +35,13 @@ def _check_handle(handle: str) -> str:
 
 
 async def create_shop(
-    *, session: AsyncSession, handle: str, name: str, currency: str, locale: str = "en"
+    *,
+    session: AsyncSession,
+    handle: str,
+    name: str,
+    currency: str,
+    locale: str = "en",
+    timezone: str = "UTC",
 ) -> Shop:
     try:
         shop = Shop(
@@ -42,6 +49,7 @@ async def create_shop(
             name=name.strip() or handle,
             currency=normalize_currency(currency),
             default_locale=normalize_locale(locale),
+            timezone=check_zone(timezone),
         )
     except ValueError as exc:
         raise Invalid(str(exc)) from None

@@ -41,6 +41,7 @@ from orderstatus.domain.view import (
     ShipmentData,
     ShopData,
 )
+from orderstatus.i18n import check_zone
 from orderstatus.services.accounts import create_api_key
 from orderstatus.services.admin_records import (
     KeyRow,
@@ -207,6 +208,18 @@ async def set_taxes_included(
     message = "Prices now include taxes" if taxes_included else "Prices now exclude taxes"
     return await _set_shop_field(
         session, shop_id, actor, "taxes_included", taxes_included, "prices_changed", message
+    )
+
+
+async def set_timezone(*, session: AsyncSession, shop_id: int, timezone: str, actor: str) -> Shop:
+    """The shop's time zone: its pages, messages, admin and Insights days show its time.
+    :class:`Invalid` for a name that is not a known IANA time zone."""
+    try:
+        name = check_zone(timezone)
+    except ValueError as exc:
+        raise Invalid(str(exc), fields={"timezone": "unknown"}) from None
+    return await _set_shop_field(
+        session, shop_id, actor, "timezone", name, "timezone_changed", f"Time zone set to {name}"
     )
 
 

@@ -7,13 +7,13 @@ import re
 from sqlalchemy import select
 
 from orderstatus.db.engine import Database
-from orderstatus.db.models import ApiKey, WebhookSecret
+from orderstatus.db.models import ApiKey, Shop, WebhookSecret
 from orderstatus.services.webhooks import set_webhook_secret
 from tests.carriers import samples
 from tests.conftest import ShopClient
 from tests.factories import order_payload
 from tests.integration.admin.conftest import Staff
-from tests.integration.helpers import row_counts
+from tests.integration.helpers import create_order, fulfil, row_counts
 
 
 async def test_an_api_key_is_shown_once_and_works_until_revoked(
@@ -110,3 +110,40 @@ async def test_staff_turn_the_demo_storefront_on_and_off(staff: Staff, database:
     assert off.status_code == 303
     assert (await staff.http.get("/shop/acme/")).status_code == 404
     assert "Turned the demo storefront off" in (await staff.http.get("/admin/settings")).text
+
+
+async def test_the_shops_time_zone_is_chosen_and_shows_on_its_pages(
+    api: ShopClient, staff: Staff, database: Database
+) -> None:
+    order = await create_order(api.http)
+    shipment = await fulfil(api.http, order, [(0, 1)])
+    posted = await api.http.post(
+        f"/api/v1/fulfillments/{shipment['id']}/events",
+        json={"status": "in_transit", "occurred_at": "2026-06-10T05:30:00Z"},
+    )
+    assert posted.status_code == 201, posted.text
+    status_page = "/orders/" + order["status_page_url"].rsplit("/", 1)[1]
+
+    page = await staff.http.get("/admin/settings")
+    assert '<option value="UTC" selected>UTC</option>' in page.text
+    await staff.token()
+    before = await row_counts(database)
+    for bad in ("Mars/Olympus", "", "../../etc/passwd", "localtime"):
+        refused = await staff.post("/admin/settings/timezone", {"timezone": bad})
+        assert refused.status_code == 422
+        assert "Choose a time zone from the list." in refused.text
+    assert await row_counts(database) == before
+
+    # UTC+14: 05:30 UTC is 19:30 there, on the customer's page as in the admin.
+    saved = await staff.post("/admin/settings/timezone", {"timezone": "Pacific/Kiritimati"})
+    assert saved.status_code == 303
+    page = await staff.http.get(saved.headers["location"])
+    assert "Time zone saved." in page.text
+    assert '<option value="Pacific/Kiritimati" selected>' in page.text
+    assert "Time zone set to Pacific/Kiritimati" in page.text.split('id="changes"')[1]
+    async with database.read() as session:
+        shop = await session.get(Shop, api.shop_id)
+    assert shop is not None and shop.timezone == "Pacific/Kiritimati"
+    shown = (await api.http.get(status_page)).text
+    # (The page was not asked for before: a page's key is kept for up to 2 s.)
+    assert "10. juni, 19:30" in shown and "10. juni, 05:30" not in shown

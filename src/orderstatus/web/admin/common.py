@@ -45,6 +45,7 @@ DONE: dict[str, str] = {
     "notifications": N_("Notification settings saved."),
     "template": N_("Template saved."),
     "template_reset": N_("Template reset to the default."),
+    "timezone": N_("Time zone saved."),
     "webhook_removed": N_("Webhook removed."),
     "webhook_on": N_("Webhook turned on: events from now on are sent to it."),
     "webhook_off": N_("Webhook turned off: nothing is sent to it."),

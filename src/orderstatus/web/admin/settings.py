@@ -1,5 +1,5 @@
-"""Settings: API keys, the webhook secrets of the tracking sources, and the demo
-storefront's switch."""
+"""Settings: the shop's time zone, API keys, the webhook secrets of the tracking sources,
+and the demo storefront's switch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderstatus.domain.errors import Invalid, NotFound
-from orderstatus.i18n import N_
+from orderstatus.i18n import N_, zone_choices
 from orderstatus.services import shop_settings
 from orderstatus.web.admin.common import gettext, not_found, text
 from orderstatus.web.admin.forms import Admin, AdminDep
@@ -50,6 +50,7 @@ async def _settings_page(
         api_base=f"{base}/api/v1",
         changes=overview.changes,
         storefront=(overview.storefront_enabled, f"{base}/shop/{handle}/"),
+        zones=zone_choices(),
     )
 
 
@@ -116,6 +117,20 @@ async def set_secret(source: str, admin: AdminDep) -> Response:
             errors={field: gettext(N_("A secret is 16 to 255 characters without spaces."))},
         )
     return await _settings_page(admin, secret_shown=(source, secret))
+
+
+@router.post("/timezone", response_class=HTMLResponse)
+async def set_timezone(admin: AdminDep) -> Response:
+    form = await admin.form()
+    try:
+        await admin.save(shop_settings.set_timezone, timezone=text(form, "timezone"))
+    except Invalid:
+        return await _settings_page(
+            admin,
+            status_code=422,
+            errors={"timezone": gettext(N_("Choose a time zone from the list."))},
+        )
+    return admin.done("/admin/settings?done=timezone#timezone")
 
 
 @router.post("/storefront", response_class=HTMLResponse)
