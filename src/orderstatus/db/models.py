@@ -540,7 +540,7 @@ class ProductImage(Base):
 class PageCount(Base):
     """How often an order's page was opened on a day, and how often through a link in
     one of our messages: counted per order and day only, with no cookie, address or
-    anything else about who opened it. ``kind``: view, click_email, click_sms, click."""
+    anything else about who opened it. ``kind``: view, click_email, click_sms, click_push, click."""
 
     __tablename__ = "page_counts"
     __table_args__ = (Index("ix_page_counts_shop_id_day", "shop_id", "day"),)

@@ -48,11 +48,11 @@ EXCEPTION_STATUSES = frozenset(
     }
 )
 
-PAGE_KINDS = ("view", "click_email", "click_sms", "click")
+PAGE_KINDS = ("view", "click_email", "click_sms", "click_push", "click")
 """What a page count counts: an opening of the page, and an opening through a link in
-an e-mail, a text or a message of unknown channel."""
+an e-mail, a text, a push notification or a message of unknown channel."""
 
-CLICK_KEYS = {"click_email": "email", "click_sms": "sms", "click": "link"}
+CLICK_KEYS = {"click_email": "email", "click_sms": "sms", "click_push": "push", "click": "link"}
 
 MAX_DAYS = 366
 """The longest period the page sums."""

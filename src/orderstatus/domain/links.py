@@ -66,7 +66,7 @@ def expiry(sent_at: datetime, days: int) -> datetime | None:
 
 VIA_PARAM = "via"
 """Which kind of message a link came in (``e`` e-mail, ``s`` text): counted as a click."""
-VIA = {"e": "click_email", "s": "click_sms"}
+VIA = {"e": "click_email", "s": "click_sms", "p": "click_push"}
 
 
 def page_link(

@@ -388,9 +388,12 @@ CSV_COLUMNS = (
     "failed_email",
     "sent_sms",
     "failed_sms",
+    "sent_push",
+    "failed_push",
     "page_views",
     "clicks_email",
     "clicks_sms",
+    "clicks_push",
 )
 
 

@@ -59,13 +59,15 @@ async def test_the_period_in_figures(api: ShopClient, staff: Staff, database: Da
         )
     await create_order(api.http, email="per@example.com")  # not shipped
 
-    # The first customer opened their page twice and followed links in an e-mail and a text.
+    # The first customer opened their page twice and followed links in an e-mail, a text
+    # and a push notification.
     path = "/orders/" + first["status_page_url"].rsplit("/", 1)[1]
     async with browser_for(api) as customer:
         assert (await customer.get(path)).status_code == 200
         assert (await customer.get(path)).status_code == 200
         assert (await customer.get(f"{path}?via=e")).status_code == 200
         assert (await customer.get(f"{path}?via=s")).status_code == 200
+        assert (await customer.get(f"{path}?via=p")).status_code == 200
     # Staff previews are not views.
     assert (await staff.http.get(f"{path}?preview=1")).status_code == 200
     assert await counter(api).flush(database) >= 3
@@ -93,8 +95,8 @@ async def test_the_period_in_figures(api: ShopClient, staff: Staff, database: Da
     assert "<dt>Orders</dt><dd>3</dd>" in html
     assert "<dt>Shipments</dt><dd>2</dd>" in html
     assert "1 on time, 1 late" in html
-    assert "<dt>Page views</dt><dd>4</dd>" in html
-    assert "1 in e-mails, 1 in text messages" in html
+    assert "<dt>Page views</dt><dd>5</dd>" in html
+    assert "1 in e-mails, 1 in text messages, 1 in push notifications" in html
     assert "of 2 delivered orders" in html
     assert "<dt>Opened before delivery</dt><dd>50 %</dd>" in html
     # Days to delivery per carrier and country; exceptions as a chart and a table.
@@ -122,8 +124,9 @@ async def test_the_period_in_figures(api: ShopClient, staff: Staff, database: Da
     assert exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(rows) == 1 and rows[0]["day"] == today
-    assert rows[0]["orders"] == "3" and rows[0]["page_views"] == "4"
-    assert rows[0]["clicks_email"] == "1" and rows[0]["clicks_sms"] == "1"
+    assert rows[0]["orders"] == "3" and rows[0]["page_views"] == "5"
+    assert rows[0]["clicks_email"] == rows[0]["clicks_sms"] == rows[0]["clicks_push"] == "1"
+    assert rows[0]["sent_push"] == "1"
 
 
 async def test_days_are_each_shops_own_days(
