@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from concurrent.futures.process import BrokenProcessPool
+
 import pytest
 
+from orderstatus.carriers import geocode
 from orderstatus.carriers.geocode import Gazetteer, fold
 
 
@@ -51,5 +56,67 @@ def test_unknown_or_ambiguous_places_get_no_position(
 
 
 def test_the_time_zone_comes_with_the_place(gazetteer: Gazetteer) -> None:
+    place = gazetteer.lookup("Bergen", "NO")
+    assert place is not None and place.timezone == "Europe/Oslo"
+
+
+STOPPED_WHILE_READING = """
+import asyncio, os, signal, sys
+from orderstatus.carriers.geocode import Gazetteer
+
+# The parent stays up to finish its requests, as uvicorn does on SIGTERM.
+signal.signal(signal.SIGTERM, lambda *_: None)
+
+
+async def main() -> None:
+    gazetteer = Gazetteer()
+    loading = asyncio.ensure_future(gazetteer.load())
+    await asyncio.sleep(0.5)  # the child is reading
+    os.killpg(0, signal.SIGTERM)  # as systemd stops a service: the whole group
+    await loading
+    place = gazetteer.lookup("Bergen", "NO")
+    print("found" if place is not None else "missing")
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_stop_signal_to_the_group_does_not_kill_the_reading_child() -> None:
+    """The requests waiting for the index while the server shuts down still get it."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_READING],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "found"
+
+
+async def test_a_child_that_dies_leaves_places_unknown_then_tries_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tries: list[str] = []
+
+    async def dies() -> geocode.Index:
+        tries.append("died")
+        raise BrokenProcessPool("killed")
+
+    async def reads() -> geocode.Index:
+        tries.append("read")
+        return {("NO", "bergen"): [(60.39, 5.32, 285_000, "12", "Europe/Oslo")]}
+
+    gazetteer = Gazetteer()
+    monkeypatch.setattr(geocode, "_load_in_child", dies)
+    await gazetteer.load()  # no error: the caller goes on without positions
+    assert gazetteer.lookup("Bergen", "NO") is None
+    monkeypatch.setattr(geocode, "_load_in_child", reads)
+    await gazetteer.load()  # too soon to try again
+    assert tries == ["died"]
+    monkeypatch.setattr(geocode, "RETRY_LOAD_AFTER", 0.0)
+    await gazetteer.load()
+    assert tries == ["died", "read"]
     place = gazetteer.lookup("Bergen", "NO")
     assert place is not None and place.timezone == "Europe/Oslo"

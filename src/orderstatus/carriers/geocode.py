@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
 import threading
 import time
 import unicodedata
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -71,6 +73,12 @@ def build_index(dataset: str = DATASET) -> Index:
     return index
 
 
+log = logging.getLogger("orderstatus.carriers")
+
+RETRY_LOAD_AFTER = 60.0
+"""Seconds before a gazetteer that could not be read is tried again (places wait)."""
+
+
 class Gazetteer:
     """City + country (+ region) → a position, or None when unknown or ambiguous."""
 
@@ -86,18 +94,31 @@ class Gazetteer:
     def __init__(self, index: Index | None = None) -> None:
         self._index = index
         self._loading: asyncio.Task[Index] | None = None
+        self._failed_at = -RETRY_LOAD_AFTER
 
     @property
     def loaded(self) -> bool:
         return self._index is not None
 
     async def load(self) -> None:
-        """Read the gazetteer once, off the event loop; later calls return at once."""
+        """Read the gazetteer once, off the event loop; later calls return at once.
+
+        If the process reading it dies (killed, out of memory), places are not found
+        until it is read again, at the earliest :data:`RETRY_LOAD_AFTER` seconds later:
+        what asked for it goes on without positions rather than failing."""
         if self._index is not None:
+            return
+        if time.monotonic() - self._failed_at < RETRY_LOAD_AFTER:
             return
         if self._loading is None or self._loading.get_loop() is not asyncio.get_running_loop():
             self._loading = asyncio.ensure_future(_load_in_child())
-        self._index = await asyncio.shield(self._loading)
+        try:
+            self._index = await asyncio.shield(self._loading)
+        except (BrokenExecutor, OSError) as exc:
+            self._loading = None
+            self._failed_at = time.monotonic()
+            log.warning("cannot read the gazetteer, places stay off the map for now: %s", exc)
+            return
         self._lookup_cached.cache_clear()
 
     def lookup(
@@ -129,7 +150,13 @@ def _latin(name: str) -> bool:
 
 def _exit_with(parent: int) -> None:
     """In the child: leave as soon as the process that asked is gone (killed while the
-    index was being read), rather than linger as an orphan holding the raw data."""
+    index was being read), rather than linger as an orphan holding the raw data.
+
+    A stop signal sent to the whole group (systemd stops a service so) is the parent's
+    to act on: the child goes on, so that requests waiting for the index while the
+    parent finishes them get it, and leaves with the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
