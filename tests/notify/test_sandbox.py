@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
 import pytest
@@ -47,3 +49,45 @@ async def test_one_runaway_does_not_hold_up_the_others() -> None:
             await runaway
     finally:
         sandbox.close()
+
+
+STOPPED_WHILE_RENDERING = """
+import asyncio, os, signal
+from orderstatus.notify.sandbox import TemplateSandbox
+from orderstatus.notify.templates import TemplateSource
+
+signal.signal(signal.SIGTERM, lambda *_: None)  # the parent finishes its work first
+SLOW = "{% for a in range(9999) %}{% for b in range(4000) %}{% endfor %}{% endfor %}done"
+CONTEXT = {"locale": "en", "order": {"name": "#1001"}}
+
+
+async def main() -> None:
+    sandbox = TemplateSandbox(seconds=30.0, processes=1)
+    try:
+        await sandbox.email(TemplateSource("up", "up", "<p>up</p>"), CONTEXT)
+        rendering = asyncio.ensure_future(
+            sandbox.email(TemplateSource("Hi", SLOW, "<p>x</p>"), CONTEXT)
+        )
+        await asyncio.sleep(0.3)
+        assert not rendering.done(), "render too fast to be stopped half-way"
+        os.killpg(0, signal.SIGTERM)  # as systemd stops a service: the whole group
+        print((await rendering).text)
+    finally:
+        sandbox.close()
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_stop_signal_to_the_group_lets_a_render_under_way_finish() -> None:
+    """A message being rendered while the worker stops is not failed for it."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_RENDERING],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"

@@ -47,6 +47,11 @@ def _serve(conn: Connection, memory: int, seconds: float) -> None:
         raise TimeoutError("over the time budget")
 
     signal.signal(signal.SIGALRM, expire)
+    # A stop signal sent to the whole group (systemd stops a service so) is the parent's
+    # to act on: a render under way finishes, and the helper leaves when the parent
+    # closes its end (or kills it), not half-way through a message.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     renderer = Renderer(cache_size=64, on_part=lambda part: conn.send(("part", part)))
