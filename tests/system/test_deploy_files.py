@@ -59,6 +59,7 @@ def test_the_units_run_commands_that_exist() -> None:
         assert argv[1] in commands, unit.name
         build_parser().parse_args([a.replace("%i", "8000") for a in argv[1:]])
         assert "EnvironmentFile=/etc/orderstatus/orderstatus.env" in text, unit.name
+        assert "\nKillMode=mixed\n" in text, unit.name  # SIGTERM to the main process only
     env = (DEPLOY / "orderstatus.env.example").read_text()
     names = set(re.findall(r"^#? ?(ORDERSTATUS_[A-Z_]+)=", env, re.M))
     readme = (DEPLOY.parent / "README.md").read_text()
