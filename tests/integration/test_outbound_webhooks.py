@@ -268,7 +268,7 @@ async def test_a_receiver_that_answers_410_gone_is_turned_off_until_turned_on(
     rows = [r for r in await deliveries(database) if r.endpoint_id == hook["id"]]
     assert [(r.state, r.response_status) for r in rows] == [("failed", 410), ("failed", None)]
     assert rows[0].last_error is not None and "410 Gone" in rows[0].last_error
-    assert rows[1].last_error == "the webhook was answered 410 Gone"
+    assert rows[1].last_error == "not sent: the webhook was turned off (answered 410 Gone)"
 
     listed = {w["id"]: w for w in (await api.http.get("/api/v1/webhooks")).json()["webhooks"]}
     assert listed[hook["id"]]["active"] is False
@@ -311,7 +311,10 @@ async def test_the_api_turns_a_webhook_off_and_on(
     assert webhooks(await worker.drain()) == Counter()
     assert receiver.received == []
     [row] = await deliveries(database)
-    assert (row.state, row.last_error) == ("failed", "the webhook was turned off by the API")
+    assert (row.state, row.last_error) == (
+        "failed",
+        "not sent: the webhook was turned off (turned off by the API)",
+    )
     # "Send again" while it is off sends nothing.
     async with database.write() as session:
         await outbound_webhooks.send_again(

@@ -283,7 +283,10 @@ async def turn_off(
             WebhookDelivery.endpoint_id == endpoint_id,
             WebhookDelivery.state == DeliveryState.PENDING.value,
         )
-        .values(state=DeliveryState.FAILED.value, last_error=f"the webhook was {reason}")
+        .values(
+            state=DeliveryState.FAILED.value,
+            last_error=f"not sent: the webhook was turned off ({reason})",
+        )
     )
     session.add(
         Activity(
