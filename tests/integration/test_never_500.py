@@ -34,13 +34,19 @@ DEEP = 100_000
         ("GET", "/api/v1/orders/{big}/status"),
         ("POST", "/api/v1/orders/{big}/fulfillments"),
         ("POST", "/api/v1/fulfillments/{big}/events"),
+        ("PATCH", "/api/v1/webhooks/{big}"),
+        ("DELETE", "/api/v1/webhooks/{big}"),
     ],
 )
 async def test_api_ids_beyond_64_bits_are_404(
     api: ShopClient, database: Database, method: str, path: str
 ) -> None:
     before = await row_counts(database)
-    body = event_payload("in_transit", "2024-05-01T10:00:00Z") if "events" in path else {}
+    body: dict[str, object] = (
+        event_payload("in_transit", "2024-05-01T10:00:00Z") if "events" in path else {}
+    )
+    if method == "PATCH":
+        body = {"active": False}
     for big in (TOO_BIG, str(2**31)):  # beyond 64 bits, and beyond the INTEGER column
         response = await api.http.request(method, path.format(big=big), json=body)
         assert response.status_code == 404, response.text

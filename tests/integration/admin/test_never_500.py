@@ -24,6 +24,7 @@ from tests.integration.test_never_500 import OVERFLOWING, TOO_BIG
         ("GET", "/admin/page/messages/{big}"),
         ("GET", "/admin/notifications/mailbox/{big}"),
         ("POST", "/admin/webhooks/{big}/delete"),
+        ("POST", "/admin/webhooks/{big}/active"),
         ("POST", "/admin/webhooks/deliveries/{big}/send-again"),
     ],
 )

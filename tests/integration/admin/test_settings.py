@@ -128,10 +128,14 @@ async def test_the_shops_time_zone_is_chosen_and_shows_on_its_pages(
     assert '<option value="UTC" selected>UTC</option>' in page.text
     await staff.token()
     before = await row_counts(database)
-    for bad in ("Mars/Olympus", "", "../../etc/passwd", "localtime"):
+    for bad in ("Mars/Olympus", "", "../../etc/passwd", "localtime", "É" * 10_000):
         refused = await staff.post("/admin/settings/timezone", {"timezone": bad})
         assert refused.status_code == 422
         assert "Choose a time zone from the list." in refused.text
+    # A NUL is refused for every request, before any form is read.
+    assert (
+        await staff.post("/admin/settings/timezone", {"timezone": "UTC\x00"})
+    ).status_code == 400
     assert await row_counts(database) == before
 
     # UTC+14: 05:30 UTC is 19:30 there, on the customer's page as in the admin.
