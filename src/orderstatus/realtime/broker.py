@@ -86,13 +86,20 @@ def decode(message: str) -> dict[int, int]:
 
 
 class RedisBroker:
-    """Redis pub/sub on one channel; reconnects with back-off while Redis is away."""
+    """Redis pub/sub on one channel; reconnects with back-off while Redis is away.
+
+    A change that could not be published is kept (order → newest version) and sent with
+    the next publish, or by a retry in the background, until Redis takes it: a process
+    whose subscription never broke would otherwise never hear of it, and its pages would
+    stay behind. Versions only move forward, so a late or repeated one changes nothing."""
 
     RETRY_MAX_SECONDS = 5.0
 
     def __init__(self, url: str, *, namespace: str) -> None:
         import redis.asyncio as redis
+        from redis.exceptions import ConnectionError as RedisConnectionError
 
+        self._connection_error = RedisConnectionError
         self.hub = Hub()
         self.channel = channel_for(namespace)
         self._url = url
@@ -101,10 +108,15 @@ class RedisBroker:
         )
         self._task: asyncio.Task[None] | None = None
         self._is_connected = False
+        self._unsent: dict[int, int] = {}
+        """Changes not published yet, order → newest version."""
+        self._retrying: asyncio.Task[None] | None = None
 
     @property
     def healthy(self) -> bool:
-        return self._connected
+        """Subscribed, with every change of this process published: while not, pages
+        here look at the database on their heartbeat."""
+        return self._connected and not self._unsent
 
     @property
     def _connected(self) -> bool:
@@ -122,11 +134,12 @@ class RedisBroker:
             self._task = asyncio.create_task(self._listen(), name="redis-broker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        for task in (self._task, self._retrying):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._retrying = None
         await self.hub.stop()
         await self._client.aclose()
 
@@ -136,11 +149,32 @@ class RedisBroker:
         # that comes back changes nothing more: versions only move forward.
         for order_id, version in changed.items():
             self.hub.changed(order_id, version)
+        sending = self._unsent
+        self._unsent = {}
+        for order_id, version in changed.items():
+            sending[order_id] = max(version, sending.get(order_id, 0))
+        if not sending:
+            return
         try:
-            await self._client.publish(self.channel, encode(changed))
-        except Exception as exc:  # Redis away: pages fall back to checking on a timer
-            self._connected = False
+            try:
+                await self._client.publish(self.channel, encode(sending))
+            except self._connection_error:
+                # Often a pooled connection Redis closed when it restarted: a new one.
+                await self._client.publish(self.channel, encode(sending))
+        except Exception as exc:  # Redis away: kept, and pages here check on a timer
+            for order_id, version in sending.items():
+                self._unsent[order_id] = max(version, self._unsent.get(order_id, 0))
             log.warning("could not publish a change to Redis: %s", exc)
+            if self._retrying is None or self._retrying.done():
+                self._retrying = asyncio.create_task(self._retry(), name="redis-unsent")
+
+    async def _retry(self) -> None:
+        """Publish what could not be, with back-off, until Redis takes it."""
+        delay = 0.5
+        while self._unsent:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.RETRY_MAX_SECONDS)
+            await self.publish({})
 
     async def end(self, tags: Collection[str]) -> None:
         # Here at once, whatever becomes of Redis; the other processes through it.
