@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
 from orderstatus.carriers import geocode
 from orderstatus.carriers.geocode import Gazetteer, fold
+from tests.process_groups import output_of_own_group
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +62,7 @@ def test_the_time_zone_comes_with_the_place(gazetteer: Gazetteer) -> None:
 STOPPED_WHILE_READING = """
 import asyncio, os, signal, sys
 from orderstatus.carriers.geocode import Gazetteer
+from tests.process_groups import output_of_own_group
 
 # The parent stays up to finish its requests, as uvicorn does on SIGTERM.
 signal.signal(signal.SIGTERM, lambda *_: None)
@@ -84,15 +84,7 @@ asyncio.run(main())
 
 def test_a_stop_signal_to_the_group_does_not_kill_the_reading_child() -> None:
     """The requests waiting for the index while the server shuts down still get it."""
-    done = subprocess.run(
-        [sys.executable, "-c", STOPPED_WHILE_READING],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "found"
+    assert output_of_own_group(STOPPED_WHILE_READING) == "found"
 
 
 async def test_a_child_that_dies_leaves_places_unknown_then_tries_again(

@@ -5,7 +5,6 @@ up, so only the publisher can make up for it)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 
@@ -14,16 +13,6 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from orderstatus.realtime.broker import RedisBroker
-
-REDIS_ENV = "ORDERSTATUS_TEST_REDIS_URL"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(f"Redis suite: set {REDIS_ENV} (e.g. redis://127.0.0.1:6379/0)")
-    return url
 
 
 @pytest.fixture

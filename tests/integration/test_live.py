@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -281,16 +280,6 @@ async def test_the_public_stream_carries_no_personal_data(
 
 
 # ---- across processes with Redis -------------------------------------------------------
-
-REDIS_ENV = "ORDERSTATUS_TEST_REDIS_URL"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(f"Redis suite: set {REDIS_ENV} (e.g. redis://127.0.0.1:6379/0)")
-    return url
 
 
 def test_an_event_posted_to_one_process_reaches_a_page_on_another(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 
 import pytest
 
 from orderstatus.notify.sandbox import TemplateSandbox
 from orderstatus.notify.templates import TemplateError, TemplateSource
+from tests.process_groups import output_of_own_group
 
 ENDLESS = "{% for a in range(9999) %}{% for b in range(9999) %}{% endfor %}{% endfor %}"
 CONTEXT = {"locale": "en", "order": {"name": "#1001"}}
@@ -55,6 +54,7 @@ STOPPED_WHILE_RENDERING = """
 import asyncio, os, signal
 from orderstatus.notify.sandbox import TemplateSandbox
 from orderstatus.notify.templates import TemplateSource
+from tests.process_groups import output_of_own_group
 
 signal.signal(signal.SIGTERM, lambda *_: None)  # the parent finishes its work first
 SLOW = "{% for a in range(9999) %}{% for b in range(4000) %}{% endfor %}{% endfor %}done"
@@ -82,12 +82,4 @@ asyncio.run(main())
 
 def test_a_stop_signal_to_the_group_lets_a_render_under_way_finish() -> None:
     """A message being rendered while the worker stops is not failed for it."""
-    done = subprocess.run(
-        [sys.executable, "-c", STOPPED_WHILE_RENDERING],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "done"
+    assert output_of_own_group(STOPPED_WHILE_RENDERING) == "done"
